@@ -1,0 +1,190 @@
+//! Sets of instants as sorted, disjoint, half-open runs of ticks.
+//!
+//! A tick is half a nanosecond: instant `t` (in nanoseconds) is tick `2t`,
+//! and the odd tick `2t + 1` stands for the open gap `(t, t + 1ns)`. Inputs
+//! only ever have nanosecond endpoints, so every set the engine builds is
+//! constant on such gaps, and a closed interval of instants `[a, b]` is
+//! exactly the half-open run `[2a, 2b + 1)`. That lets one set of half-open
+//! primitives handle both the half-open busy/free intervals and the closed
+//! sets of valid starts, and makes "touching" closed intervals (which share
+//! a point) overlap, while `[9:00, 9:00]` and `[9:01, 9:05]` stay apart.
+
+/// Half-nanoseconds since the Unix epoch; `i128` so that no sum of a
+/// `Timestamp` and `SignedDuration`s can overflow.
+pub(crate) type Tick = i128;
+
+/// A half-open run `[start, end)` of ticks.
+pub(crate) type Run = (Tick, Tick);
+
+/// Sorts `runs`, drops empty ones and merges overlapping or touching ones.
+pub(crate) fn normalize(runs: &mut Vec<Run>) {
+    runs.retain(|r| r.0 < r.1);
+    runs.sort_unstable();
+    let mut kept = 0;
+    for i in 0..runs.len() {
+        let run = runs[i];
+        if kept > 0 && run.0 <= runs[kept - 1].1 {
+            if run.1 > runs[kept - 1].1 {
+                runs[kept - 1].1 = run.1;
+            }
+        } else {
+            runs[kept] = run;
+            kept += 1;
+        }
+    }
+    runs.truncate(kept);
+}
+
+/// Appends `[start, end)` to a run list built in ascending start order,
+/// merging with the last run when they touch.
+pub(crate) fn push_merge(out: &mut Vec<Run>, start: Tick, end: Tick) {
+    if start >= end {
+        return;
+    }
+    if let Some(last) = out.last_mut()
+        && start <= last.1
+    {
+        if end > last.1 {
+            last.1 = end;
+        }
+        return;
+    }
+    out.push((start, end));
+}
+
+/// `a ∩ b` for normalized inputs; the result is normalized.
+pub(crate) fn intersect(a: &[Run], b: &[Run], out: &mut Vec<Run>) {
+    out.clear();
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        let start = a[i].0.max(b[j].0);
+        let end = a[i].1.min(b[j].1);
+        if start < end {
+            out.push((start, end));
+        }
+        if a[i].1 < b[j].1 {
+            i += 1;
+        } else {
+            j += 1;
+        }
+    }
+}
+
+/// `[lo, hi) \ runs` for normalized `runs`.
+pub(crate) fn complement_within(runs: &[Run], lo: Tick, hi: Tick, out: &mut Vec<Run>) {
+    out.clear();
+    let mut cursor = lo;
+    for &(start, end) in runs {
+        if end <= cursor {
+            continue;
+        }
+        if start >= hi {
+            break;
+        }
+        if start > cursor {
+            out.push((cursor, start));
+        }
+        cursor = end;
+        if cursor >= hi {
+            return;
+        }
+    }
+    if cursor < hi {
+        out.push((cursor, hi));
+    }
+}
+
+/// The ticks covered by at least `n` (≥ 1) of the normalized `sets`.
+pub(crate) fn at_least(
+    sets: &[&[Run]],
+    n: usize,
+    events: &mut Vec<(Tick, i32)>,
+    out: &mut Vec<Run>,
+) {
+    out.clear();
+    debug_assert!(n >= 1);
+    if n > sets.len() {
+        return;
+    }
+    if n == sets.len() {
+        // Intersection needs no sort: chain two-pointer merges.
+        let mut acc: Vec<Run> = sets[0].to_vec();
+        let mut tmp = Vec::new();
+        for set in &sets[1..] {
+            intersect(&acc, set, &mut tmp);
+            std::mem::swap(&mut acc, &mut tmp);
+            if acc.is_empty() {
+                break;
+            }
+        }
+        *out = acc;
+        return;
+    }
+    events.clear();
+    for set in sets {
+        for &(start, end) in *set {
+            events.push((start, 1));
+            events.push((end, -1));
+        }
+    }
+    events.sort_unstable_by_key(|e| e.0);
+    let need = i64::try_from(n).unwrap_or(i64::MAX);
+    let mut count: i64 = 0;
+    let mut open: Option<Tick> = None;
+    let mut k = 0;
+    while k < events.len() {
+        let at = events[k].0;
+        // Every boundary at the same tick is applied before judging it, so a
+        // run ending where another starts does not split the coverage.
+        while k < events.len() && events[k].0 == at {
+            count += i64::from(events[k].1);
+            k += 1;
+        }
+        match (open, count >= need) {
+            (None, true) => open = Some(at),
+            (Some(start), false) => {
+                out.push((start, at));
+                open = None;
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalize_merges_touching_and_drops_empty() {
+        let mut v = vec![(5, 7), (1, 3), (3, 4), (9, 9), (10, 8), (6, 8)];
+        normalize(&mut v);
+        assert_eq!(v, vec![(1, 4), (5, 8)]);
+    }
+
+    #[test]
+    fn complement_clips_to_bounds() {
+        let mut out = Vec::new();
+        complement_within(&[(0, 2), (4, 6), (8, 20)], 1, 10, &mut out);
+        assert_eq!(out, vec![(2, 4), (6, 8)]);
+        complement_within(&[], 1, 10, &mut out);
+        assert_eq!(out, vec![(1, 10)]);
+    }
+
+    #[test]
+    fn at_least_counts_overlaps() {
+        let a: &[Run] = &[(0, 10)];
+        let b: &[Run] = &[(5, 15)];
+        let c: &[Run] = &[(10, 20)];
+        let mut ev = Vec::new();
+        let mut out = Vec::new();
+        at_least(&[a, b, c], 2, &mut ev, &mut out);
+        assert_eq!(out, vec![(5, 15)]);
+        at_least(&[a, b, c], 1, &mut ev, &mut out);
+        assert_eq!(out, vec![(0, 20)]);
+        at_least(&[a, b, c], 3, &mut ev, &mut out);
+        assert_eq!(out, vec![]);
+        at_least(&[a, b], 2, &mut ev, &mut out);
+        assert_eq!(out, vec![(5, 10)]);
+    }
+}

@@ -1,0 +1,98 @@
+//! Time on the wire: lenient in, strict out.
+
+use jiff::civil::Date;
+use jiff::{SignedDuration, Timestamp};
+
+/// Parses a Time as clients send it: `T` or a space between date and time,
+/// `Z`, `UTC` or a numeric offset, seconds optional, zero fractions allowed.
+/// Non-zero fractions are refused, as Cronofy refuses them.
+pub fn parse_time(s: &str) -> Option<Timestamp> {
+    let s = s.trim();
+    if s.len() < 16 {
+        return None;
+    }
+    let mut t = s.replacen(' ', "T", 1);
+    if let Some(stripped) = t.strip_suffix("UTC") {
+        t = format!("{}Z", stripped.trim_end());
+    }
+    if t.ends_with('z') {
+        t.pop();
+        t.push('Z');
+    }
+    // Reject fractions that are not zero before parsing (jiff keeps them).
+    if let Some(dot) = t.find('.') {
+        let frac: String = t[dot + 1..].chars().take_while(|c| c.is_ascii_digit()).collect();
+        if frac.is_empty() || frac.chars().any(|c| c != '0') {
+            return None;
+        }
+        t = format!("{}{}", &t[..dot], &t[dot + 1 + frac.len()..]);
+    }
+    // jiff refuses a civil time without an offset: it is not an instant.
+    t.parse::<Timestamp>().ok()
+}
+
+pub fn parse_date(s: &str) -> Option<Date> {
+    let s = s.trim();
+    if s.len() != 10 {
+        return None;
+    }
+    s.parse::<Date>().ok()
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ`, the only Time spelling Convene emits.
+pub fn fmt_time(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+pub fn fmt_ms(ms: i64) -> String {
+    fmt_time(from_ms(ms))
+}
+
+pub fn from_ms(ms: i64) -> Timestamp {
+    Timestamp::from_millisecond(ms).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+pub fn to_ms(t: Timestamp) -> i64 {
+    t.as_millisecond()
+}
+
+/// Durations are emitted as minutes only.
+pub fn duration_json(d: SignedDuration) -> serde_json::Value {
+    serde_json::json!({ "minutes": d.as_secs() / 60 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_client_spellings() {
+        let want: Timestamp = "2030-01-07T09:00:00Z".parse().unwrap();
+        for s in [
+            "2030-01-07T09:00:00Z",
+            "2030-01-07 09:00:00Z",
+            "2030-01-07T09:00:00+00:00",
+            "2030-01-07T09:00:00UTC",
+            "2030-01-07 09:00:00 UTC",
+            "2030-01-07T09:00:00.000Z",
+            "2030-01-07T10:00:00+01:00",
+            "2030-01-07T04:00:00-05:00",
+            "2030-01-07T09:00Z",
+        ] {
+            assert_eq!(parse_time(s), Some(want), "{s}");
+        }
+    }
+
+    #[test]
+    fn refuses_what_is_not_an_instant() {
+        for s in ["2030-01-07", "2030-01-07T09:00:00", "2030-01-07T09:00:00.5Z", "tomorrow", "", "2030-13-07T09:00:00Z"] {
+            assert_eq!(parse_time(s), None, "{s}");
+        }
+    }
+
+    #[test]
+    fn emits_one_spelling() {
+        let t: Timestamp = "2030-01-07T10:00:00+01:00".parse().unwrap();
+        assert_eq!(fmt_time(t), "2030-01-07T09:00:00Z");
+    }
+}

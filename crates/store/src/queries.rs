@@ -1,0 +1,569 @@
+//! The queries of the foundation: applications, accounts, tokens, calendars,
+//! events, availability rules and available periods.
+
+use crate::{
+    Account, Application, BusyRow, Calendar, Db, Event, EventFilter, OrgUnit, Period, Profile,
+    Result, Rule, StoreError, Token, dispatch, write_tx,
+};
+
+/// A fresh account with its profile and primary calendar, created together.
+#[derive(Clone, Debug)]
+pub struct NewAccount {
+    pub account: Account,
+    pub profile_id: String,
+    pub profile_name: String,
+    pub calendar_id: String,
+    pub calendar_name: String,
+    pub created_ms: i64,
+}
+
+const EVENT_COLS: &str = "event_uid, calendar_id, account_id, event_id, summary, description, start_ms, end_ms, start_date, end_date, tzid, transparency, status, participation, body_json, deleted, created_ms, updated_ms";
+
+fn unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+impl Db {
+    /// Creates an application, and its Organizational Unit when no unit of
+    /// that name exists yet.
+    #[tracing::instrument(skip(self, secret_hash))]
+    pub async fn create_application(
+        &self,
+        ou_id_if_new: &str,
+        ou_name: &str,
+        app: &Application,
+        secret_hash: &str,
+        now_ms: i64,
+    ) -> Result<OrgUnit> {
+        write_tx!(self, |tx| {
+            let existing: Option<OrgUnit> =
+                sqlx::query_as("SELECT id, name FROM organizational_units WHERE name = $1")
+                    .bind(ou_name)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let ou = match existing {
+                Some(ou) => ou,
+                None => {
+                    sqlx::query(
+                        "INSERT INTO organizational_units (id, name, created_ms) VALUES ($1, $2, $3)",
+                    )
+                    .bind(ou_id_if_new)
+                    .bind(ou_name)
+                    .bind(now_ms)
+                    .execute(&mut *tx)
+                    .await?;
+                    OrgUnit { id: ou_id_if_new.to_string(), name: ou_name.to_string() }
+                }
+            };
+            sqlx::query(
+                "INSERT INTO applications (id, name, organizational_unit_id, secret_hash, webhook_url, created_ms) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(&app.id)
+            .bind(&app.name)
+            .bind(&ou.id)
+            .bind(secret_hash)
+            .bind(&app.webhook_url)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+            Ok::<_, StoreError>(ou)
+        })
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn application_by_secret_hash(&self, hash: &str) -> Result<Option<Application>> {
+        Ok(dispatch!(self, |p| sqlx::query_as(
+            "SELECT id, name, organizational_unit_id, webhook_url FROM applications WHERE secret_hash = $1"
+        )
+        .bind(hash)
+        .fetch_optional(p)
+        .await?))
+    }
+
+    #[tracing::instrument(skip(self))]
+    pub async fn application(&self, id: &str) -> Result<Option<Application>> {
+        Ok(dispatch!(self, |p| sqlx::query_as(
+            "SELECT id, name, organizational_unit_id, webhook_url FROM applications WHERE id = $1"
+        )
+        .bind(id)
+        .fetch_optional(p)
+        .await?))
+    }
+
+    #[tracing::instrument(skip(self))]
+    pub async fn set_webhook_url(&self, app_id: &str, url: Option<&str>) -> Result<bool> {
+        let n = dispatch!(self, |p| sqlx::query("UPDATE applications SET webhook_url = $2 WHERE id = $1")
+            .bind(app_id)
+            .bind(url)
+            .execute(p)
+            .await?
+            .rows_affected());
+        Ok(n == 1)
+    }
+
+    #[tracing::instrument(skip(self))]
+    pub async fn account(&self, id: &str) -> Result<Option<Account>> {
+        Ok(dispatch!(self, |p| sqlx::query_as(
+            "SELECT a.id, a.application_id, a.application_calendar_id, a.email, a.name, a.default_tzid, a.last_booked_ms, ap.organizational_unit_id FROM accounts a JOIN applications ap ON ap.id = a.application_id WHERE a.id = $1"
+        )
+        .bind(id)
+        .fetch_optional(p)
+        .await?))
+    }
+
+    /// Accounts by id, in one query; unknown ids are simply absent.
+    #[tracing::instrument(skip_all, fields(n = ids.len()))]
+    pub async fn accounts(&self, ids: &[String]) -> Result<Vec<Account>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(dispatch!(self, |p| {
+            let mut qb = sqlx::QueryBuilder::new(
+                "SELECT a.id, a.application_id, a.application_calendar_id, a.email, a.name, a.default_tzid, a.last_booked_ms, ap.organizational_unit_id FROM accounts a JOIN applications ap ON ap.id = a.application_id WHERE a.id IN (",
+            );
+            let mut sep = qb.separated(", ");
+            for id in ids {
+                sep.push_bind(id);
+            }
+            qb.push(")");
+            qb.build_query_as().fetch_all(p).await?
+        }))
+    }
+
+    /// The account of an application calendar, created (with a profile and
+    /// a primary calendar) on first use. Idempotent under concurrent calls.
+    #[tracing::instrument(skip(self, new))]
+    pub async fn ensure_application_calendar(&self, new: &NewAccount) -> Result<Account> {
+        let apc = new.account.application_calendar_id.as_deref().unwrap_or_default();
+        let found: Result<Account> = write_tx!(self, |tx| {
+            let existing: Option<Account> = sqlx::query_as(
+                "SELECT a.id, a.application_id, a.application_calendar_id, a.email, a.name, a.default_tzid, a.last_booked_ms, ap.organizational_unit_id FROM accounts a JOIN applications ap ON ap.id = a.application_id WHERE a.application_id = $1 AND a.application_calendar_id = $2",
+            )
+            .bind(&new.account.application_id)
+            .bind(apc)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(a) = existing {
+                Ok::<_, StoreError>(a)
+            } else {
+                let a = &new.account;
+                sqlx::query(
+                    "INSERT INTO accounts (id, application_id, application_calendar_id, email, name, default_tzid, last_booked_ms, created_ms) VALUES ($1, $2, $3, $4, $5, $6, NULL, $7)",
+                )
+                .bind(&a.id)
+                .bind(&a.application_id)
+                .bind(apc)
+                .bind(&a.email)
+                .bind(&a.name)
+                .bind(&a.default_tzid)
+                .bind(new.created_ms)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("INSERT INTO profiles (id, account_id, name, created_ms) VALUES ($1, $2, $3, $4)")
+                    .bind(&new.profile_id)
+                    .bind(&a.id)
+                    .bind(&new.profile_name)
+                    .bind(new.created_ms)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO calendars (id, account_id, profile_id, name, color, is_primary, created_ms) VALUES ($1, $2, $3, $4, NULL, $5, $6)",
+                )
+                .bind(&new.calendar_id)
+                .bind(&a.id)
+                .bind(&new.profile_id)
+                .bind(&new.calendar_name)
+                .bind(true)
+                .bind(new.created_ms)
+                .execute(&mut *tx)
+                .await?;
+                Ok(a.clone())
+            }
+        });
+        match found {
+            // A concurrent first call won the unique (application, id) race.
+            Err(StoreError::Sqlx(e)) if unique_violation(&e) => {
+                let again: Option<Account> = dispatch!(self, |p| sqlx::query_as(
+                    "SELECT a.id, a.application_id, a.application_calendar_id, a.email, a.name, a.default_tzid, a.last_booked_ms, ap.organizational_unit_id FROM accounts a JOIN applications ap ON ap.id = a.application_id WHERE a.application_id = $1 AND a.application_calendar_id = $2",
+                )
+                .bind(&new.account.application_id)
+                .bind(apc)
+                .fetch_optional(p)
+                .await?);
+                again.ok_or(StoreError::Sqlx(e))
+            }
+            other => other,
+        }
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn insert_token(
+        &self,
+        hash: &str,
+        kind: &str,
+        account_id: &str,
+        application_id: &str,
+        expires_ms: Option<i64>,
+        now_ms: i64,
+    ) -> Result<()> {
+        dispatch!(self, |p| sqlx::query(
+            "INSERT INTO tokens (hash, kind, account_id, application_id, expires_ms, revoked, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        )
+        .bind(hash)
+        .bind(kind)
+        .bind(account_id)
+        .bind(application_id)
+        .bind(expires_ms)
+        .bind(false)
+        .bind(now_ms)
+        .execute(p)
+        .await
+        .map(|_| ())?);
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn token(&self, hash: &str) -> Result<Option<Token>> {
+        Ok(dispatch!(self, |p| sqlx::query_as(
+            "SELECT kind, account_id, application_id, expires_ms, revoked FROM tokens WHERE hash = $1"
+        )
+        .bind(hash)
+        .fetch_optional(p)
+        .await?))
+    }
+
+    /// Revokes every token of an account for one application (what revoking
+    /// an authorization means in OAuth terms).
+    #[tracing::instrument(skip(self))]
+    pub async fn revoke_account_tokens(&self, account_id: &str, application_id: &str) -> Result<u64> {
+        Ok(dispatch!(self, |p| sqlx::query(
+            "UPDATE tokens SET revoked = $3 WHERE account_id = $1 AND application_id = $2"
+        )
+        .bind(account_id)
+        .bind(application_id)
+        .bind(true)
+        .execute(p)
+        .await?
+        .rows_affected()))
+    }
+
+    #[tracing::instrument(skip(self))]
+    pub async fn profiles(&self, account_id: &str) -> Result<Vec<Profile>> {
+        Ok(dispatch!(self, |p| sqlx::query_as(
+            "SELECT id, account_id, name FROM profiles WHERE account_id = $1 ORDER BY created_ms, id"
+        )
+        .bind(account_id)
+        .fetch_all(p)
+        .await?))
+    }
+
+    #[tracing::instrument(skip(self))]
+    pub async fn calendars(&self, account_id: &str) -> Result<Vec<Calendar>> {
+        Ok(dispatch!(self, |p| sqlx::query_as(
+            "SELECT id, account_id, profile_id, name, color, is_primary FROM calendars WHERE account_id = $1 ORDER BY is_primary DESC, created_ms, id"
+        )
+        .bind(account_id)
+        .fetch_all(p)
+        .await?))
+    }
+
+    #[tracing::instrument(skip(self))]
+    pub async fn calendar(&self, id: &str) -> Result<Option<Calendar>> {
+        Ok(dispatch!(self, |p| sqlx::query_as(
+            "SELECT id, account_id, profile_id, name, color, is_primary FROM calendars WHERE id = $1"
+        )
+        .bind(id)
+        .fetch_optional(p)
+        .await?))
+    }
+
+    /// Creates a calendar; `Conflict` when the account already has one of
+    /// that name.
+    #[tracing::instrument(skip(self, cal))]
+    pub async fn create_calendar(&self, cal: &Calendar, now_ms: i64) -> Result<()> {
+        let r = dispatch!(self, |p| sqlx::query(
+            "INSERT INTO calendars (id, account_id, profile_id, name, color, is_primary, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        )
+        .bind(&cal.id)
+        .bind(&cal.account_id)
+        .bind(&cal.profile_id)
+        .bind(&cal.name)
+        .bind(&cal.color)
+        .bind(cal.is_primary)
+        .bind(now_ms)
+        .execute(p)
+        .await
+        .map(|_| ()));
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) if unique_violation(&e) => Err(StoreError::Conflict("duplicate_calendar_name")),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Inserts or updates a managed event by (calendar, event_id). Returns
+    /// the stored row.
+    #[tracing::instrument(skip(self, ev), fields(calendar = %ev.calendar_id))]
+    pub async fn upsert_event(&self, ev: &Event) -> Result<Event> {
+        write_tx!(self, |tx| Ok::<_, StoreError>(upsert_event_in!(tx, ev)))
+    }
+
+    /// Soft-deletes an event so `include_deleted` and `last_modified`
+    /// listings can report it. `by_uid` picks the column the caller named.
+    #[tracing::instrument(skip(self))]
+    pub async fn delete_event(&self, calendar_id: &str, id: &str, by_uid: bool, now_ms: i64) -> Result<bool> {
+        let n = dispatch!(self, |p| if by_uid {
+            sqlx::query("UPDATE events SET deleted = $3, updated_ms = $4 WHERE calendar_id = $1 AND event_uid = $2 AND deleted = $5")
+                .bind(calendar_id)
+                .bind(id)
+                .bind(true)
+                .bind(now_ms)
+                .bind(false)
+                .execute(p)
+                .await?
+                .rows_affected()
+        } else {
+            sqlx::query("UPDATE events SET deleted = $3, updated_ms = $4 WHERE calendar_id = $1 AND event_id = $2 AND deleted = $5")
+                .bind(calendar_id)
+                .bind(id)
+                .bind(true)
+                .bind(now_ms)
+                .bind(false)
+                .execute(p)
+                .await?
+                .rows_affected()
+        });
+        Ok(n > 0)
+    }
+
+    /// Bulk delete: every event of the account, or of the named calendars.
+    #[tracing::instrument(skip(self))]
+    pub async fn delete_events(&self, account_id: &str, calendar_ids: Option<&[String]>, now_ms: i64) -> Result<u64> {
+        Ok(dispatch!(self, |p| {
+            let mut qb = sqlx::QueryBuilder::new("UPDATE events SET deleted = ");
+            qb.push_bind(true)
+                .push(", updated_ms = ")
+                .push_bind(now_ms)
+                .push(" WHERE account_id = ")
+                .push_bind(account_id)
+                .push(" AND deleted = ")
+                .push_bind(false);
+            if let Some(ids) = calendar_ids {
+                qb.push(" AND calendar_id IN (");
+                let mut sep = qb.separated(", ");
+                for id in ids {
+                    sep.push_bind(id);
+                }
+                qb.push(")");
+            }
+            qb.build().execute(p).await?.rows_affected()
+        }))
+    }
+
+    /// One page of events (ordered by start, then uid) and the total count.
+    #[tracing::instrument(skip(self, f), fields(account = %f.account_id))]
+    pub async fn list_events(&self, f: &EventFilter, offset: i64, limit: i64) -> Result<(Vec<Event>, i64)> {
+        Ok(dispatch!(self, |p| {
+            let mut count_qb = sqlx::QueryBuilder::new("SELECT COUNT(*) FROM events WHERE ");
+            push_event_filter(&mut count_qb, f);
+            let total: i64 = count_qb.build_query_scalar().fetch_one(p).await?;
+            let mut qb = sqlx::QueryBuilder::new(format!("SELECT {EVENT_COLS} FROM events WHERE "));
+            push_event_filter(&mut qb, f);
+            qb.push(" ORDER BY start_ms, event_uid LIMIT ")
+                .push_bind(limit)
+                .push(" OFFSET ")
+                .push_bind(offset);
+            let rows: Vec<Event> = qb.build_query_as().fetch_all(p).await?;
+            (rows, total)
+        }))
+    }
+
+    #[tracing::instrument(skip(self))]
+    pub async fn event_by_id(&self, calendar_id: &str, event_id: &str) -> Result<Option<Event>> {
+        Ok(dispatch!(self, |p| {
+            let mut qb = sqlx::QueryBuilder::new(format!("SELECT {EVENT_COLS} FROM events WHERE calendar_id = "));
+            qb.push_bind(calendar_id).push(" AND event_id = ").push_bind(event_id);
+            qb.build_query_as().fetch_optional(p).await?
+        }))
+    }
+
+    /// Busy intervals of many accounts overlapping `[from, to)` in one
+    /// query: opaque, not cancelled, not declined, not deleted.
+    #[tracing::instrument(skip(self, account_ids), fields(n = account_ids.len()))]
+    pub async fn busy(&self, account_ids: &[String], from_ms: i64, to_ms: i64) -> Result<Vec<BusyRow>> {
+        if account_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(dispatch!(self, |p| {
+            let mut qb = sqlx::QueryBuilder::new(
+                "SELECT account_id, calendar_id, start_ms, end_ms FROM events WHERE account_id IN (",
+            );
+            let mut sep = qb.separated(", ");
+            for id in account_ids {
+                sep.push_bind(id);
+            }
+            qb.push(") AND start_ms < ")
+                .push_bind(to_ms)
+                .push(" AND end_ms > ")
+                .push_bind(from_ms)
+                .push(" AND deleted = ")
+                .push_bind(false)
+                .push(" AND transparency = 'opaque' AND status <> 'cancelled' AND participation <> 'declined'");
+            qb.build_query_as().fetch_all(p).await?
+        }))
+    }
+
+    #[tracing::instrument(skip(self, rule))]
+    pub async fn upsert_rule(&self, rule: &Rule, now_ms: i64) -> Result<()> {
+        dispatch!(self, |p| sqlx::query(
+            "INSERT INTO availability_rules (account_id, rule_id, tzid, calendar_ids_json, weekly_periods_json, updated_ms) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (account_id, rule_id) DO UPDATE SET tzid = excluded.tzid, calendar_ids_json = excluded.calendar_ids_json, weekly_periods_json = excluded.weekly_periods_json, updated_ms = excluded.updated_ms"
+        )
+        .bind(&rule.account_id)
+        .bind(&rule.rule_id)
+        .bind(&rule.tzid)
+        .bind(&rule.calendar_ids_json)
+        .bind(&rule.weekly_periods_json)
+        .bind(now_ms)
+        .execute(p)
+        .await
+        .map(|_| ())?);
+        Ok(())
+    }
+
+    #[tracing::instrument(skip(self))]
+    pub async fn rules(&self, account_id: &str) -> Result<Vec<Rule>> {
+        self.rules_for(std::slice::from_ref(&account_id.to_string())).await
+    }
+
+    /// Rules of many accounts in one query.
+    #[tracing::instrument(skip_all, fields(n = account_ids.len()))]
+    pub async fn rules_for(&self, account_ids: &[String]) -> Result<Vec<Rule>> {
+        if account_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(dispatch!(self, |p| {
+            let mut qb = sqlx::QueryBuilder::new(
+                "SELECT account_id, rule_id, tzid, calendar_ids_json, weekly_periods_json FROM availability_rules WHERE account_id IN (",
+            );
+            let mut sep = qb.separated(", ");
+            for id in account_ids {
+                sep.push_bind(id);
+            }
+            qb.push(") ORDER BY account_id, rule_id");
+            qb.build_query_as().fetch_all(p).await?
+        }))
+    }
+
+    #[tracing::instrument(skip(self))]
+    pub async fn delete_rule(&self, account_id: &str, rule_id: &str) -> Result<bool> {
+        let n = dispatch!(self, |p| sqlx::query("DELETE FROM availability_rules WHERE account_id = $1 AND rule_id = $2")
+            .bind(account_id)
+            .bind(rule_id)
+            .execute(p)
+            .await?
+            .rows_affected());
+        Ok(n > 0)
+    }
+
+    #[tracing::instrument(skip(self, period))]
+    pub async fn upsert_period(&self, period: &Period, now_ms: i64) -> Result<()> {
+        dispatch!(self, |p| sqlx::query(
+            "INSERT INTO available_periods (account_id, period_id, start_ms, end_ms, updated_ms) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (account_id, period_id) DO UPDATE SET start_ms = excluded.start_ms, end_ms = excluded.end_ms, updated_ms = excluded.updated_ms"
+        )
+        .bind(&period.account_id)
+        .bind(&period.period_id)
+        .bind(period.start_ms)
+        .bind(period.end_ms)
+        .bind(now_ms)
+        .execute(p)
+        .await
+        .map(|_| ())?);
+        Ok(())
+    }
+
+    /// Available periods of many accounts overlapping `[from, to)`, in one
+    /// query; `None` bounds mean unbounded.
+    #[tracing::instrument(skip_all, fields(n = account_ids.len()))]
+    pub async fn periods_for(&self, account_ids: &[String], from_ms: Option<i64>, to_ms: Option<i64>) -> Result<Vec<Period>> {
+        if account_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(dispatch!(self, |p| {
+            let mut qb = sqlx::QueryBuilder::new(
+                "SELECT account_id, period_id, start_ms, end_ms FROM available_periods WHERE account_id IN (",
+            );
+            let mut sep = qb.separated(", ");
+            for id in account_ids {
+                sep.push_bind(id);
+            }
+            qb.push(")");
+            if let Some(to) = to_ms {
+                qb.push(" AND start_ms < ").push_bind(to);
+            }
+            if let Some(from) = from_ms {
+                qb.push(" AND end_ms >= ").push_bind(from);
+            }
+            qb.push(" ORDER BY account_id, start_ms, period_id");
+            qb.build_query_as().fetch_all(p).await?
+        }))
+    }
+
+    #[tracing::instrument(skip(self))]
+    pub async fn delete_period(&self, account_id: &str, period_id: Option<&str>) -> Result<u64> {
+        Ok(dispatch!(self, |p| match period_id {
+            Some(id) => sqlx::query("DELETE FROM available_periods WHERE account_id = $1 AND period_id = $2")
+                .bind(account_id)
+                .bind(id)
+                .execute(p)
+                .await?
+                .rows_affected(),
+            None => sqlx::query("DELETE FROM available_periods WHERE account_id = $1")
+                .bind(account_id)
+                .execute(p)
+                .await?
+                .rows_affected(),
+        }))
+    }
+}
+
+fn push_event_filter<DB: sqlx::Database>(qb: &mut sqlx::QueryBuilder<DB>, f: &EventFilter)
+where
+    String: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    i64: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    bool: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+{
+    qb.push("account_id = ").push_bind(f.account_id.clone());
+    if let Some(to) = f.to_ms {
+        qb.push(" AND start_ms < ").push_bind(to);
+    }
+    if let Some(from) = f.from_ms {
+        qb.push(" AND end_ms >= ").push_bind(from);
+    }
+    if let Some(lm) = f.last_modified_ms {
+        qb.push(" AND updated_ms >= ").push_bind(lm);
+    }
+    if !f.include_deleted {
+        qb.push(" AND deleted = ").push_bind(false);
+    }
+    if f.only_managed {
+        qb.push(" AND event_id IS NOT NULL");
+    }
+    if f.exclude_managed {
+        qb.push(" AND event_id IS NULL");
+    }
+    if let Some(ids) = &f.calendar_ids {
+        if ids.is_empty() {
+            qb.push(" AND 1 = 0");
+        } else {
+            qb.push(" AND calendar_id IN (");
+            let mut sep = qb.separated(", ");
+            for id in ids {
+                sep.push_bind(id.clone());
+            }
+            qb.push(")");
+        }
+    }
+}
+
