@@ -9,7 +9,11 @@ use convene_server::{AppState, Config, Db, ids};
 use convene_store::Application;
 
 #[derive(Parser)]
-#[command(name = "convene", version, about = "Convene: an open-source scheduling platform that speaks Cronofy's API.")]
+#[command(
+    name = "convene",
+    version,
+    about = "Convene: an open-source scheduling platform that speaks Cronofy's API."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -18,7 +22,12 @@ struct Cli {
 #[derive(Args, Clone)]
 struct DbArgs {
     /// Database: `sqlite://PATH` (embedded, the default) or `postgres://USER:PASS@HOST/DB`.
-    #[arg(long, env = "CONVENE_DATABASE_URL", default_value = "sqlite://convene.db", global = true)]
+    #[arg(
+        long,
+        env = "CONVENE_DATABASE_URL",
+        default_value = "sqlite://convene.db",
+        global = true
+    )]
     database_url: String,
 }
 
@@ -30,7 +39,11 @@ enum Command {
         #[arg(long, env = "CONVENE_LISTEN", default_value = "127.0.0.1:8080")]
         listen: String,
         /// Base of every absolute URL Convene emits (next_page, action URLs, page links).
-        #[arg(long, env = "CONVENE_PUBLIC_URL", default_value = "http://127.0.0.1:8080")]
+        #[arg(
+            long,
+            env = "CONVENE_PUBLIC_URL",
+            default_value = "http://127.0.0.1:8080"
+        )]
         public_url: String,
         /// Data-center label this deployment reports (us, uk, de, …).
         #[arg(long, env = "CONVENE_DATA_CENTER", default_value = "us")]
@@ -64,7 +77,10 @@ enum AppCommand {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CONVENE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 async fn shutdown_signal() {
@@ -90,18 +106,39 @@ async fn shutdown_signal() {
 async fn main() -> anyhow::Result<()> {
     init_tracing();
     match Cli::parse().command {
-        Command::Serve { listen, public_url, data_center, db } => {
-            let database = Db::connect(&db.database_url).await.context("opening the database")?;
+        Command::Serve {
+            listen,
+            public_url,
+            data_center,
+            db,
+        } => {
+            let database = Db::connect(&db.database_url)
+                .await
+                .context("opening the database")?;
             let mut cfg = Config::new(&public_url);
             cfg.data_center = data_center;
-            let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("listening on {listen}"))?;
+            let listener = tokio::net::TcpListener::bind(&listen)
+                .await
+                .with_context(|| format!("listening on {listen}"))?;
             tracing::info!(listen = %listener.local_addr()?, backend = database.backend(), public_url = %cfg.public_url, "convene serving");
-            let state = AppState { db: database.clone(), cfg: Arc::new(cfg) };
+            let state = AppState {
+                db: database.clone(),
+                cfg: Arc::new(cfg),
+            };
             convene_server::serve(listener, state, shutdown_signal()).await?;
             database.close().await;
         }
-        Command::App { command: AppCommand::Create { name, organizational_unit, db } } => {
-            let database = Db::connect(&db.database_url).await.context("opening the database")?;
+        Command::App {
+            command:
+                AppCommand::Create {
+                    name,
+                    organizational_unit,
+                    db,
+                },
+        } => {
+            let database = Db::connect(&db.database_url)
+                .await
+                .context("opening the database")?;
             let secret = ids::new_secret();
             let app = Application {
                 id: ids::new_id("cid"),
@@ -110,7 +147,13 @@ async fn main() -> anyhow::Result<()> {
                 webhook_url: None,
             };
             let ou = database
-                .create_application(&ids::new_id("ou"), &organizational_unit, &app, &ids::digest(&secret), convene_server::now_ms())
+                .create_application(
+                    &ids::new_id("ou"),
+                    &organizational_unit,
+                    &app,
+                    &ids::digest(&secret),
+                    convene_server::now_ms(),
+                )
                 .await?;
             println!(
                 "{}",

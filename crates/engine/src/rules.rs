@@ -81,7 +81,7 @@ impl Plan {
             let weekday = usize::try_from((day + 3).rem_euclid(7)).unwrap_or(0);
             let midnight = day * NS_PER_DAY - offset;
             for &(start, end) in self.day(weekday) {
-                push_merge(out, (midnight + start).max(lo - 3_600_000_000_000), (midnight + end).min(hi));
+                push_merge(out, (midnight + start).max(lo), (midnight + end).min(hi));
             }
         }
     }

@@ -24,6 +24,8 @@ const BASES: [&str; 6] = [
     "2026-04-04T00:00Z", // Lord Howe falls back 30 min 04-05
     "2026-10-03T00:00Z", // Lord Howe springs forward 30 min 10-04
 ];
+/// Index in `ZONES` of the zone changing offset just after each base.
+const HOME: [usize; 6] = [1, 1, 2, 2, 4, 4];
 const ZONES: [&str; 6] = [
     "UTC",
     "America/New_York",
@@ -58,8 +60,11 @@ fn tz(z: usize) -> TimeZone {
 
 /// Wall clock (Monday-zero weekday, minute of day) of every minute from
 /// `base - MARGIN` to `base + SPAN + MARGIN`, per base and zone.
-fn wall_clocks() -> &'static Vec<Vec<Vec<(i8, i32)>>> {
-    static CACHE: OnceLock<Vec<Vec<Vec<(i8, i32)>>>> = OnceLock::new();
+/// Indexed by base, zone, then minute from `base - MARGIN`.
+type Clocks = Vec<Vec<Vec<(i8, i32)>>>;
+
+fn wall_clocks() -> &'static Clocks {
+    static CACHE: OnceLock<Clocks> = OnceLock::new();
     CACHE.get_or_init(|| {
         (0..BASES.len())
             .map(|b| {
@@ -292,14 +297,17 @@ fn to_interval(b: usize, (start, len): (i64, i64)) -> Interval {
 
 #[derive(Clone, Debug)]
 struct RawRule {
-    zone: usize,
+    zone: Option<usize>,
     periods: Vec<(u8, i32, i32)>,
 }
+
+type RawManaged = (Vec<RawRule>, Vec<(i64, i64)>);
 
 #[derive(Clone, Debug)]
 struct RawMember {
     busy: Vec<(i64, i64)>,
-    managed: Option<(Vec<RawRule>, Vec<(i64, i64)>)>,
+    /// Rules and managed periods.
+    managed: Option<RawManaged>,
     available: Option<Vec<(i64, i64)>>,
 }
 
@@ -318,9 +326,20 @@ struct RawCase {
     max_results: usize,
 }
 
+/// A weekly period as (Monday-zero day, start minute, end minute); half of
+/// them in the small hours of a Sunday, where every DST change of `BASES`
+/// happens.
+fn raw_period() -> impl Strategy<Value = (u8, i32, i32)> {
+    prop_oneof![
+        (0u8..7, 0i32..1440, prop_oneof![Just(0i32), 0i32..1440]),
+        (Just(6u8), 0i32..300, prop_oneof![Just(0i32), 0i32..360]),
+    ]
+}
+
+/// Mostly in the zone whose DST change the base straddles (`None`).
 fn raw_rule() -> impl Strategy<Value = RawRule> {
-    let period = (0u8..7, 0i32..1440, prop_oneof![Just(0i32), 0i32..1440]);
-    (0..ZONES.len(), prop::collection::vec(period, 2..10))
+    let zone = prop::option::weighted(0.4, 0..ZONES.len());
+    (zone, prop::collection::vec(raw_period(), 2..10))
         .prop_map(|(zone, periods)| RawRule { zone, periods })
 }
 
@@ -392,6 +411,15 @@ fn raw_case() -> impl Strategy<Value = RawCase> {
         )
 }
 
+fn period((day, start, end): (u8, i32, i32)) -> WeeklyPeriod {
+    let time = |m: i32| Time::new((m / 60) as i8, (m % 60) as i8, 0, 0).unwrap();
+    WeeklyPeriod {
+        day: Weekday::from_monday_zero_offset(day as i8).unwrap(),
+        start: time(start),
+        end: time(end),
+    }
+}
+
 fn build(raw: &RawCase) -> Case {
     let b = raw.base;
     let mut rule_zones = Vec::new();
@@ -410,21 +438,11 @@ fn build(raw: &RawCase) -> Case {
                         rules: rules
                             .iter()
                             .map(|r| {
-                                rule_zones.push(r.zone);
+                                let zone = r.zone.unwrap_or(HOME[b]);
+                                rule_zones.push(zone);
                                 WeeklyRule {
-                                    tz: tz(r.zone),
-                                    periods: r
-                                        .periods
-                                        .iter()
-                                        .map(|&(day, s, e)| WeeklyPeriod {
-                                            day: Weekday::from_monday_zero_offset(day as i8)
-                                                .unwrap(),
-                                            start: Time::new((s / 60) as i8, (s % 60) as i8, 0, 0)
-                                                .unwrap(),
-                                            end: Time::new((e / 60) as i8, (e % 60) as i8, 0, 0)
-                                                .unwrap(),
-                                        })
-                                        .collect(),
+                                    tz: tz(zone),
+                                    periods: r.periods.iter().map(|&p| period(p)).collect(),
                                 }
                             })
                             .collect(),
@@ -493,5 +511,39 @@ proptest! {
         let expected = oracle(&case);
         let got = compute(&case.query);
         prop_assert_eq!(got, expected);
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// `expand_rule` against each minute's wall clock, read with `to_zoned`.
+    #[test]
+    fn expand_rule_matches_wall_clock(
+        b in 0..BASES.len(),
+        zone in prop::option::weighted(0.3, 0..ZONES.len()),
+        periods in prop::collection::vec(raw_period(), 1..6),
+        start in -MARGIN..SPAN,
+        len in 0..SPAN,
+    ) {
+        let zone = zone.unwrap_or(HOME[b]);
+        let rule = WeeklyRule { tz: tz(zone), periods: periods.iter().map(|&p| period(p)).collect() };
+        let end = (start + len).min(SPAN + MARGIN);
+        let window = Interval::new(minute(b, start), minute(b, end));
+        let got = expand_rule(&rule, window);
+        for pair in got.windows(2) {
+            prop_assert!(pair[0].end < pair[1].start, "sorted, disjoint, merged: {got:?}");
+        }
+        for iv in &got {
+            prop_assert!(window.start <= iv.start && iv.start < iv.end && iv.end <= window.end);
+        }
+        let clocks = &wall_clocks()[b][zone];
+        for m in start..end {
+            let t = minute(b, m);
+            let (wd, mod_) = clocks[usize::try_from(m + MARGIN).unwrap()];
+            let expected = rule.periods.iter().any(|p| in_period(p, wd, mod_));
+            let actual = got.iter().any(|iv| iv.start <= t && t < iv.end);
+            prop_assert_eq!(actual, expected, "minute {} ({:?})", m, t);
+        }
     }
 }

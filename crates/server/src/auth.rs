@@ -15,7 +15,11 @@ use crate::ids::digest;
 pub const IMPERSONATE: &str = "cronofy-impersonate";
 
 pub fn bearer(parts: &Parts) -> Option<&str> {
-    let v = parts.headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let v = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
     let (scheme, token) = v.trim().split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("bearer") {
         return None;
@@ -29,24 +33,38 @@ pub fn bearer(parts: &Parts) -> Option<&str> {
 }
 
 /// Resolves an account access token.
-pub async fn account_for_token(state: &AppState, token: &str) -> Result<Option<(Account, Application)>, ApiError> {
-    let Some(t) = state.db.token(&digest(token)).await? else { return Ok(None) };
+pub async fn account_for_token(
+    state: &AppState,
+    token: &str,
+) -> Result<Option<(Account, Application)>, ApiError> {
+    let Some(t) = state.db.token(&digest(token)).await? else {
+        return Ok(None);
+    };
     if t.kind != "access" || t.revoked || t.expires_ms.is_some_and(|e| e <= crate::now_ms()) {
         return Ok(None);
     }
-    let (Some(acc), Some(app)) = (state.db.account(&t.account_id).await?, state.db.application(&t.application_id).await?)
-    else {
+    let (Some(acc), Some(app)) = (
+        state.db.account(&t.account_id).await?,
+        state.db.application(&t.application_id).await?,
+    ) else {
         return Ok(None);
     };
     Ok(Some((acc, app)))
 }
 
-pub async fn app_for_secret(state: &AppState, secret: &str) -> Result<Option<Application>, ApiError> {
+pub async fn app_for_secret(
+    state: &AppState,
+    secret: &str,
+) -> Result<Option<Application>, ApiError> {
     Ok(state.db.application_by_secret_hash(&digest(secret)).await?)
 }
 
 /// An account of the application's own Organizational Unit, or 403.
-pub async fn impersonate(state: &AppState, app: &Application, sub: &str) -> Result<Account, ApiError> {
+pub async fn impersonate(
+    state: &AppState,
+    app: &Application,
+    sub: &str,
+) -> Result<Account, ApiError> {
     match state.db.account(sub.trim()).await? {
         Some(acc) if acc.organizational_unit_id == app.organizational_unit_id => Ok(acc),
         _ => Err(ApiError::Forbidden(format!(
@@ -70,18 +88,32 @@ impl FromRequestParts<AppState> for AccountAuth {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer(parts).ok_or(ApiError::Unauthorized("an access token is required"))?;
         if let Some((account, app)) = account_for_token(state, token).await? {
-            return Ok(AccountAuth { account, app, impersonated: false });
+            return Ok(AccountAuth {
+                account,
+                app,
+                impersonated: false,
+            });
         }
         if let Some(app) = app_for_secret(state, token).await? {
             let sub = parts
                 .headers
                 .get(IMPERSONATE)
                 .and_then(|v| v.to_str().ok())
-                .ok_or_else(|| ApiError::Forbidden("an application credential needs a Cronofy-Impersonate header here".into()))?;
+                .ok_or_else(|| {
+                    ApiError::Forbidden(
+                        "an application credential needs a Cronofy-Impersonate header here".into(),
+                    )
+                })?;
             let account = impersonate(state, &app, sub).await?;
-            return Ok(AccountAuth { account, app, impersonated: true });
+            return Ok(AccountAuth {
+                account,
+                app,
+                impersonated: true,
+            });
         }
-        Err(ApiError::Unauthorized("the access token is not recognised, expired or revoked"))
+        Err(ApiError::Unauthorized(
+            "the access token is not recognised, expired or revoked",
+        ))
     }
 }
 
@@ -107,7 +139,10 @@ impl FromRequestParts<AppState> for AppAuth {
             return Ok(AppAuth { app, account });
         }
         if let Some((account, app)) = account_for_token(state, token).await? {
-            return Ok(AppAuth { app, account: Some(account) });
+            return Ok(AppAuth {
+                app,
+                account: Some(account),
+            });
         }
         Err(ApiError::Unauthorized("the credentials are not recognised"))
     }
@@ -115,14 +150,21 @@ impl FromRequestParts<AppState> for AppAuth {
 
 /// Body credentials (`client_id` + `client_secret`), which win over any
 /// bearer token on the endpoints that accept them.
-pub async fn body_client(state: &AppState, body: &serde_json::Value) -> Result<Application, ApiError> {
+pub async fn body_client(
+    state: &AppState,
+    body: &serde_json::Value,
+) -> Result<Application, ApiError> {
     let id = body.get("client_id").and_then(|v| v.as_str());
     let secret = body.get("client_secret").and_then(|v| v.as_str());
     let (Some(id), Some(secret)) = (id, secret) else {
-        return Err(ApiError::Unauthorized("client_id and client_secret are required"));
+        return Err(ApiError::Unauthorized(
+            "client_id and client_secret are required",
+        ));
     };
     match app_for_secret(state, secret).await? {
         Some(app) if app.id == id => Ok(app),
-        _ => Err(ApiError::Unauthorized("client_id and client_secret are not recognised")),
+        _ => Err(ApiError::Unauthorized(
+            "client_id and client_secret are not recognised",
+        )),
     }
 }

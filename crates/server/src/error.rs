@@ -89,8 +89,14 @@ impl IntoResponse for ApiError {
                 StatusCode::UNAUTHORIZED,
                 json!({ "error": "unauthorized", "message": msg }),
             ),
-            ApiError::Forbidden(msg) => (StatusCode::FORBIDDEN, json!({ "error": "forbidden", "message": msg })),
-            ApiError::NotFound(msg) => (StatusCode::NOT_FOUND, json!({ "error": "not_found", "message": msg })),
+            ApiError::Forbidden(msg) => (
+                StatusCode::FORBIDDEN,
+                json!({ "error": "forbidden", "message": msg }),
+            ),
+            ApiError::NotFound(msg) => (
+                StatusCode::NOT_FOUND,
+                json!({ "error": "not_found", "message": msg }),
+            ),
             ApiError::OAuth(code) => (StatusCode::BAD_REQUEST, json!({ "error": code })),
             ApiError::TooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -106,8 +112,10 @@ impl IntoResponse for ApiError {
         };
         let mut resp = (status, axum::Json(body)).into_response();
         if status == StatusCode::UNAUTHORIZED {
-            resp.headers_mut()
-                .insert("www-authenticate", axum::http::HeaderValue::from_static("Bearer"));
+            resp.headers_mut().insert(
+                "www-authenticate",
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
         }
         resp
     }

@@ -31,7 +31,9 @@ impl<S: Send + Sync> FromRequest<S> for Body {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_ascii_lowercase();
-        let bytes = Bytes::from_request(req, state).await.map_err(|_| ApiError::TooLarge)?;
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|_| ApiError::TooLarge)?;
         parse_body(&ctype, &bytes).map(Body)
     }
 }
@@ -48,8 +50,12 @@ pub fn parse_body(ctype: &str, bytes: &[u8]) -> Result<Value, ApiError> {
         Ok(Value::Null) => Ok(Value::Object(Map::new())),
         Ok(_) => Err(ApiError::Malformed("the body must be a JSON object".into())),
         // Clients that forget the content type of a form still get through.
-        Err(_) if !ctype.contains("json") && bytes.contains(&b'=') && !bytes.starts_with(b"{") => Ok(parse_form(bytes)),
-        Err(e) => Err(ApiError::Malformed(format!("the body is not valid JSON: {e}"))),
+        Err(_) if !ctype.contains("json") && bytes.contains(&b'=') && !bytes.starts_with(b"{") => {
+            Ok(parse_form(bytes))
+        }
+        Err(e) => Err(ApiError::Malformed(format!(
+            "the body is not valid JSON: {e}"
+        ))),
     }
 }
 
@@ -61,7 +67,9 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryInput {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        Ok(QueryInput(parse_form(parts.uri.query().unwrap_or("").as_bytes())))
+        Ok(QueryInput(parse_form(
+            parts.uri.query().unwrap_or("").as_bytes(),
+        )))
     }
 }
 
@@ -90,7 +98,9 @@ pub fn parse_form(bytes: &[u8]) -> Value {
 }
 
 fn insert_path(node: &mut Value, segs: &[String], v: Value) {
-    let Some((first, rest)) = segs.split_first() else { return };
+    let Some((first, rest)) = segs.split_first() else {
+        return;
+    };
     if first.is_empty() {
         // `[]`: append to an array.
         if !node.is_array() {
@@ -152,7 +162,11 @@ impl Errors {
 
     /// `Err(422)` when anything was added.
     pub fn finish(self) -> Result<(), ApiError> {
-        if self.0.is_empty() { Ok(()) } else { Err(ApiError::Invalid(self.0)) }
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Invalid(self.0))
+        }
     }
 }
 
@@ -172,12 +186,22 @@ pub enum EventTime {
 
 impl<'a> F<'a> {
     pub fn root(v: &'a Value) -> Self {
-        F { path: String::new(), v: Some(v).filter(|v| !v.is_null()) }
+        F {
+            path: String::new(),
+            v: Some(v).filter(|v| !v.is_null()),
+        }
     }
 
     pub fn get(&self, key: &str) -> F<'a> {
-        let path = if self.path.is_empty() { key.to_string() } else { format!("{}.{key}", self.path) };
-        F { path, v: self.v.and_then(|v| v.get(key)).filter(|v| !v.is_null()) }
+        let path = if self.path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}.{key}", self.path)
+        };
+        F {
+            path,
+            v: self.v.and_then(|v| v.get(key)).filter(|v| !v.is_null()),
+        }
     }
 
     pub fn present(&self) -> bool {
@@ -190,7 +214,11 @@ impl<'a> F<'a> {
             Value::String(s) => Some(s.clone()),
             Value::Number(n) => Some(n.to_string()),
             _ => {
-                errs.add(&self.path, "invalid", format!("{} must be a string", self.path));
+                errs.add(
+                    &self.path,
+                    "invalid",
+                    format!("{} must be a string", self.path),
+                );
                 None
             }
         }
@@ -203,7 +231,11 @@ impl<'a> F<'a> {
         }
         let s = self.str(errs)?;
         if s.trim().is_empty() {
-            errs.add(&self.path, "required", format!("{} must not be blank", self.path));
+            errs.add(
+                &self.path,
+                "required",
+                format!("{} must not be blank", self.path),
+            );
             return None;
         }
         Some(s)
@@ -223,7 +255,11 @@ impl<'a> F<'a> {
             _ => None,
         };
         if b.is_none() {
-            errs.add(&self.path, "invalid", format!("{} must be true or false", self.path));
+            errs.add(
+                &self.path,
+                "invalid",
+                format!("{} must be true or false", self.path),
+            );
         }
         b
     }
@@ -231,12 +267,18 @@ impl<'a> F<'a> {
     pub fn int(&self, errs: &mut Errors) -> Option<i64> {
         let v = self.v?;
         let n = match v {
-            Value::Number(n) => n.as_i64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)),
+            Value::Number(n) => n
+                .as_i64()
+                .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)),
             Value::String(s) => s.trim().parse().ok(),
             _ => None,
         };
         if n.is_none() {
-            errs.add(&self.path, "invalid", format!("{} must be an integer", self.path));
+            errs.add(
+                &self.path,
+                "invalid",
+                format!("{} must be an integer", self.path),
+            );
         }
         n
     }
@@ -248,12 +290,17 @@ impl<'a> F<'a> {
         let items: Vec<&'a Value> = match v {
             Value::Array(a) => a.iter().collect(),
             Value::Object(m) if !m.is_empty() && m.keys().all(|k| k.parse::<usize>().is_ok()) => {
-                let mut kv: Vec<(usize, &'a Value)> = m.iter().map(|(k, v)| (k.parse().unwrap_or(0), v)).collect();
+                let mut kv: Vec<(usize, &'a Value)> =
+                    m.iter().map(|(k, v)| (k.parse().unwrap_or(0), v)).collect();
                 kv.sort_by_key(|(k, _)| *k);
                 kv.into_iter().map(|(_, v)| v).collect()
             }
             Value::Object(_) => {
-                errs.add(&self.path, "invalid", format!("{} must be an array", self.path));
+                errs.add(
+                    &self.path,
+                    "invalid",
+                    format!("{} must be an array", self.path),
+                );
                 return None;
             }
             other => vec![other],
@@ -262,7 +309,10 @@ impl<'a> F<'a> {
             items
                 .into_iter()
                 .enumerate()
-                .map(|(i, v)| F { path: format!("{}[{i}]", self.path), v: Some(v).filter(|v| !v.is_null()) })
+                .map(|(i, v)| F {
+                    path: format!("{}[{i}]", self.path),
+                    v: Some(v).filter(|v| !v.is_null()),
+                })
                 .collect(),
         )
     }
@@ -276,7 +326,11 @@ impl<'a> F<'a> {
         match self.event_time(errs)? {
             EventTime::Instant { at, .. } => Some(at),
             EventTime::Date(_) => {
-                errs.add(&self.path, "invalid", format!("{} must be a Time such as 2030-01-07T09:00:00Z", self.path));
+                errs.add(
+                    &self.path,
+                    "invalid",
+                    format!("{} must be a Time such as 2030-01-07T09:00:00Z", self.path),
+                );
                 None
             }
         }
@@ -341,7 +395,9 @@ impl<'a> F<'a> {
     /// `{"hours": h, "minutes": m}`, or a bare number of minutes.
     pub fn duration(&self, errs: &mut Errors) -> Option<SignedDuration> {
         let v = self.v?;
-        let bad = |errs: &mut Errors, why: &str| errs.add(&self.path, "invalid", format!("{} {why}", self.path));
+        let bad = |errs: &mut Errors, why: &str| {
+            errs.add(&self.path, "invalid", format!("{} {why}", self.path))
+        };
         let mins = match v {
             Value::Object(_) => {
                 let mut e = Errors::new();
@@ -355,7 +411,9 @@ impl<'a> F<'a> {
                     bad(errs, "minutes must be less than 60 when hours are given");
                     return None;
                 }
-                h.unwrap_or(0).saturating_mul(60).saturating_add(m.unwrap_or(0))
+                h.unwrap_or(0)
+                    .saturating_mul(60)
+                    .saturating_add(m.unwrap_or(0))
             }
             Value::Number(_) | Value::String(_) => match self.int(&mut Errors::new()) {
                 Some(n) => n,
@@ -382,7 +440,11 @@ impl<'a> F<'a> {
         match crate::tz(&name) {
             Some(tz) => Some((name, tz)),
             None => {
-                errs.add(&self.path, "invalid", format!("{name:?} is not a known IANA time zone"));
+                errs.add(
+                    &self.path,
+                    "invalid",
+                    format!("{name:?} is not a known IANA time zone"),
+                );
                 None
             }
         }
@@ -405,9 +467,15 @@ mod tests {
     #[test]
     fn forms_become_json() {
         let v = parse_form(b"a=1&calendar_ids%5B%5D=x&calendar_ids[]=y&c[d]=4&delete_all=True");
-        assert_eq!(v, json!({"a":"1","calendar_ids":["x","y"],"c":{"d":"4"},"delete_all":"True"}));
+        assert_eq!(
+            v,
+            json!({"a":"1","calendar_ids":["x","y"],"c":{"d":"4"},"delete_all":"True"})
+        );
         let v = parse_form(b"p[][start]=1&p[][end]=2&p[][start]=3&p[][end]=4");
-        assert_eq!(v, json!({"p":[{"start":"1","end":"2"},{"start":"3","end":"4"}]}));
+        assert_eq!(
+            v,
+            json!({"p":[{"start":"1","end":"2"},{"start":"3","end":"4"}]})
+        );
     }
 
     #[test]
@@ -430,7 +498,10 @@ mod tests {
         assert_eq!(r.get("t").bool(&mut e), Some(true));
         assert_eq!(r.get("f").bool(&mut e), Some(false));
         assert_eq!(r.get("n").int(&mut e), Some(5));
-        assert_eq!(r.get("d").duration(&mut e), Some(SignedDuration::from_mins(90)));
+        assert_eq!(
+            r.get("d").duration(&mut e),
+            Some(SignedDuration::from_mins(90))
+        );
         assert!(e.is_empty());
         assert_eq!(r.get("bad").duration(&mut e), None);
         assert_eq!(e.0.len(), 1);
@@ -440,9 +511,18 @@ mod tests {
     fn bodies() {
         assert_eq!(parse_body("application/json", b"").unwrap(), json!({}));
         assert_eq!(parse_body("application/json", b"null").unwrap(), json!({}));
-        assert!(matches!(parse_body("application/json", b"{nope"), Err(ApiError::Malformed(_))));
-        assert!(matches!(parse_body("application/json", b"[1]"), Err(ApiError::Malformed(_))));
-        assert_eq!(parse_body("application/x-www-form-urlencoded", b"a=b").unwrap(), json!({"a":"b"}));
+        assert!(matches!(
+            parse_body("application/json", b"{nope"),
+            Err(ApiError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse_body("application/json", b"[1]"),
+            Err(ApiError::Malformed(_))
+        ));
+        assert_eq!(
+            parse_body("application/x-www-form-urlencoded", b"a=b").unwrap(),
+            json!({"a":"b"})
+        );
         assert_eq!(parse_body("", b"a=b").unwrap(), json!({"a":"b"}));
     }
 }

@@ -21,7 +21,10 @@ pub fn parse_time(s: &str) -> Option<Timestamp> {
     }
     // Reject fractions that are not zero before parsing (jiff keeps them).
     if let Some(dot) = t.find('.') {
-        let frac: String = t[dot + 1..].chars().take_while(|c| c.is_ascii_digit()).collect();
+        let frac: String = t[dot + 1..]
+            .chars()
+            .take_while(|c| c.is_ascii_digit())
+            .collect();
         if frac.is_empty() || frac.chars().any(|c| c != '0') {
             return None;
         }
@@ -85,7 +88,14 @@ mod tests {
 
     #[test]
     fn refuses_what_is_not_an_instant() {
-        for s in ["2030-01-07", "2030-01-07T09:00:00", "2030-01-07T09:00:00.5Z", "tomorrow", "", "2030-13-07T09:00:00Z"] {
+        for s in [
+            "2030-01-07",
+            "2030-01-07T09:00:00",
+            "2030-01-07T09:00:00.5Z",
+            "tomorrow",
+            "",
+            "2030-13-07T09:00:00Z",
+        ] {
             assert_eq!(parse_time(s), None, "{s}");
         }
     }

@@ -52,7 +52,10 @@ impl Db {
                     .bind(now_ms)
                     .execute(&mut *tx)
                     .await?;
-                    OrgUnit { id: ou_id_if_new.to_string(), name: ou_name.to_string() }
+                    OrgUnit {
+                        id: ou_id_if_new.to_string(),
+                        name: ou_name.to_string(),
+                    }
                 }
             };
             sqlx::query(
@@ -72,12 +75,14 @@ impl Db {
 
     #[tracing::instrument(skip_all)]
     pub async fn application_by_secret_hash(&self, hash: &str) -> Result<Option<Application>> {
-        Ok(dispatch!(self, |p| sqlx::query_as(
+        Ok(dispatch!(self, |p| {
+            sqlx::query_as(
             "SELECT id, name, organizational_unit_id, webhook_url FROM applications WHERE secret_hash = $1"
         )
         .bind(hash)
         .fetch_optional(p)
-        .await?))
+        .await?
+        }))
     }
 
     #[tracing::instrument(skip(self))]
@@ -92,23 +97,27 @@ impl Db {
 
     #[tracing::instrument(skip(self))]
     pub async fn set_webhook_url(&self, app_id: &str, url: Option<&str>) -> Result<bool> {
-        let n = dispatch!(self, |p| sqlx::query("UPDATE applications SET webhook_url = $2 WHERE id = $1")
-            .bind(app_id)
-            .bind(url)
-            .execute(p)
-            .await?
-            .rows_affected());
+        let n = dispatch!(self, |p| sqlx::query(
+            "UPDATE applications SET webhook_url = $2 WHERE id = $1"
+        )
+        .bind(app_id)
+        .bind(url)
+        .execute(p)
+        .await?
+        .rows_affected());
         Ok(n == 1)
     }
 
     #[tracing::instrument(skip(self))]
     pub async fn account(&self, id: &str) -> Result<Option<Account>> {
-        Ok(dispatch!(self, |p| sqlx::query_as(
+        Ok(dispatch!(self, |p| {
+            sqlx::query_as(
             "SELECT a.id, a.application_id, a.application_calendar_id, a.email, a.name, a.default_tzid, a.last_booked_ms, ap.organizational_unit_id FROM accounts a JOIN applications ap ON ap.id = a.application_id WHERE a.id = $1"
         )
         .bind(id)
         .fetch_optional(p)
-        .await?))
+        .await?
+        }))
     }
 
     /// Accounts by id, in one query; unknown ids are simply absent.
@@ -134,7 +143,11 @@ impl Db {
     /// a primary calendar) on first use. Idempotent under concurrent calls.
     #[tracing::instrument(skip(self, new))]
     pub async fn ensure_application_calendar(&self, new: &NewAccount) -> Result<Account> {
-        let apc = new.account.application_calendar_id.as_deref().unwrap_or_default();
+        let apc = new
+            .account
+            .application_calendar_id
+            .as_deref()
+            .unwrap_or_default();
         let found: Result<Account> = write_tx!(self, |tx| {
             let existing: Option<Account> = sqlx::query_as(
                 "SELECT a.id, a.application_id, a.application_calendar_id, a.email, a.name, a.default_tzid, a.last_booked_ms, ap.organizational_unit_id FROM accounts a JOIN applications ap ON ap.id = a.application_id WHERE a.application_id = $1 AND a.application_calendar_id = $2",
@@ -183,13 +196,15 @@ impl Db {
         match found {
             // A concurrent first call won the unique (application, id) race.
             Err(StoreError::Sqlx(e)) if unique_violation(&e) => {
-                let again: Option<Account> = dispatch!(self, |p| sqlx::query_as(
+                let again: Option<Account> = dispatch!(self, |p| {
+                    sqlx::query_as(
                     "SELECT a.id, a.application_id, a.application_calendar_id, a.email, a.name, a.default_tzid, a.last_booked_ms, ap.organizational_unit_id FROM accounts a JOIN applications ap ON ap.id = a.application_id WHERE a.application_id = $1 AND a.application_calendar_id = $2",
                 )
                 .bind(&new.account.application_id)
                 .bind(apc)
                 .fetch_optional(p)
-                .await?);
+                .await?
+                });
                 again.ok_or(StoreError::Sqlx(e))
             }
             other => other,
@@ -206,7 +221,8 @@ impl Db {
         expires_ms: Option<i64>,
         now_ms: i64,
     ) -> Result<()> {
-        dispatch!(self, |p| sqlx::query(
+        dispatch!(self, |p| {
+            sqlx::query(
             "INSERT INTO tokens (hash, kind, account_id, application_id, expires_ms, revoked, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)"
         )
         .bind(hash)
@@ -218,24 +234,31 @@ impl Db {
         .bind(now_ms)
         .execute(p)
         .await
-        .map(|_| ())?);
+        .map(|_| ())?
+        });
         Ok(())
     }
 
     #[tracing::instrument(skip_all)]
     pub async fn token(&self, hash: &str) -> Result<Option<Token>> {
-        Ok(dispatch!(self, |p| sqlx::query_as(
+        Ok(dispatch!(self, |p| {
+            sqlx::query_as(
             "SELECT kind, account_id, application_id, expires_ms, revoked FROM tokens WHERE hash = $1"
         )
         .bind(hash)
         .fetch_optional(p)
-        .await?))
+        .await?
+        }))
     }
 
     /// Revokes every token of an account for one application (what revoking
     /// an authorization means in OAuth terms).
     #[tracing::instrument(skip(self))]
-    pub async fn revoke_account_tokens(&self, account_id: &str, application_id: &str) -> Result<u64> {
+    pub async fn revoke_account_tokens(
+        &self,
+        account_id: &str,
+        application_id: &str,
+    ) -> Result<u64> {
         Ok(dispatch!(self, |p| sqlx::query(
             "UPDATE tokens SET revoked = $3 WHERE account_id = $1 AND application_id = $2"
         )
@@ -249,39 +272,46 @@ impl Db {
 
     #[tracing::instrument(skip(self))]
     pub async fn profiles(&self, account_id: &str) -> Result<Vec<Profile>> {
-        Ok(dispatch!(self, |p| sqlx::query_as(
+        Ok(dispatch!(self, |p| {
+            sqlx::query_as(
             "SELECT id, account_id, name FROM profiles WHERE account_id = $1 ORDER BY created_ms, id"
         )
         .bind(account_id)
         .fetch_all(p)
-        .await?))
+        .await?
+        }))
     }
 
     #[tracing::instrument(skip(self))]
     pub async fn calendars(&self, account_id: &str) -> Result<Vec<Calendar>> {
-        Ok(dispatch!(self, |p| sqlx::query_as(
+        Ok(dispatch!(self, |p| {
+            sqlx::query_as(
             "SELECT id, account_id, profile_id, name, color, is_primary FROM calendars WHERE account_id = $1 ORDER BY is_primary DESC, created_ms, id"
         )
         .bind(account_id)
         .fetch_all(p)
-        .await?))
+        .await?
+        }))
     }
 
     #[tracing::instrument(skip(self))]
     pub async fn calendar(&self, id: &str) -> Result<Option<Calendar>> {
-        Ok(dispatch!(self, |p| sqlx::query_as(
+        Ok(dispatch!(self, |p| {
+            sqlx::query_as(
             "SELECT id, account_id, profile_id, name, color, is_primary FROM calendars WHERE id = $1"
         )
         .bind(id)
         .fetch_optional(p)
-        .await?))
+        .await?
+        }))
     }
 
     /// Creates a calendar; `Conflict` when the account already has one of
     /// that name.
     #[tracing::instrument(skip(self, cal))]
     pub async fn create_calendar(&self, cal: &Calendar, now_ms: i64) -> Result<()> {
-        let r = dispatch!(self, |p| sqlx::query(
+        let r = dispatch!(self, |p| {
+            sqlx::query(
             "INSERT INTO calendars (id, account_id, profile_id, name, color, is_primary, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)"
         )
         .bind(&cal.id)
@@ -293,7 +323,8 @@ impl Db {
         .bind(now_ms)
         .execute(p)
         .await
-        .map(|_| ()));
+        .map(|_| ())
+        });
         match r {
             Ok(_) => Ok(()),
             Err(e) if unique_violation(&e) => Err(StoreError::Conflict("duplicate_calendar_name")),
@@ -311,7 +342,13 @@ impl Db {
     /// Soft-deletes an event so `include_deleted` and `last_modified`
     /// listings can report it. `by_uid` picks the column the caller named.
     #[tracing::instrument(skip(self))]
-    pub async fn delete_event(&self, calendar_id: &str, id: &str, by_uid: bool, now_ms: i64) -> Result<bool> {
+    pub async fn delete_event(
+        &self,
+        calendar_id: &str,
+        id: &str,
+        by_uid: bool,
+        now_ms: i64,
+    ) -> Result<bool> {
         let n = dispatch!(self, |p| if by_uid {
             sqlx::query("UPDATE events SET deleted = $3, updated_ms = $4 WHERE calendar_id = $1 AND event_uid = $2 AND deleted = $5")
                 .bind(calendar_id)
@@ -338,7 +375,12 @@ impl Db {
 
     /// Bulk delete: every event of the account, or of the named calendars.
     #[tracing::instrument(skip(self))]
-    pub async fn delete_events(&self, account_id: &str, calendar_ids: Option<&[String]>, now_ms: i64) -> Result<u64> {
+    pub async fn delete_events(
+        &self,
+        account_id: &str,
+        calendar_ids: Option<&[String]>,
+        now_ms: i64,
+    ) -> Result<u64> {
         Ok(dispatch!(self, |p| {
             let mut qb = sqlx::QueryBuilder::new("UPDATE events SET deleted = ");
             qb.push_bind(true)
@@ -362,7 +404,12 @@ impl Db {
 
     /// One page of events (ordered by start, then uid) and the total count.
     #[tracing::instrument(skip(self, f), fields(account = %f.account_id))]
-    pub async fn list_events(&self, f: &EventFilter, offset: i64, limit: i64) -> Result<(Vec<Event>, i64)> {
+    pub async fn list_events(
+        &self,
+        f: &EventFilter,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<Event>, i64)> {
         Ok(dispatch!(self, |p| {
             let mut count_qb = sqlx::QueryBuilder::new("SELECT COUNT(*) FROM events WHERE ");
             push_event_filter(&mut count_qb, f);
@@ -381,8 +428,12 @@ impl Db {
     #[tracing::instrument(skip(self))]
     pub async fn event_by_id(&self, calendar_id: &str, event_id: &str) -> Result<Option<Event>> {
         Ok(dispatch!(self, |p| {
-            let mut qb = sqlx::QueryBuilder::new(format!("SELECT {EVENT_COLS} FROM events WHERE calendar_id = "));
-            qb.push_bind(calendar_id).push(" AND event_id = ").push_bind(event_id);
+            let mut qb = sqlx::QueryBuilder::new(format!(
+                "SELECT {EVENT_COLS} FROM events WHERE calendar_id = "
+            ));
+            qb.push_bind(calendar_id)
+                .push(" AND event_id = ")
+                .push_bind(event_id);
             qb.build_query_as().fetch_optional(p).await?
         }))
     }
@@ -390,7 +441,12 @@ impl Db {
     /// Busy intervals of many accounts overlapping `[from, to)` in one
     /// query: opaque, not cancelled, not declined, not deleted.
     #[tracing::instrument(skip(self, account_ids), fields(n = account_ids.len()))]
-    pub async fn busy(&self, account_ids: &[String], from_ms: i64, to_ms: i64) -> Result<Vec<BusyRow>> {
+    pub async fn busy(
+        &self,
+        account_ids: &[String],
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<BusyRow>> {
         if account_ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -415,7 +471,8 @@ impl Db {
 
     #[tracing::instrument(skip(self, rule))]
     pub async fn upsert_rule(&self, rule: &Rule, now_ms: i64) -> Result<()> {
-        dispatch!(self, |p| sqlx::query(
+        dispatch!(self, |p| {
+            sqlx::query(
             "INSERT INTO availability_rules (account_id, rule_id, tzid, calendar_ids_json, weekly_periods_json, updated_ms) VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (account_id, rule_id) DO UPDATE SET tzid = excluded.tzid, calendar_ids_json = excluded.calendar_ids_json, weekly_periods_json = excluded.weekly_periods_json, updated_ms = excluded.updated_ms"
         )
@@ -427,13 +484,15 @@ impl Db {
         .bind(now_ms)
         .execute(p)
         .await
-        .map(|_| ())?);
+        .map(|_| ())?
+        });
         Ok(())
     }
 
     #[tracing::instrument(skip(self))]
     pub async fn rules(&self, account_id: &str) -> Result<Vec<Rule>> {
-        self.rules_for(std::slice::from_ref(&account_id.to_string())).await
+        self.rules_for(std::slice::from_ref(&account_id.to_string()))
+            .await
     }
 
     /// Rules of many accounts in one query.
@@ -457,18 +516,21 @@ impl Db {
 
     #[tracing::instrument(skip(self))]
     pub async fn delete_rule(&self, account_id: &str, rule_id: &str) -> Result<bool> {
-        let n = dispatch!(self, |p| sqlx::query("DELETE FROM availability_rules WHERE account_id = $1 AND rule_id = $2")
-            .bind(account_id)
-            .bind(rule_id)
-            .execute(p)
-            .await?
-            .rows_affected());
+        let n = dispatch!(self, |p| sqlx::query(
+            "DELETE FROM availability_rules WHERE account_id = $1 AND rule_id = $2"
+        )
+        .bind(account_id)
+        .bind(rule_id)
+        .execute(p)
+        .await?
+        .rows_affected());
         Ok(n > 0)
     }
 
     #[tracing::instrument(skip(self, period))]
     pub async fn upsert_period(&self, period: &Period, now_ms: i64) -> Result<()> {
-        dispatch!(self, |p| sqlx::query(
+        dispatch!(self, |p| {
+            sqlx::query(
             "INSERT INTO available_periods (account_id, period_id, start_ms, end_ms, updated_ms) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (account_id, period_id) DO UPDATE SET start_ms = excluded.start_ms, end_ms = excluded.end_ms, updated_ms = excluded.updated_ms"
         )
@@ -479,14 +541,20 @@ impl Db {
         .bind(now_ms)
         .execute(p)
         .await
-        .map(|_| ())?);
+        .map(|_| ())?
+        });
         Ok(())
     }
 
     /// Available periods of many accounts overlapping `[from, to)`, in one
     /// query; `None` bounds mean unbounded.
     #[tracing::instrument(skip_all, fields(n = account_ids.len()))]
-    pub async fn periods_for(&self, account_ids: &[String], from_ms: Option<i64>, to_ms: Option<i64>) -> Result<Vec<Period>> {
+    pub async fn periods_for(
+        &self,
+        account_ids: &[String],
+        from_ms: Option<i64>,
+        to_ms: Option<i64>,
+    ) -> Result<Vec<Period>> {
         if account_ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -513,12 +581,14 @@ impl Db {
     #[tracing::instrument(skip(self))]
     pub async fn delete_period(&self, account_id: &str, period_id: Option<&str>) -> Result<u64> {
         Ok(dispatch!(self, |p| match period_id {
-            Some(id) => sqlx::query("DELETE FROM available_periods WHERE account_id = $1 AND period_id = $2")
-                .bind(account_id)
-                .bind(id)
-                .execute(p)
-                .await?
-                .rows_affected(),
+            Some(id) => sqlx::query(
+                "DELETE FROM available_periods WHERE account_id = $1 AND period_id = $2"
+            )
+            .bind(account_id)
+            .bind(id)
+            .execute(p)
+            .await?
+            .rows_affected(),
             None => sqlx::query("DELETE FROM available_periods WHERE account_id = $1")
                 .bind(account_id)
                 .execute(p)
@@ -566,4 +636,3 @@ where
         }
     }
 }
-

@@ -33,8 +33,11 @@ pub async fn userinfo(State(state): State<AppState>, auth: AccountAuth) -> ApiRe
     let profiles: Vec<Value> = profiles
         .iter()
         .map(|p| {
-            let cals: Vec<Value> =
-                calendars.iter().filter(|c| c.profile_id == p.id).map(|c| calendar_json(c, &p.name)).collect();
+            let cals: Vec<Value> = calendars
+                .iter()
+                .filter(|c| c.profile_id == p.id)
+                .map(|c| calendar_json(c, &p.name))
+                .collect();
             json!({
                 "provider_name": "cronofy",
                 "profile_id": p.id,

@@ -5,7 +5,10 @@ use std::collections::{HashMap, HashSet};
 
 use axum::extract::State;
 use axum::response::Response;
-use convene_engine::{Available, Format, Group, Interval, Managed, Member, Query, Required, SignedDuration, Timestamp, WeeklyRule};
+use convene_engine::{
+    Available, Format, Group, Interval, Managed, Member, Query, Required, SignedDuration,
+    Timestamp, WeeklyRule,
+};
 use convene_store::Db;
 use serde_json::{Value, json};
 
@@ -48,7 +51,13 @@ pub struct MemberSpec {
 
 impl MemberSpec {
     pub fn managed(sub: &str) -> Self {
-        MemberSpec { sub: sub.to_string(), calendar_ids: None, available_periods: None, managed: true, rule_ids: None }
+        MemberSpec {
+            sub: sub.to_string(),
+            calendar_ids: None,
+            available_periods: None,
+            managed: true,
+            rule_ids: None,
+        }
     }
 }
 
@@ -81,29 +90,60 @@ pub async fn evaluate(db: &Db, spec: &QuerySpec) -> Result<Vec<Available>, ApiEr
         None => spec.periods.iter().map(|p| p.start).collect(),
     };
     let ends: Vec<Timestamp> = match &spec.query_slots {
-        Some(s) => s.iter().filter_map(|t| t.checked_add(spec.duration).ok()).collect(),
+        Some(s) => s
+            .iter()
+            .filter_map(|t| t.checked_add(spec.duration).ok())
+            .collect(),
         None => spec.periods.iter().map(|p| p.end).collect(),
     };
-    let (Some(lo), Some(hi)) = (starts.iter().min(), ends.iter().max()) else { return Ok(Vec::new()) };
+    let (Some(lo), Some(hi)) = (starts.iter().min(), ends.iter().max()) else {
+        return Ok(Vec::new());
+    };
     let slack = SignedDuration::from_hours(24);
-    let from = lo.checked_sub(spec.before).and_then(|t| t.checked_sub(slack)).unwrap_or(*lo);
-    let to = hi.checked_add(spec.after).and_then(|t| t.checked_add(slack)).unwrap_or(*hi);
+    let from = lo
+        .checked_sub(spec.before)
+        .and_then(|t| t.checked_sub(slack))
+        .unwrap_or(*lo);
+    let to = hi
+        .checked_add(spec.after)
+        .and_then(|t| t.checked_add(slack))
+        .unwrap_or(*hi);
 
-    let mut ids: Vec<String> = spec.groups.iter().flat_map(|g| g.members.iter().map(|m| m.sub.clone())).collect();
+    let mut ids: Vec<String> = spec
+        .groups
+        .iter()
+        .flat_map(|g| g.members.iter().map(|m| m.sub.clone()))
+        .collect();
     ids.sort();
     ids.dedup();
     let managed_ids: Vec<String> = {
-        let set: HashSet<&str> =
-            spec.groups.iter().flat_map(|g| g.members.iter().filter(|m| m.managed).map(|m| m.sub.as_str())).collect();
-        ids.iter().filter(|id| set.contains(id.as_str())).cloned().collect()
+        let set: HashSet<&str> = spec
+            .groups
+            .iter()
+            .flat_map(|g| {
+                g.members
+                    .iter()
+                    .filter(|m| m.managed)
+                    .map(|m| m.sub.as_str())
+            })
+            .collect();
+        ids.iter()
+            .filter(|id| set.contains(id.as_str()))
+            .cloned()
+            .collect()
     };
     let busy = db.busy(&ids, to_ms(from), to_ms(to)).await?;
     let rules = db.rules_for(&managed_ids).await?;
-    let periods = db.periods_for(&managed_ids, Some(to_ms(from)), Some(to_ms(to))).await?;
+    let periods = db
+        .periods_for(&managed_ids, Some(to_ms(from)), Some(to_ms(to)))
+        .await?;
 
     let mut busy_by: HashMap<&str, Vec<(&str, Interval)>> = HashMap::new();
     for b in &busy {
-        busy_by.entry(&b.account_id).or_default().push((&b.calendar_id, Interval::new(from_ms(b.start_ms), from_ms(b.end_ms))));
+        busy_by.entry(&b.account_id).or_default().push((
+            &b.calendar_id,
+            Interval::new(from_ms(b.start_ms), from_ms(b.end_ms)),
+        ));
     }
     let groups = spec
         .groups
@@ -117,7 +157,11 @@ pub async fn evaluate(db: &Db, spec: &QuerySpec) -> Result<Vec<Available>, ApiEr
                     let my_rules: Vec<_> = rules
                         .iter()
                         .filter(|r| r.account_id == m.sub)
-                        .filter(|r| m.rule_ids.as_ref().is_none_or(|ids| ids.contains(&r.rule_id)))
+                        .filter(|r| {
+                            m.rule_ids
+                                .as_ref()
+                                .is_none_or(|ids| ids.contains(&r.rule_id))
+                        })
                         .collect();
                     // Calendars that count: the member's own list, else (with
                     // managed availability) the calendars its rules name.
@@ -137,7 +181,11 @@ pub async fn evaluate(db: &Db, spec: &QuerySpec) -> Result<Vec<Available>, ApiEr
                         .get(m.sub.as_str())
                         .map(|v| {
                             v.iter()
-                                .filter(|(cal, _)| calendars.as_ref().is_none_or(|c| c.iter().any(|x| x == cal)))
+                                .filter(|(cal, _)| {
+                                    calendars
+                                        .as_ref()
+                                        .is_none_or(|c| c.iter().any(|x| x == cal))
+                                })
                                 .map(|(_, i)| *i)
                                 .collect()
                         })
@@ -147,8 +195,15 @@ pub async fn evaluate(db: &Db, spec: &QuerySpec) -> Result<Vec<Available>, ApiEr
                             .iter()
                             .filter_map(|r| {
                                 let tz = tz(&r.tzid)?;
-                                let wp: Vec<Value> = serde_json::from_str(&r.weekly_periods_json).ok()?;
-                                Some(WeeklyRule { tz, periods: wp.iter().filter_map(super::rules::engine_period).collect() })
+                                let wp: Vec<Value> =
+                                    serde_json::from_str(&r.weekly_periods_json).ok()?;
+                                Some(WeeklyRule {
+                                    tz,
+                                    periods: wp
+                                        .iter()
+                                        .filter_map(super::rules::engine_period)
+                                        .collect(),
+                                })
                             })
                             .collect(),
                         periods: periods
@@ -157,7 +212,12 @@ pub async fn evaluate(db: &Db, spec: &QuerySpec) -> Result<Vec<Available>, ApiEr
                             .map(|p| Interval::new(from_ms(p.start_ms), from_ms(p.end_ms)))
                             .collect(),
                     });
-                    Member { id: m.sub.clone(), busy: member_busy, managed, available_periods: m.available_periods.clone() }
+                    Member {
+                        id: m.sub.clone(),
+                        busy: member_busy,
+                        managed,
+                        available_periods: m.available_periods.clone(),
+                    }
                 })
                 .collect(),
         })
@@ -189,44 +249,91 @@ pub fn available_json(a: &Available) -> Value {
 fn buffer_side(f: &F<'_>, errs: &mut Errors) -> SignedDuration {
     let d = if f.get("minimum").present() || f.get("maximum").present() {
         f.get("minimum").duration(errs)
-    } else if f.v.is_some_and(|v| v.as_object().is_some_and(|m| m.is_empty())) {
+    } else if f
+        .v
+        .is_some_and(|v| v.as_object().is_some_and(|m| m.is_empty()))
+    {
         None
     } else {
         f.duration(errs)
     };
     let d = d.unwrap_or(SignedDuration::ZERO);
     if d.as_mins() > limits::MAX_BUFFER_MINUTES {
-        errs.add(&f.path, "invalid", format!("{} must be at most {} minutes", f.path, limits::MAX_BUFFER_MINUTES));
+        errs.add(
+            &f.path,
+            "invalid",
+            format!(
+                "{} must be at most {} minutes",
+                f.path,
+                limits::MAX_BUFFER_MINUTES
+            ),
+        );
     }
     d
 }
 
-pub fn parse_periods(f: &F<'_>, errs: &mut Errors, duration: Option<SignedDuration>, now: Timestamp) -> Vec<Interval> {
+pub fn parse_periods(
+    f: &F<'_>,
+    errs: &mut Errors,
+    duration: Option<SignedDuration>,
+    now: Timestamp,
+) -> Vec<Interval> {
     let mut out = Vec::new();
-    let Some(items) = f.array(errs) else { return out };
+    let Some(items) = f.array(errs) else {
+        return out;
+    };
     if items.is_empty() {
-        errs.add(&f.path, "required", format!("{} must contain at least one period", f.path));
+        errs.add(
+            &f.path,
+            "required",
+            format!("{} must contain at least one period", f.path),
+        );
     }
     if items.len() > limits::MAX_PERIODS {
-        errs.add(&f.path, "too_many", format!("at most {} periods", limits::MAX_PERIODS));
+        errs.add(
+            &f.path,
+            "too_many",
+            format!("at most {} periods", limits::MAX_PERIODS),
+        );
     }
     for p in items {
         let (s, e) = (p.get("start").req_time(errs), p.get("end").req_time(errs));
         let (Some(s), Some(e)) = (s, e) else { continue };
         if e <= s {
-            errs.add(&format!("{}.end", p.path), "invalid", "end must be after start");
+            errs.add(
+                &format!("{}.end", p.path),
+                "invalid",
+                "end must be after start",
+            );
         } else if e <= now {
-            errs.add(&format!("{}.end", p.path), "in_the_past", "the period has already ended");
+            errs.add(
+                &format!("{}.end", p.path),
+                "in_the_past",
+                "the period has already ended",
+            );
         } else if duration.is_some_and(|d| e.duration_since(s) < d) {
-            errs.add(&format!("{}.end", p.path), "too_short", "the period is shorter than required_duration");
+            errs.add(
+                &format!("{}.end", p.path),
+                "too_short",
+                "the period is shorter than required_duration",
+            );
         } else {
             out.push(Interval::new(s, e));
         }
     }
-    if let (Some(lo), Some(hi)) = (out.iter().map(|p| p.start).min(), out.iter().map(|p| p.end).max())
-        && hi.duration_since(lo) > SignedDuration::from_hours(24 * limits::MAX_SPAN_DAYS)
+    if let (Some(lo), Some(hi)) = (
+        out.iter().map(|p| p.start).min(),
+        out.iter().map(|p| p.end).max(),
+    ) && hi.duration_since(lo) > SignedDuration::from_hours(24 * limits::MAX_SPAN_DAYS)
     {
-        errs.add(&f.path, "too_long", format!("periods must lie within {} days of the earliest start", limits::MAX_SPAN_DAYS));
+        errs.add(
+            &f.path,
+            "too_long",
+            format!(
+                "periods must lie within {} days of the earliest start",
+                limits::MAX_SPAN_DAYS
+            ),
+        );
     }
     out
 }
@@ -240,26 +347,54 @@ pub async fn parse_query(db: &Db, ou: &str, body: &Value) -> ApiResult<QuerySpec
     let duration = if duration.present() {
         duration.duration(&mut errs)
     } else {
-        errs.add("required_duration", "required", "required_duration is required");
+        errs.add(
+            "required_duration",
+            "required",
+            "required_duration is required",
+        );
         None
     };
     if duration.is_some_and(|d| d.as_mins() < 1 || d.as_mins() > limits::MAX_DURATION_MINUTES) {
-        errs.add("required_duration", "invalid", format!("required_duration must be 1 to {} minutes", limits::MAX_DURATION_MINUTES));
+        errs.add(
+            "required_duration",
+            "invalid",
+            format!(
+                "required_duration must be 1 to {} minutes",
+                limits::MAX_DURATION_MINUTES
+            ),
+        );
     }
-    let qp = if root.get("query_periods").present() { root.get("query_periods") } else { root.get("available_periods") };
+    let qp = if root.get("query_periods").present() {
+        root.get("query_periods")
+    } else {
+        root.get("available_periods")
+    };
     let qs = root.get("query_slots");
     let mut periods = Vec::new();
     let mut query_slots = None;
     match (qp.present(), qs.present()) {
-        (true, true) => errs.add("query_slots", "invalid", "give query_periods or query_slots, not both"),
+        (true, true) => errs.add(
+            "query_slots",
+            "invalid",
+            "give query_periods or query_slots, not both",
+        ),
         (false, false) => errs.add("query_periods", "required", "query_periods is required"),
         (true, false) => periods = parse_periods(&qp, &mut errs, duration, now),
         (false, true) => {
             let items = qs.array(&mut errs).unwrap_or_default();
             if items.is_empty() || items.len() > limits::MAX_RESULTS {
-                errs.add("query_slots", "invalid", format!("query_slots must hold 1 to {} slots", limits::MAX_RESULTS));
+                errs.add(
+                    "query_slots",
+                    "invalid",
+                    format!("query_slots must hold 1 to {} slots", limits::MAX_RESULTS),
+                );
             }
-            query_slots = Some(items.iter().filter_map(|s| s.get("start").req_time(&mut errs)).collect());
+            query_slots = Some(
+                items
+                    .iter()
+                    .filter_map(|s| s.get("start").req_time(&mut errs))
+                    .collect(),
+            );
         }
     }
     let buffer = root.get("buffer");
@@ -269,14 +404,22 @@ pub async fn parse_query(db: &Db, ou: &str, body: &Value) -> ApiResult<QuerySpec
     if let Some(si) = start_interval {
         let m = si.as_mins();
         if m < 5 || m > limits::MAX_START_INTERVAL_MINUTES || m % 5 != 0 {
-            errs.add("start_interval", "invalid", "start_interval must be a multiple of 5 minutes, from 5 to 240");
+            errs.add(
+                "start_interval",
+                "invalid",
+                "start_interval must be a multiple of 5 minutes, from 5 to 240",
+            );
         }
     }
     let max_results = match root.get("max_results").int(&mut errs) {
         None => limits::MAX_RESULTS,
         Some(n) if n >= 1 && n as usize <= limits::MAX_RESULTS => n as usize,
         Some(_) => {
-            errs.add("max_results", "invalid", format!("max_results must be 1 to {}", limits::MAX_RESULTS));
+            errs.add(
+                "max_results",
+                "invalid",
+                format!("max_results must be 1 to {}", limits::MAX_RESULTS),
+            );
             limits::MAX_RESULTS
         }
     };
@@ -285,7 +428,11 @@ pub async fn parse_query(db: &Db, ou: &str, body: &Value) -> ApiResult<QuerySpec
         Some("slots") => Format::Slots,
         Some("overlapping_slots") => Format::OverlappingSlots,
         Some(_) => {
-            errs.add("response_format", "invalid", "response_format must be periods, slots or overlapping_slots");
+            errs.add(
+                "response_format",
+                "invalid",
+                "response_format must be periods, slots or overlapping_slots",
+            );
             Format::Periods
         }
     };
@@ -313,10 +460,18 @@ pub fn parse_groups(f: &F<'_>, errs: &mut Errors, now: Timestamp) -> Vec<(String
         return out;
     };
     if groups.is_empty() {
-        errs.add(&f.path, "required", format!("{} must hold at least one group", f.path));
+        errs.add(
+            &f.path,
+            "required",
+            format!("{} must hold at least one group", f.path),
+        );
     }
     if groups.len() > limits::MAX_GROUPS {
-        errs.add(&f.path, "too_many", format!("at most {} groups", limits::MAX_GROUPS));
+        errs.add(
+            &f.path,
+            "too_many",
+            format!("at most {} groups", limits::MAX_GROUPS),
+        );
     }
     let mut distinct = HashSet::new();
     for g in groups {
@@ -329,22 +484,39 @@ pub fn parse_groups(f: &F<'_>, errs: &mut Errors, now: Timestamp) -> Vec<(String
                     errs.add(&mf.path, "required", "members must not be empty");
                 }
                 if items.len() > limits::MAX_MEMBERS_PER_GROUP {
-                    errs.add(&mf.path, "too_many", format!("at most {} members per group", limits::MAX_MEMBERS_PER_GROUP));
+                    errs.add(
+                        &mf.path,
+                        "too_many",
+                        format!(
+                            "at most {} members per group",
+                            limits::MAX_MEMBERS_PER_GROUP
+                        ),
+                    );
                 }
                 for m in items {
                     // SDKs accept a bare string as `{"sub": …}`.
                     if let Some(Value::String(s)) = m.v {
-                        members.push(MemberSpec { sub: s.clone(), calendar_ids: None, available_periods: None, managed: false, rule_ids: None });
+                        members.push(MemberSpec {
+                            sub: s.clone(),
+                            calendar_ids: None,
+                            available_periods: None,
+                            managed: false,
+                            rule_ids: None,
+                        });
                         distinct.insert(s.clone());
                         continue;
                     }
-                    let Some(sub) = m.get("sub").req_str(errs) else { continue };
+                    let Some(sub) = m.get("sub").req_str(errs) else {
+                        continue;
+                    };
                     distinct.insert(sub.clone());
                     let ap = m.get("available_periods");
                     members.push(MemberSpec {
                         sub,
                         calendar_ids: m.get("calendar_ids").str_array(errs),
-                        available_periods: ap.present().then(|| parse_periods(&ap, errs, None, now)),
+                        available_periods: ap
+                            .present()
+                            .then(|| parse_periods(&ap, errs, None, now)),
                         managed: m.get("managed_availability").bool(errs).unwrap_or(false),
                         rule_ids: m.get("availability_rule_ids").str_array(errs),
                     });
@@ -356,9 +528,15 @@ pub fn parse_groups(f: &F<'_>, errs: &mut Errors, now: Timestamp) -> Vec<(String
             None => Required::All,
             Some(Value::String(s)) if s == "all" => Required::All,
             Some(_) => match rf.int(errs) {
-                Some(n) if n >= 1 && (n as usize) <= members.len().max(1) => Required::AtLeast(n as usize),
+                Some(n) if n >= 1 && (n as usize) <= members.len().max(1) => {
+                    Required::AtLeast(n as usize)
+                }
                 Some(_) => {
-                    errs.add(&rf.path, "invalid", "required must be \"all\" or a number from 1 to the number of members");
+                    errs.add(
+                        &rf.path,
+                        "invalid",
+                        "required must be \"all\" or a number from 1 to the number of members",
+                    );
                     Required::All
                 }
                 None => Required::All,
@@ -367,19 +545,34 @@ pub fn parse_groups(f: &F<'_>, errs: &mut Errors, now: Timestamp) -> Vec<(String
         out.push((g.path.clone(), GroupSpec { members, required }));
     }
     if distinct.len() > limits::MAX_MEMBERS {
-        errs.add(&f.path, "too_many", format!("at most {} distinct members", limits::MAX_MEMBERS));
+        errs.add(
+            &f.path,
+            "too_many",
+            format!("at most {} distinct members", limits::MAX_MEMBERS),
+        );
     }
     out
 }
 
 /// Every member must be an account of the caller's Organizational Unit.
-pub async fn check_members(db: &Db, ou: &str, groups: &[(String, GroupSpec)], _what: &str) -> ApiResult<()> {
-    let ids: Vec<String> = groups.iter().flat_map(|(_, g)| g.members.iter().map(|m| m.sub.clone())).collect();
+pub async fn check_members(
+    db: &Db,
+    ou: &str,
+    groups: &[(String, GroupSpec)],
+    _what: &str,
+) -> ApiResult<()> {
+    let ids: Vec<String> = groups
+        .iter()
+        .flat_map(|(_, g)| g.members.iter().map(|m| m.sub.clone()))
+        .collect();
     let found = db.accounts(&ids).await?;
     let mut errs = Errors::new();
     for (path, g) in groups {
         for (j, m) in g.members.iter().enumerate() {
-            if !found.iter().any(|a| a.id == m.sub && a.organizational_unit_id == ou) {
+            if !found
+                .iter()
+                .any(|a| a.id == m.sub && a.organizational_unit_id == ou)
+            {
                 errs.add(
                     &format!("{path}.members[{j}].sub"),
                     "not_recognized",
@@ -392,10 +585,18 @@ pub async fn check_members(db: &Db, ou: &str, groups: &[(String, GroupSpec)], _w
 }
 
 #[tracing::instrument(skip_all, fields(app = %auth.app.id))]
-pub async fn availability(State(state): State<crate::AppState>, auth: AppAuth, Body(body): Body) -> ApiResult<Response> {
+pub async fn availability(
+    State(state): State<crate::AppState>,
+    auth: AppAuth,
+    Body(body): Body,
+) -> ApiResult<Response> {
     let spec = parse_query(&state.db, &auth.app.organizational_unit_id, &body).await?;
     let found = evaluate(&state.db, &spec).await?;
     let items: Vec<Value> = found.iter().map(available_json).collect();
-    let key = if matches!(spec.format, Format::Periods) && spec.query_slots.is_none() { "available_periods" } else { "available_slots" };
+    let key = if matches!(spec.format, Format::Periods) && spec.query_slots.is_none() {
+        "available_periods"
+    } else {
+        "available_slots"
+    };
     Ok(super::ok(json!({ key: items })))
 }

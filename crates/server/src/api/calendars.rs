@@ -21,15 +21,25 @@ pub async fn list(State(state): State<AppState>, auth: AccountAuth) -> ApiResult
         .await?
         .iter()
         .map(|c| {
-            let pname = profiles.iter().find(|p| p.id == c.profile_id).map(|p| p.name.as_str()).unwrap_or("");
+            let pname = profiles
+                .iter()
+                .find(|p| p.id == c.profile_id)
+                .map(|p| p.name.as_str())
+                .unwrap_or("");
             calendar_json(c, pname)
         })
         .collect();
-    Ok(super::ok(json!({ "sub": auth.account.id, "calendars": cals })))
+    Ok(super::ok(
+        json!({ "sub": auth.account.id, "calendars": cals }),
+    ))
 }
 
 #[tracing::instrument(skip_all, fields(account = %auth.account.id))]
-pub async fn create(State(state): State<AppState>, auth: AccountAuth, Body(body): Body) -> ApiResult<Response> {
+pub async fn create(
+    State(state): State<AppState>,
+    auth: AccountAuth,
+    Body(body): Body,
+) -> ApiResult<Response> {
     let root = F::root(&body);
     let mut errs = Errors::new();
     let profile_id = root.get("profile_id").req_str(&mut errs);
@@ -42,7 +52,11 @@ pub async fn create(State(state): State<AppState>, auth: AccountAuth, Body(body)
     let (profile_id, name) = (profile_id.unwrap_or_default(), name.unwrap_or_default());
     let profiles = state.db.profiles(&auth.account.id).await?;
     let Some(profile) = profiles.iter().find(|p| p.id == profile_id) else {
-        return Err(ApiError::field("profile_id", "not_found", "profile_id is not a profile of this account"));
+        return Err(ApiError::field(
+            "profile_id",
+            "not_found",
+            "profile_id is not a profile of this account",
+        ));
     };
     let cal = Calendar {
         id: new_id("cal"),
@@ -53,7 +67,9 @@ pub async fn create(State(state): State<AppState>, auth: AccountAuth, Body(body)
         is_primary: false,
     };
     match state.db.create_calendar(&cal, now_ms()).await {
-        Ok(()) => Ok(super::ok(json!({ "calendar": calendar_json(&cal, &profile.name) }))),
+        Ok(()) => Ok(super::ok(
+            json!({ "calendar": calendar_json(&cal, &profile.name) }),
+        )),
         Err(StoreError::Conflict(_)) => Err(ApiError::field(
             "name",
             "duplicate_calendar_name",
@@ -68,6 +84,8 @@ pub async fn create(State(state): State<AppState>, auth: AccountAuth, Body(body)
 pub async fn owned(state: &AppState, auth: &AccountAuth, calendar_id: &str) -> ApiResult<Calendar> {
     match state.db.calendar(calendar_id).await? {
         Some(c) if c.account_id == auth.account.id => Ok(c),
-        _ => Err(ApiError::not_found(format!("calendar {calendar_id} not found"))),
+        _ => Err(ApiError::not_found(format!(
+            "calendar {calendar_id} not found"
+        ))),
     }
 }

@@ -3,8 +3,8 @@
 use axum::extract::{Path, State};
 use axum::response::Response;
 use convene_store::{Event, EventFilter};
-use jiff::tz::TimeZone;
 use jiff::Timestamp;
+use jiff::tz::TimeZone;
 use serde_json::{Map, Value, json};
 
 use super::calendars::owned;
@@ -16,17 +16,27 @@ use crate::time::{fmt_ms, from_ms, parse_date, parse_time, to_ms};
 use crate::{AppState, now_ms, tz};
 
 /// Keys of an upsert body that are stored as given and echoed on read.
-const ECHOED: &[&str] = &["location", "url", "event_private", "color", "reminders", "conferencing", "categories"];
+const ECHOED: &[&str] = &[
+    "location",
+    "url",
+    "event_private",
+    "color",
+    "reminders",
+    "conferencing",
+    "categories",
+];
 
 /// Wall-clock midnight of a date in a zone, as an instant (the first
 /// instant of the day when midnight itself falls in a DST gap).
 pub fn day_start(d: jiff::civil::Date, zone: &TimeZone) -> Timestamp {
-    d.to_zoned(zone.clone()).map(|z| z.timestamp()).unwrap_or_else(|_| {
-        d.to_datetime(jiff::civil::Time::midnight())
-            .to_zoned(TimeZone::UTC)
-            .map(|z| z.timestamp())
-            .unwrap_or(Timestamp::UNIX_EPOCH)
-    })
+    d.to_zoned(zone.clone())
+        .map(|z| z.timestamp())
+        .unwrap_or_else(|_| {
+            d.to_datetime(jiff::civil::Time::midnight())
+                .to_zoned(TimeZone::UTC)
+                .map(|z| z.timestamp())
+                .unwrap_or(Timestamp::UNIX_EPOCH)
+        })
 }
 
 #[tracing::instrument(skip_all, fields(account = %auth.account.id, calendar = %calendar_id))]
@@ -44,16 +54,31 @@ pub async fn upsert(
     if event_id.is_none() && event_uid_in.is_none() {
         errs.add("event_id", "required", "event_id is required");
     }
-    if event_id.as_ref().is_some_and(|id| id.is_empty() || id.len() > 1024) {
-        errs.add("event_id", "invalid", "event_id must be 1 to 1024 characters");
+    if event_id
+        .as_ref()
+        .is_some_and(|id| id.is_empty() || id.len() > 1024)
+    {
+        errs.add(
+            "event_id",
+            "invalid",
+            "event_id must be 1 to 1024 characters",
+        );
     }
     let summary = root.get("summary").req_str(&mut errs);
     if summary.as_ref().is_some_and(|s| s.chars().count() > 1024) {
-        errs.add("summary", "too_long", "summary must be at most 1024 characters");
+        errs.add(
+            "summary",
+            "too_long",
+            "summary must be at most 1024 characters",
+        );
     }
     let description = root.get("description").str(&mut errs).unwrap_or_default();
     if description.chars().count() > 4096 {
-        errs.add("description", "too_long", "description must be at most 4096 characters");
+        errs.add(
+            "description",
+            "too_long",
+            "description must be at most 4096 characters",
+        );
     }
     let tzid = match root.get("tzid").tz(&mut errs) {
         Some((name, _)) => name,
@@ -69,13 +94,27 @@ pub async fn upsert(
     }
     let start = start_f.event_time(&mut errs);
     let end = end_f.event_time(&mut errs);
-    let transparency = root.get("transparency").str(&mut errs).unwrap_or_else(|| "opaque".into());
+    let transparency = root
+        .get("transparency")
+        .str(&mut errs)
+        .unwrap_or_else(|| "opaque".into());
     if !matches!(transparency.as_str(), "opaque" | "transparent") {
-        errs.add("transparency", "invalid", "transparency must be opaque or transparent");
+        errs.add(
+            "transparency",
+            "invalid",
+            "transparency must be opaque or transparent",
+        );
     }
-    let status = root.get("status").str(&mut errs).unwrap_or_else(|| "confirmed".into());
+    let status = root
+        .get("status")
+        .str(&mut errs)
+        .unwrap_or_else(|| "confirmed".into());
     if !matches!(status.as_str(), "confirmed" | "tentative" | "cancelled") {
-        errs.add("status", "invalid", "status must be confirmed, tentative or cancelled");
+        errs.add(
+            "status",
+            "invalid",
+            "status must be confirmed, tentative or cancelled",
+        );
     }
     let attendees = root.get("attendees");
     let invite = attendees.get("invite").array(&mut errs).unwrap_or_default();
@@ -88,7 +127,10 @@ pub async fn upsert(
             invited.push((email, name));
         }
     }
-    let removed: Vec<String> = remove.iter().filter_map(|a| a.get("email").str(&mut errs)).collect();
+    let removed: Vec<String> = remove
+        .iter()
+        .filter_map(|a| a.get("email").str(&mut errs))
+        .collect();
 
     let zone = tz(&tzid).unwrap_or(TimeZone::UTC);
     let mut start_date = None;
@@ -104,7 +146,11 @@ pub async fn upsert(
             Some((day_start(*s, &zone), day_start(*e, &zone)))
         }
         (Some(_), Some(_)) => {
-            errs.add("end", "invalid", "start and end must both be Times or both be Dates");
+            errs.add(
+                "end",
+                "invalid",
+                "start and end must both be Times or both be Dates",
+            );
             None
         }
         _ => None,
@@ -126,7 +172,12 @@ pub async fn upsert(
         let page = state
             .db
             .list_events(
-                &EventFilter { account_id: auth.account.id.clone(), calendar_ids: Some(vec![cal.id.clone()]), include_deleted: true, ..Default::default() },
+                &EventFilter {
+                    account_id: auth.account.id.clone(),
+                    calendar_ids: Some(vec![cal.id.clone()]),
+                    include_deleted: true,
+                    ..Default::default()
+                },
                 0,
                 i64::MAX,
             )
@@ -138,10 +189,19 @@ pub async fn upsert(
                 event_id = e.event_id.clone().or_else(|| Some(uid.clone()));
                 Some(e)
             }
-            None => return Err(ApiError::field("event_uid", "not_found", "no event with that event_uid in this calendar")),
+            None => {
+                return Err(ApiError::field(
+                    "event_uid",
+                    "not_found",
+                    "no event with that event_uid in this calendar",
+                ));
+            }
         }
     } else {
-        state.db.event_by_id(&cal.id, event_id.as_deref().unwrap_or_default()).await?
+        state
+            .db
+            .event_by_id(&cal.id, event_id.as_deref().unwrap_or_default())
+            .await?
     };
 
     let mut extra: Map<String, Value> = existing
@@ -153,13 +213,20 @@ pub async fn upsert(
             extra.insert((*key).to_string(), v.clone());
         }
     }
-    let mut list: Vec<Value> = extra.get("attendees").and_then(Value::as_array).cloned().unwrap_or_default();
+    let mut list: Vec<Value> = extra
+        .get("attendees")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     list.retain(|a| {
         let email = a.get("email").and_then(Value::as_str).unwrap_or("");
         !removed.iter().any(|r| r.eq_ignore_ascii_case(email))
     });
     for (email, name) in invited {
-        if !list.iter().any(|a| a.get("email").and_then(Value::as_str) == Some(email.as_str())) {
+        if !list
+            .iter()
+            .any(|a| a.get("email").and_then(Value::as_str) == Some(email.as_str()))
+        {
             let mut a = json!({"email": email, "status": "needs_action"});
             if let Some(n) = name {
                 a["display_name"] = json!(n);
@@ -171,7 +238,10 @@ pub async fn upsert(
 
     let now = now_ms();
     let ev = Event {
-        event_uid: existing.as_ref().map(|e| e.event_uid.clone()).unwrap_or_else(|| new_id("evt")),
+        event_uid: existing
+            .as_ref()
+            .map(|e| e.event_uid.clone())
+            .unwrap_or_else(|| new_id("evt")),
         calendar_id: cal.id.clone(),
         account_id: auth.account.id.clone(),
         event_id,
@@ -184,7 +254,10 @@ pub async fn upsert(
         tzid,
         transparency,
         status,
-        participation: existing.as_ref().map(|e| e.participation.clone()).unwrap_or_else(|| "accepted".into()),
+        participation: existing
+            .as_ref()
+            .map(|e| e.participation.clone())
+            .unwrap_or_else(|| "accepted".into()),
         body_json: Value::Object(extra).to_string(),
         deleted: false,
         created_ms: existing.as_ref().map(|e| e.created_ms).unwrap_or(now),
@@ -203,7 +276,11 @@ pub async fn delete(
     Body(body): Body,
 ) -> ApiResult<Response> {
     let cal = owned(&state, &auth, &calendar_id).await?;
-    let src = if body.get("event_id").is_some() || body.get("event_uid").is_some() { &body } else { &query };
+    let src = if body.get("event_id").is_some() || body.get("event_uid").is_some() {
+        &body
+    } else {
+        &query
+    };
     let root = F::root(src);
     let mut errs = Errors::new();
     let event_id = root.get("event_id").str(&mut errs);
@@ -237,9 +314,19 @@ pub async fn bulk_delete(
     let all = root.get("delete_all").bool(&mut errs).unwrap_or(false);
     let ids = root.get("calendar_ids").str_array(&mut errs);
     match (all, &ids) {
-        (true, Some(_)) => errs.add("delete_all", "invalid", "give delete_all or calendar_ids, not both"),
-        (false, None) => errs.add("delete_all", "required", "delete_all or calendar_ids is required"),
-        (false, Some(ids)) if ids.is_empty() => errs.add("calendar_ids", "required", "calendar_ids must not be empty"),
+        (true, Some(_)) => errs.add(
+            "delete_all",
+            "invalid",
+            "give delete_all or calendar_ids, not both",
+        ),
+        (false, None) => errs.add(
+            "delete_all",
+            "required",
+            "delete_all or calendar_ids is required",
+        ),
+        (false, Some(ids)) if ids.is_empty() => {
+            errs.add("calendar_ids", "required", "calendar_ids must not be empty")
+        }
         _ => {}
     }
     errs.finish()?;
@@ -248,7 +335,10 @@ pub async fn bulk_delete(
             owned(&state, &auth, id).await?;
         }
     }
-    state.db.delete_events(&auth.account.id, ids.as_deref(), now_ms()).await?;
+    state
+        .db
+        .delete_events(&auth.account.id, ids.as_deref(), now_ms())
+        .await?;
     Ok(super::accepted())
 }
 
@@ -267,7 +357,11 @@ fn parse_bound(f: &F<'_>, zone: &TimeZone, errs: &mut Errors) -> Option<Timestam
     } else if let Some(d) = parse_date(&s) {
         Some(day_start(d, zone))
     } else {
-        errs.add(&f.path, "invalid", format!("{} must be a Date or a Time", f.path));
+        errs.add(
+            &f.path,
+            "invalid",
+            format!("{} must be a Date or a Time", f.path),
+        );
         None
     }
 }
@@ -275,7 +369,10 @@ fn parse_bound(f: &F<'_>, zone: &TimeZone, errs: &mut Errors) -> Option<Timestam
 fn parse_listing(account_id: &str, q: &Value) -> ApiResult<Listing> {
     let root = F::root(q);
     let mut errs = Errors::new();
-    let zone = root.get("tzid").tz(&mut errs).unwrap_or_else(|| ("Etc/UTC".into(), TimeZone::UTC));
+    let zone = root
+        .get("tzid")
+        .tz(&mut errs)
+        .unwrap_or_else(|| ("Etc/UTC".into(), TimeZone::UTC));
     let from = parse_bound(&root.get("from"), &zone.1, &mut errs);
     let to = parse_bound(&root.get("to"), &zone.1, &mut errs);
     let last_modified = root.get("last_modified").time(&mut errs);
@@ -293,14 +390,24 @@ fn parse_listing(account_id: &str, q: &Value) -> ApiResult<Listing> {
         (from, to)
     } else {
         (
-            Some(from.unwrap_or_else(|| now.checked_sub(jiff::SignedDuration::from_hours(16 * 24)).unwrap_or(now))),
-            Some(to.unwrap_or_else(|| now.checked_add(jiff::SignedDuration::from_hours(201 * 24)).unwrap_or(now))),
+            Some(from.unwrap_or_else(|| {
+                now.checked_sub(jiff::SignedDuration::from_hours(16 * 24))
+                    .unwrap_or(now)
+            })),
+            Some(to.unwrap_or_else(|| {
+                now.checked_add(jiff::SignedDuration::from_hours(201 * 24))
+                    .unwrap_or(now)
+            })),
         )
     };
     if let (Some(f), Some(t)) = (from, to)
         && t < f
     {
-        return Err(ApiError::field("to", "invalid", "to must not be before from"));
+        return Err(ApiError::field(
+            "to",
+            "invalid",
+            "to must not be before from",
+        ));
     }
     Ok(Listing {
         filter: EventFilter {
@@ -362,16 +469,28 @@ pub fn event_json(e: &Event, localized: Option<&(String, TimeZone)>) -> Value {
     v
 }
 
-async fn list_events(state: &AppState, auth: &AccountAuth, q: Value, free_busy: bool) -> ApiResult<Response> {
+async fn list_events(
+    state: &AppState,
+    auth: &AccountAuth,
+    q: Value,
+    free_busy: bool,
+) -> ApiResult<Response> {
     let l = parse_listing(&auth.account.id, &q)?;
     let size = state.cfg.page_size;
-    let (rows, total) = state.db.list_events(&l.filter, (l.page - 1) * size, size).await?;
+    let (rows, total) = state
+        .db
+        .list_events(&l.filter, (l.page - 1) * size, size)
+        .await?;
     let localized = l.localized.then_some(&l.zone);
     let mut clean = q.clone();
     if let Some(m) = clean.as_object_mut() {
         m.remove("page");
     }
-    let base = if free_busy { "/v1/free_busy" } else { "/v1/events" };
+    let base = if free_busy {
+        "/v1/free_busy"
+    } else {
+        "/v1/events"
+    };
     let pages = super::pages(state, base, &clean, l.page, total);
     if free_busy {
         let items: Vec<Value> = rows
@@ -401,21 +520,37 @@ async fn list_events(state: &AppState, auth: &AccountAuth, q: Value, free_busy: 
 }
 
 #[tracing::instrument(skip_all, fields(account = %auth.account.id))]
-pub async fn read(State(state): State<AppState>, auth: AccountAuth, QueryInput(q): QueryInput) -> ApiResult<Response> {
+pub async fn read(
+    State(state): State<AppState>,
+    auth: AccountAuth,
+    QueryInput(q): QueryInput,
+) -> ApiResult<Response> {
     list_events(&state, &auth, q, false).await
 }
 
 #[tracing::instrument(skip_all, fields(account = %auth.account.id))]
-pub async fn read_page(State(state): State<AppState>, auth: AccountAuth, Path(page): Path<String>) -> ApiResult<Response> {
+pub async fn read_page(
+    State(state): State<AppState>,
+    auth: AccountAuth,
+    Path(page): Path<String>,
+) -> ApiResult<Response> {
     list_events(&state, &auth, super::decode_page(&page)?, false).await
 }
 
 #[tracing::instrument(skip_all, fields(account = %auth.account.id))]
-pub async fn free_busy(State(state): State<AppState>, auth: AccountAuth, QueryInput(q): QueryInput) -> ApiResult<Response> {
+pub async fn free_busy(
+    State(state): State<AppState>,
+    auth: AccountAuth,
+    QueryInput(q): QueryInput,
+) -> ApiResult<Response> {
     list_events(&state, &auth, q, true).await
 }
 
 #[tracing::instrument(skip_all, fields(account = %auth.account.id))]
-pub async fn free_busy_page(State(state): State<AppState>, auth: AccountAuth, Path(page): Path<String>) -> ApiResult<Response> {
+pub async fn free_busy_page(
+    State(state): State<AppState>,
+    auth: AccountAuth,
+    Path(page): Path<String>,
+) -> ApiResult<Response> {
     list_events(&state, &auth, super::decode_page(&page)?, true).await
 }

@@ -24,32 +24,108 @@ pub mod rules;
 /// Every route: method, path, summary. The OpenAPI document is built from
 /// this table, and a test checks that each entry is routed.
 pub const ROUTES: &[(&str, &str, &str)] = &[
-    ("get", "/healthz", "Liveness and readiness: answers 200 when the database answers."),
+    (
+        "get",
+        "/healthz",
+        "Liveness and readiness: answers 200 when the database answers.",
+    ),
     ("get", "/openapi.json", "This document."),
-    ("post", "/oauth/token", "Refresh an access token (grant_type=refresh_token)."),
+    (
+        "post",
+        "/oauth/token",
+        "Refresh an access token (grant_type=refresh_token).",
+    ),
     ("post", "/oauth/token/revoke", "Revoke an account's tokens."),
-    ("post", "/v1/application_calendars", "Create (or return again) an application calendar account and its tokens."),
-    ("get", "/v1/userinfo", "The account behind the token, with profiles and calendars."),
+    (
+        "post",
+        "/v1/application_calendars",
+        "Create (or return again) an application calendar account and its tokens.",
+    ),
+    (
+        "get",
+        "/v1/userinfo",
+        "The account behind the token, with profiles and calendars.",
+    ),
     ("get", "/v1/account", "The account behind the token."),
     ("get", "/v1/profiles", "The account's calendar profiles."),
     ("get", "/v1/calendars", "List the account's calendars."),
     ("post", "/v1/calendars", "Create a calendar on a profile."),
-    ("post", "/v1/calendars/{calendar_id}/events", "Create or update an event by event_id (202)."),
-    ("delete", "/v1/calendars/{calendar_id}/events", "Delete an event by event_id or event_uid (202)."),
-    ("get", "/v1/events", "Read events, paged with an absolute next_page."),
-    ("get", "/v1/events/pages/{page}", "A further page of events."),
-    ("delete", "/v1/events", "Bulk delete: delete_all or calendar_ids (body or query) (202)."),
-    ("get", "/v1/free_busy", "Free/busy of the account's events, paged."),
-    ("get", "/v1/free_busy/pages/{page}", "A further page of free/busy."),
-    ("post", "/v1/availability_rules", "Create or update an availability rule."),
+    (
+        "post",
+        "/v1/calendars/{calendar_id}/events",
+        "Create or update an event by event_id (202).",
+    ),
+    (
+        "delete",
+        "/v1/calendars/{calendar_id}/events",
+        "Delete an event by event_id or event_uid (202).",
+    ),
+    (
+        "get",
+        "/v1/events",
+        "Read events, paged with an absolute next_page.",
+    ),
+    (
+        "get",
+        "/v1/events/pages/{page}",
+        "A further page of events.",
+    ),
+    (
+        "delete",
+        "/v1/events",
+        "Bulk delete: delete_all or calendar_ids (body or query) (202).",
+    ),
+    (
+        "get",
+        "/v1/free_busy",
+        "Free/busy of the account's events, paged.",
+    ),
+    (
+        "get",
+        "/v1/free_busy/pages/{page}",
+        "A further page of free/busy.",
+    ),
+    (
+        "post",
+        "/v1/availability_rules",
+        "Create or update an availability rule.",
+    ),
     ("get", "/v1/availability_rules", "List availability rules."),
-    ("get", "/v1/availability_rules/{availability_rule_id}", "Read an availability rule."),
-    ("delete", "/v1/availability_rules/{availability_rule_id}", "Delete an availability rule (202)."),
-    ("post", "/v1/available_periods", "Create or update an available period (202)."),
-    ("get", "/v1/available_periods", "List available periods, paged."),
-    ("get", "/v1/available_periods/pages/{page}", "A further page of available periods."),
-    ("delete", "/v1/available_periods", "Delete an available period, or all with delete_all (202)."),
-    ("post", "/v1/availability", "Availability query: groups where N of M must be free."),
+    (
+        "get",
+        "/v1/availability_rules/{availability_rule_id}",
+        "Read an availability rule.",
+    ),
+    (
+        "delete",
+        "/v1/availability_rules/{availability_rule_id}",
+        "Delete an availability rule (202).",
+    ),
+    (
+        "post",
+        "/v1/available_periods",
+        "Create or update an available period (202).",
+    ),
+    (
+        "get",
+        "/v1/available_periods",
+        "List available periods, paged.",
+    ),
+    (
+        "get",
+        "/v1/available_periods/pages/{page}",
+        "A further page of available periods.",
+    ),
+    (
+        "delete",
+        "/v1/available_periods",
+        "Delete an available period, or all with delete_all (202).",
+    ),
+    (
+        "post",
+        "/v1/availability",
+        "Availability query: groups where N of M must be free.",
+    ),
 ];
 
 pub fn router(state: AppState) -> Router {
@@ -58,23 +134,48 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(crate::openapi::document))
         .route("/oauth/token", post(oauth::token))
         .route("/oauth/token/revoke", post(oauth::revoke))
-        .route("/v1/application_calendars", post(oauth::application_calendar))
+        .route(
+            "/v1/application_calendars",
+            post(oauth::application_calendar),
+        )
         .route("/v1/userinfo", get(accounts::userinfo))
         .route("/v1/account", get(accounts::account))
         .route("/v1/profiles", get(accounts::profiles))
-        .route("/v1/calendars", get(calendars::list).post(calendars::create))
-        .route("/v1/calendars/{calendar_id}/events", post(events::upsert).delete(events::delete))
+        .route(
+            "/v1/calendars",
+            get(calendars::list).post(calendars::create),
+        )
+        .route(
+            "/v1/calendars/{calendar_id}/events",
+            post(events::upsert).delete(events::delete),
+        )
         .route("/v1/events", get(events::read).delete(events::bulk_delete))
         .route("/v1/events/pages/{page}", get(events::read_page))
         .route("/v1/free_busy", get(events::free_busy))
         .route("/v1/free_busy/pages/{page}", get(events::free_busy_page))
-        .route("/v1/availability_rules", post(rules::upsert).get(rules::list))
-        .route("/v1/availability_rules/{id}", get(rules::read).delete(rules::delete))
-        .route("/v1/available_periods", post(periods::upsert).get(periods::list).delete(periods::delete))
-        .route("/v1/available_periods/pages/{page}", get(periods::list_page))
+        .route(
+            "/v1/availability_rules",
+            post(rules::upsert).get(rules::list),
+        )
+        .route(
+            "/v1/availability_rules/{id}",
+            get(rules::read).delete(rules::delete),
+        )
+        .route(
+            "/v1/available_periods",
+            post(periods::upsert)
+                .get(periods::list)
+                .delete(periods::delete),
+        )
+        .route(
+            "/v1/available_periods/pages/{page}",
+            get(periods::list_page),
+        )
         .route("/v1/availability", post(availability::availability))
         .fallback(not_found)
-        .layer(CatchPanicLayer::custom(|_| ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()
+        }))
         .layer(CorsLayer::permissive())
         .layer(TraceLayer::new_for_http())
         .with_state(state)

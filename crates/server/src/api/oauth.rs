@@ -26,13 +26,23 @@ async fn token_response(
     let ttl = state.cfg.access_token_ttl_secs;
     state
         .db
-        .insert_token(&digest(&access), "access", &account.id, &app.id, Some(now + ttl * 1000), now)
+        .insert_token(
+            &digest(&access),
+            "access",
+            &account.id,
+            &app.id,
+            Some(now + ttl * 1000),
+            now,
+        )
         .await?;
     let refresh = match refresh {
         Some(r) => r,
         None => {
             let r = new_secret();
-            state.db.insert_token(&digest(&r), "refresh", &account.id, &app.id, None, now).await?;
+            state
+                .db
+                .insert_token(&digest(&r), "refresh", &account.id, &app.id, None, now)
+                .await?;
             r
         }
     };
@@ -50,18 +60,24 @@ async fn token_response(
         body["application_calendar_id"] = json!(apc);
     }
     if let Some(p) = profile {
-        body["linking_profile"] = json!({"provider_name": "cronofy", "profile_id": p.id, "profile_name": p.name});
+        body["linking_profile"] =
+            json!({"provider_name": "cronofy", "profile_id": p.id, "profile_name": p.name});
     }
     let mut resp = axum::Json(body).into_response();
-    resp.headers_mut().insert("cache-control", HeaderValue::from_static("no-store"));
-    resp.headers_mut().insert("pragma", HeaderValue::from_static("no-cache"));
+    resp.headers_mut()
+        .insert("cache-control", HeaderValue::from_static("no-store"));
+    resp.headers_mut()
+        .insert("pragma", HeaderValue::from_static("no-cache"));
     Ok(resp)
 }
 
 /// `POST /v1/application_calendars`: the way applications create the
 /// people who are scheduled. The same id returns the same account.
 #[tracing::instrument(skip_all)]
-pub async fn application_calendar(State(state): State<AppState>, Body(body): Body) -> ApiResult<Response> {
+pub async fn application_calendar(
+    State(state): State<AppState>,
+    Body(body): Body,
+) -> ApiResult<Response> {
     let app = body_client(&state, &body).await?;
     let mut errs = Errors::new();
     let root = F::root(&body);
@@ -69,7 +85,11 @@ pub async fn application_calendar(State(state): State<AppState>, Body(body): Bod
     if let Some(id) = &apc
         && (id.len() > 256 || !id.is_ascii())
     {
-        errs.add("application_calendar_id", "invalid", "application_calendar_id must be ASCII, at most 256 characters");
+        errs.add(
+            "application_calendar_id",
+            "invalid",
+            "application_calendar_id must be ASCII, at most 256 characters",
+        );
     }
     errs.finish()?;
     let apc = apc.unwrap_or_default();
@@ -104,14 +124,23 @@ pub async fn token(State(state): State<AppState>, Body(body): Body) -> ApiResult
         Some("authorization_code") => return Err(ApiError::OAuth("invalid_grant")),
         _ => return Err(ApiError::OAuth("unsupported_grant_type")),
     }
-    let Some(refresh) = body.get("refresh_token").and_then(Value::as_str).filter(|s| !s.is_empty()) else {
+    let Some(refresh) = body
+        .get("refresh_token")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+    else {
         return Err(ApiError::OAuth("invalid_request"));
     };
     let tok = state.db.token(&digest(refresh)).await?;
-    let Some(tok) = tok.filter(|t| t.kind == "refresh" && !t.revoked && t.application_id == app.id) else {
+    let Some(tok) = tok.filter(|t| t.kind == "refresh" && !t.revoked && t.application_id == app.id)
+    else {
         return Err(ApiError::OAuth("invalid_grant"));
     };
-    let account = state.db.account(&tok.account_id).await?.ok_or(ApiError::OAuth("invalid_grant"))?;
+    let account = state
+        .db
+        .account(&tok.account_id)
+        .await?
+        .ok_or(ApiError::OAuth("invalid_grant"))?;
     token_response(&state, &app, &account, Some(refresh.to_string())).await
 }
 
@@ -120,12 +149,30 @@ pub async fn token(State(state): State<AppState>, Body(body): Body) -> ApiResult
 #[tracing::instrument(skip_all)]
 pub async fn revoke(State(state): State<AppState>, Body(body): Body) -> ApiResult<Response> {
     let app = body_client(&state, &body).await?;
-    let account_id = if let Some(t) = body.get("token").and_then(Value::as_str).filter(|s| !s.is_empty()) {
-        state.db.token(&digest(t)).await?.filter(|t| t.application_id == app.id).map(|t| t.account_id)
+    let account_id = if let Some(t) = body
+        .get("token")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+    {
+        state
+            .db
+            .token(&digest(t))
+            .await?
+            .filter(|t| t.application_id == app.id)
+            .map(|t| t.account_id)
     } else if let Some(sub) = body.get("sub").and_then(Value::as_str) {
-        state.db.account(sub).await?.filter(|a| a.application_id == app.id).map(|a| a.id)
+        state
+            .db
+            .account(sub)
+            .await?
+            .filter(|a| a.application_id == app.id)
+            .map(|a| a.id)
     } else {
-        return Err(ApiError::field("token", "required", "token or sub is required"));
+        return Err(ApiError::field(
+            "token",
+            "required",
+            "token or sub is required",
+        ));
     };
     // RFC 7009: an unknown token is not an error.
     if let Some(id) = account_id {

@@ -14,12 +14,23 @@ use crate::time::{parse_date, parse_time, to_ms};
 use crate::{AppState, now_ms};
 
 #[tracing::instrument(skip_all, fields(account = %auth.account.id))]
-pub async fn upsert(State(state): State<AppState>, auth: AccountAuth, Body(body): Body) -> ApiResult<Response> {
+pub async fn upsert(
+    State(state): State<AppState>,
+    auth: AccountAuth,
+    Body(body): Body,
+) -> ApiResult<Response> {
     let root = F::root(&body);
     let mut errs = Errors::new();
     let id = root.get("available_period_id").req_str(&mut errs);
-    if id.as_ref().is_some_and(|id| id.len() > 64 || !id.is_ascii()) {
-        errs.add("available_period_id", "invalid", "available_period_id must be ASCII, at most 64 characters");
+    if id
+        .as_ref()
+        .is_some_and(|id| id.len() > 64 || !id.is_ascii())
+    {
+        errs.add(
+            "available_period_id",
+            "invalid",
+            "available_period_id must be ASCII, at most 64 characters",
+        );
     }
     let start = root.get("start").req_time(&mut errs);
     let end = root.get("end").req_time(&mut errs);
@@ -42,21 +53,33 @@ pub async fn upsert(State(state): State<AppState>, auth: AccountAuth, Body(body)
 async fn list_inner(state: &AppState, auth: &AccountAuth, q: Value) -> ApiResult<Response> {
     let root = F::root(&q);
     let mut errs = Errors::new();
-    let zone = root.get("tzid").tz(&mut errs).unwrap_or_else(|| ("Etc/UTC".into(), TimeZone::UTC));
+    let zone = root
+        .get("tzid")
+        .tz(&mut errs)
+        .unwrap_or_else(|| ("Etc/UTC".into(), TimeZone::UTC));
     let mut bound = |key: &str| {
         let f = root.get(key);
         let s = f.str(&mut errs)?;
-        parse_time(&s).or_else(|| parse_date(&s).map(|d| day_start(d, &zone.1))).or_else(|| {
-            errs.add(key, "invalid", format!("{key} must be a Date or a Time"));
-            None
-        })
+        parse_time(&s)
+            .or_else(|| parse_date(&s).map(|d| day_start(d, &zone.1)))
+            .or_else(|| {
+                errs.add(key, "invalid", format!("{key} must be a Date or a Time"));
+                None
+            })
     };
     let from = bound("from");
     let to = bound("to");
     let localized = root.get("localized_times").bool(&mut errs).unwrap_or(false);
     let page = root.get("page").int(&mut errs).unwrap_or(1).max(1);
     errs.finish()?;
-    let all = state.db.periods_for(std::slice::from_ref(&auth.account.id), from.map(to_ms), to.map(to_ms)).await?;
+    let all = state
+        .db
+        .periods_for(
+            std::slice::from_ref(&auth.account.id),
+            from.map(to_ms),
+            to.map(to_ms),
+        )
+        .await?;
     let size = state.cfg.page_size;
     let total = all.len() as i64;
     let mut clean = q.clone();
@@ -71,16 +94,26 @@ async fn list_inner(state: &AppState, auth: &AccountAuth, q: Value) -> ApiResult
         .map(|p| json!({"available_period_id": p.period_id, "start": time_json(p.start_ms, loc), "end": time_json(p.end_ms, loc)}))
         .collect();
     let pages = super::pages(state, "/v1/available_periods", &clean, page, total);
-    Ok(super::ok(json!({"pages": pages, "available_periods": items})))
+    Ok(super::ok(
+        json!({"pages": pages, "available_periods": items}),
+    ))
 }
 
 #[tracing::instrument(skip_all, fields(account = %auth.account.id))]
-pub async fn list(State(state): State<AppState>, auth: AccountAuth, QueryInput(q): QueryInput) -> ApiResult<Response> {
+pub async fn list(
+    State(state): State<AppState>,
+    auth: AccountAuth,
+    QueryInput(q): QueryInput,
+) -> ApiResult<Response> {
     list_inner(&state, &auth, q).await
 }
 
 #[tracing::instrument(skip_all, fields(account = %auth.account.id))]
-pub async fn list_page(State(state): State<AppState>, auth: AccountAuth, Path(page): Path<String>) -> ApiResult<Response> {
+pub async fn list_page(
+    State(state): State<AppState>,
+    auth: AccountAuth,
+    Path(page): Path<String>,
+) -> ApiResult<Response> {
     list_inner(&state, &auth, super::decode_page(&page)?).await
 }
 
@@ -98,12 +131,23 @@ pub async fn delete(
     let all = root.get("delete_all").bool(&mut errs).unwrap_or(false);
     let id = root.get("available_period_id").str(&mut errs);
     if !all && id.is_none() {
-        errs.add("available_period_id", "required", "available_period_id or delete_all is required");
+        errs.add(
+            "available_period_id",
+            "required",
+            "available_period_id or delete_all is required",
+        );
     }
     if all && id.is_some() {
-        return Err(ApiError::field("delete_all", "invalid", "give available_period_id or delete_all, not both"));
+        return Err(ApiError::field(
+            "delete_all",
+            "invalid",
+            "give available_period_id or delete_all, not both",
+        ));
     }
     errs.finish()?;
-    state.db.delete_period(&auth.account.id, if all { None } else { id.as_deref() }).await?;
+    state
+        .db
+        .delete_period(&auth.account.id, if all { None } else { id.as_deref() })
+        .await?;
     Ok(super::accepted())
 }

@@ -1,0 +1,394 @@
+//! `POST /v1/availability`: shapes, semantics against real stored data, every
+//! validation error, and who may ask about whom.
+
+use jiff::Timestamp;
+use jiff::civil::{Date, Weekday};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::both;
+use crate::helpers::*;
+
+/// The Monday at least 7 days from now (so every period is in the future).
+pub fn next_monday() -> Date {
+    let mut d = jiff::Zoned::now()
+        .date()
+        .checked_add(jiff::Span::new().days(7))
+        .unwrap();
+    while d.weekday() != Weekday::Monday {
+        d = d.tomorrow().unwrap();
+    }
+    d
+}
+
+pub fn at(d: Date, hh: u8, mm: u8) -> String {
+    format!("{d}T{hh:02}:{mm:02}:00Z")
+}
+
+fn ts(v: &Value) -> Timestamp {
+    v.as_str().unwrap().parse().unwrap()
+}
+
+/// Alice and Bob work 09:00–17:00 New York time on weekdays; each has busy events.
+async fn setup(app: &TestApp) -> (Client, Acct, Acct) {
+    let c = app.client("Acme").await;
+    let alice = app.account(&c, "alice").await;
+    let bob = app.account(&c, "bob").await;
+    let mon = next_monday();
+    let weekly: Vec<Value> = ["monday", "tuesday", "wednesday", "thursday", "friday"]
+        .iter()
+        .map(|d| json!({"day": d, "start_time": "09:00", "end_time": "17:00"}))
+        .collect();
+    for a in [&alice, &bob] {
+        let (s, b) = app
+            .call(
+                Method::POST,
+                "/v1/availability_rules",
+                Some(&a.token),
+                Some(json!({
+                    "availability_rule_id": "work", "tzid": "America/New_York",
+                    "weekly_periods": weekly
+                })),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+    }
+    let ev = |id: &str, s: String, e: String, extra: Value| {
+        let mut v = json!({"event_id": id, "summary": "busy", "start": s, "end": e});
+        v.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        v
+    };
+    // Alice busy 15:00–16:30Z Monday; a transparent event (does not block); Bob busy 18:00–19:00Z.
+    for (acct, body) in [
+        (&alice, ev("a1", at(mon, 15, 0), at(mon, 16, 30), json!({}))),
+        (
+            &alice,
+            ev(
+                "a2",
+                at(mon, 17, 0),
+                at(mon, 18, 0),
+                json!({"transparency": "transparent"}),
+            ),
+        ),
+        (&bob, ev("b1", at(mon, 18, 0), at(mon, 19, 0), json!({}))),
+    ] {
+        let (s, b) = app
+            .call(
+                Method::POST,
+                &format!("/v1/calendars/{}/events", acct.calendar_id),
+                Some(&acct.token),
+                Some(body),
+            )
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+    }
+    (c, alice, bob)
+}
+
+both!(periods_respect_rules_events_and_transparency);
+async fn periods_respect_rules_events_and_transparency(app: TestApp) {
+    let (c, alice, bob) = setup(&app).await;
+    let mon = next_monday();
+    let (s, b) = app
+        .call(Method::POST, "/v1/availability", Some(&c.client_secret), Some(json!({
+            "participants": [{"members": [{"sub": alice.sub, "managed_availability": true}, {"sub": bob.sub, "managed_availability": true}], "required": "all"}],
+            "required_duration": {"minutes": 60},
+            "query_periods": [{"start": at(mon, 0, 0), "end": at(mon.tomorrow().unwrap(), 0, 0)}],
+            "buffer": {}
+        })))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    // New York is UTC-4 or UTC-5: the rule is 13:00/14:00Z to 21:00/22:00Z.
+    let day = jiff::tz::TimeZone::get("America/New_York").unwrap();
+    let open = mon
+        .at(9, 0, 0, 0)
+        .to_zoned(day.clone())
+        .unwrap()
+        .timestamp();
+    let close = mon.at(17, 0, 0, 0).to_zoned(day).unwrap().timestamp();
+    let got: Vec<(Timestamp, Timestamp)> = b["available_periods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (ts(&p["start"]), ts(&p["end"])))
+        .collect();
+    let busy: [(Timestamp, Timestamp); 2] = [
+        (
+            at(mon, 15, 0).parse().unwrap(),
+            at(mon, 16, 30).parse().unwrap(),
+        ),
+        (
+            at(mon, 18, 0).parse().unwrap(),
+            at(mon, 19, 0).parse().unwrap(),
+        ),
+    ];
+    let want: Vec<(Timestamp, Timestamp)> = vec![
+        (open, busy[0].0),
+        (busy[0].1, busy[1].0),
+        (busy[1].1, close),
+    ]
+    .into_iter()
+    .filter(|(s, e)| e.duration_since(*s) >= jiff::SignedDuration::from_hours(1))
+    .collect();
+    assert_eq!(got, want, "{b}");
+    for p in b["available_periods"].as_array().unwrap() {
+        let subs: Vec<&str> = p["participants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["sub"].as_str().unwrap())
+            .collect();
+        assert_eq!(subs, vec![alice.sub.as_str(), bob.sub.as_str()]);
+    }
+}
+
+both!(slots_with_two_groups_and_a_buffer);
+async fn slots_with_two_groups_and_a_buffer(app: TestApp) {
+    let (c, alice, bob) = setup(&app).await;
+    let carol = app.account(&c, "carol").await; // no rule, never busy
+    let mon = next_monday();
+    let (s, b) = app
+        .call(Method::POST, "/v1/availability", Some(&alice.token), Some(json!({
+            "participants": [
+                {"members": [{"sub": alice.sub, "managed_availability": true}], "required": "all"},
+                {"members": [bob.sub, {"sub": carol.sub}], "required": 1}
+            ],
+            "required_duration": {"minutes": 30},
+            "start_interval": {"minutes": 30},
+            "buffer": {"before": {"minutes": 15}, "after": {"minimum": {"minutes": 15}}},
+            "available_periods": [{"start": at(mon, 14, 0), "end": at(mon, 19, 0)}],
+            "response_format": "slots",
+            "max_results": 100
+        })))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let slots = b["available_slots"].as_array().unwrap();
+    assert!(!slots.is_empty());
+    let a_busy: (Timestamp, Timestamp) = (
+        at(mon, 15, 0).parse().unwrap(),
+        at(mon, 16, 30).parse().unwrap(),
+    );
+    let q = jiff::SignedDuration::from_mins(15);
+    let mut prev_end = Timestamp::MIN;
+    for sl in slots {
+        let (s, e) = (ts(&sl["start"]), ts(&sl["end"]));
+        assert_eq!(e.duration_since(s), jiff::SignedDuration::from_mins(30));
+        assert_eq!(s.as_second() % 1800, 0, "starts on the 30-minute grid");
+        assert!(s >= prev_end, "slots do not overlap");
+        prev_end = e;
+        // Alice (with buffers) clear of her busy event.
+        assert!(e + q <= a_busy.0 || s - q >= a_busy.1, "{sl}");
+        let subs: Vec<&str> = sl["participants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["sub"].as_str().unwrap())
+            .collect();
+        assert!(
+            subs.contains(&alice.sub.as_str()) && subs.contains(&carol.sub.as_str()),
+            "{sl}"
+        );
+    }
+    // 14:00 needs Alice free from 13:45, before her 14:00Z (09:00 EDT/10:00 EST) rule start at best.
+    assert!(ts(&slots[0]["start"]) >= at(mon, 14, 0).parse::<Timestamp>().unwrap());
+}
+
+both!(availability_validation_errors);
+async fn availability_validation_errors(app: TestApp) {
+    let (c, alice, _bob) = setup(&app).await;
+    let stranger_app = app.client("Globex").await;
+    let stranger = app.account(&stranger_app, "eve").await;
+    let mon = next_monday();
+    let good = json!({
+        "participants": [{"members": [{"sub": alice.sub}], "required": "all"}],
+        "required_duration": {"minutes": 60},
+        "query_periods": [{"start": at(mon, 9, 0), "end": at(mon, 17, 0)}]
+    });
+    let with = |patch: Value| {
+        let mut v = good.clone();
+        for (k, val) in patch.as_object().unwrap() {
+            if val.is_null() {
+                v.as_object_mut().unwrap().remove(k);
+            } else {
+                v[k] = val.clone();
+            }
+        }
+        v
+    };
+    let many_groups: Vec<Value> = (0..11)
+        .map(|_| json!({"members": [{"sub": alice.sub}]}))
+        .collect();
+    let many_members: Vec<Value> = (0..51).map(|_| json!({"sub": alice.sub})).collect();
+    let cases = vec![
+        (
+            with(json!({"required_duration": null})),
+            "required_duration",
+            "errors.required",
+        ),
+        (
+            with(json!({"required_duration": {"minutes": 0}})),
+            "required_duration",
+            "errors.invalid",
+        ),
+        (
+            with(json!({"required_duration": {"hours": 1, "minutes": 60}})),
+            "required_duration",
+            "errors.invalid",
+        ),
+        (
+            with(json!({"participants": null})),
+            "participants",
+            "errors.required",
+        ),
+        (
+            with(json!({"participants": many_groups})),
+            "participants",
+            "errors.too_many",
+        ),
+        (
+            with(json!({"participants": [{"members": many_members}]})),
+            "participants[0].members",
+            "errors.too_many",
+        ),
+        (
+            with(json!({"participants": [{"members": []}]})),
+            "participants[0].members",
+            "errors.required",
+        ),
+        (
+            with(json!({"participants": [{"members": [{"sub": alice.sub}], "required": 2}]})),
+            "participants[0].required",
+            "errors.invalid",
+        ),
+        (
+            with(json!({"participants": [{"members": [{"sub": "acc_unknown"}]}]})),
+            "participants[0].members[0].sub",
+            "errors.not_recognized",
+        ),
+        (
+            with(json!({"participants": [{"members": [{"sub": stranger.sub}]}]})),
+            "participants[0].members[0].sub",
+            "errors.not_recognized",
+        ),
+        (
+            with(json!({"query_periods": null})),
+            "query_periods",
+            "errors.required",
+        ),
+        (
+            with(json!({"query_periods": [{"start": at(mon, 10, 0), "end": at(mon, 9, 0)}]})),
+            "query_periods[0].end",
+            "errors.invalid",
+        ),
+        (
+            with(
+                json!({"query_periods": [{"start": "2001-01-01T09:00:00Z", "end": "2001-01-01T17:00:00Z"}]}),
+            ),
+            "query_periods[0].end",
+            "errors.in_the_past",
+        ),
+        (
+            with(json!({"query_periods": [{"start": at(mon, 9, 0), "end": at(mon, 9, 30)}]})),
+            "query_periods[0].end",
+            "errors.too_short",
+        ),
+        (
+            with(
+                json!({"query_periods": [{"start": at(mon, 9, 0), "end": at(mon.checked_add(jiff::Span::new().days(40)).unwrap(), 9, 0)}]}),
+            ),
+            "query_periods",
+            "errors.too_long",
+        ),
+        (
+            with(json!({"query_periods": [{"start": "next tuesday", "end": at(mon, 9, 0)}]})),
+            "query_periods[0].start",
+            "errors.invalid",
+        ),
+        (
+            with(json!({"query_slots": [{"start": at(mon, 9, 0)}]})),
+            "query_slots",
+            "errors.invalid",
+        ),
+        (
+            with(json!({"max_results": 0})),
+            "max_results",
+            "errors.invalid",
+        ),
+        (
+            with(json!({"max_results": 513})),
+            "max_results",
+            "errors.invalid",
+        ),
+        (
+            with(json!({"response_format": "calendar"})),
+            "response_format",
+            "errors.invalid",
+        ),
+        (
+            with(json!({"start_interval": {"minutes": 7}})),
+            "start_interval",
+            "errors.invalid",
+        ),
+        (
+            with(json!({"buffer": {"before": {"minutes": 5000}}})),
+            "buffer.before",
+            "errors.invalid",
+        ),
+    ];
+    for (body, field, key) in cases {
+        let (s, resp) = app
+            .call(
+                Method::POST,
+                "/v1/availability",
+                Some(&c.client_secret),
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body} → {resp}");
+        assert_eq!(err_key(&resp, field), key, "{body} → {resp}");
+    }
+    // Auth: none → 401; another application's secret cannot see Alice.
+    assert_eq!(
+        app.call(Method::POST, "/v1/availability", None, Some(good.clone()))
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (s, resp) = app
+        .call(
+            Method::POST,
+            "/v1/availability",
+            Some(&stranger_app.client_secret),
+            Some(good.clone()),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        err_key(&resp, "participants[0].members[0].sub"),
+        "errors.not_recognized"
+    );
+    // query_slots: tests exactly the starts given.
+    let (s, resp) = app
+        .call(
+            Method::POST,
+            "/v1/availability",
+            Some(&c.client_secret),
+            Some(with(json!({"query_periods": null,
+            "query_slots": [{"start": at(mon, 14, 0)}, {"start": at(mon, 15, 0)}]}))),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{resp}");
+    let starts: Vec<&str> = resp["available_slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["start"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        starts,
+        vec![at(mon, 14, 0)],
+        "15:00 collides with Alice's event"
+    );
+}

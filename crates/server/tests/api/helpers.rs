@@ -1,0 +1,229 @@
+use std::sync::Arc;
+
+use convene_server::{AppState, Config, Db, ids, now_ms};
+use convene_store::Application;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+/// Declares one test per backend: `name_sqlite` and `name_postgres`.
+#[macro_export]
+macro_rules! both {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(
+                    $crate::helpers::TestApp::spawn($crate::helpers::Backend::Sqlite).await,
+                )
+                .await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let Some(app) = $crate::helpers::TestApp::spawn_pg().await else {
+                    return;
+                };
+                super::$name(app).await;
+            }
+        }
+    };
+}
+
+pub enum Backend {
+    Sqlite,
+    Postgres(String),
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub db: Db,
+    pub http: reqwest::Client,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+fn random_name() -> String {
+    ids::new_id("t").to_lowercase()
+}
+
+#[allow(dead_code)]
+pub struct Client {
+    pub client_id: String,
+    pub client_secret: String,
+    pub ou: String,
+}
+
+pub struct Acct {
+    pub sub: String,
+    pub token: String,
+    pub refresh: String,
+    pub calendar_id: String,
+}
+
+impl TestApp {
+    pub async fn spawn_pg() -> Option<TestApp> {
+        let url = std::env::var("CONVENE_TEST_POSTGRES_URL")
+            .ok()
+            .filter(|s| !s.is_empty())?;
+        Some(TestApp::spawn(Backend::Postgres(url)).await)
+    }
+
+    pub async fn spawn(backend: Backend) -> TestApp {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
+        let url = match backend {
+            Backend::Sqlite => {
+                let path = std::env::temp_dir().join(format!("convene-{}.db", random_name()));
+                format!("sqlite://{}", path.display())
+            }
+            Backend::Postgres(admin) => {
+                use sqlx::Connection as _;
+                let name = random_name();
+                let mut conn = sqlx::PgConnection::connect(&admin)
+                    .await
+                    .expect("connect to the PostgreSQL test cluster");
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+                    .execute(&mut conn)
+                    .await
+                    .expect("create database");
+                let (head, _) = admin.rsplit_once('/').expect("url with a database");
+                format!("{head}/{name}")
+            }
+        };
+        let db = Db::connect(&url).await.expect("connect");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let mut cfg = Config::new(&base);
+        tweak(&mut cfg);
+        let state = AppState {
+            db: db.clone(),
+            cfg: Arc::new(cfg),
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            convene_server::serve(listener, state, async {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
+        });
+        TestApp {
+            base,
+            db,
+            http: reqwest::Client::new(),
+            shutdown: Some(tx),
+        }
+    }
+
+    /// An Internal Application (what `convene app create` makes).
+    pub async fn client(&self, ou: &str) -> Client {
+        let secret = ids::new_secret();
+        let app = Application {
+            id: ids::new_id("cid"),
+            name: "test".into(),
+            organizational_unit_id: String::new(),
+            webhook_url: None,
+        };
+        let ou = self
+            .db
+            .create_application(
+                &ids::new_id("ou"),
+                ou,
+                &app,
+                &ids::digest(&secret),
+                now_ms(),
+            )
+            .await
+            .unwrap();
+        Client {
+            client_id: app.id,
+            client_secret: secret,
+            ou: ou.id,
+        }
+    }
+
+    /// An application-calendar account with its token and primary calendar.
+    pub async fn account(&self, c: &Client, name: &str) -> Acct {
+        let (s, b) = self
+            .call(Method::POST, "/v1/application_calendars", None, Some(json!({
+                "client_id": c.client_id, "client_secret": c.client_secret, "application_calendar_id": name
+            })))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        let token = b["access_token"].as_str().unwrap().to_string();
+        let (_, cals) = self
+            .call(Method::GET, "/v1/calendars", Some(&token), None)
+            .await;
+        Acct {
+            sub: b["sub"].as_str().unwrap().to_string(),
+            refresh: b["refresh_token"].as_str().unwrap().to_string(),
+            calendar_id: cals["calendars"][0]["calendar_id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+            token,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        if path.starts_with("http") {
+            path.to_string()
+        } else {
+            format!("{}{path}", self.base)
+        }
+    }
+
+    /// A JSON call; answers the status and the parsed body (Null if none).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, self.url(path));
+        if let Some(t) = bearer {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    pub async fn raw(&self, req: reqwest::RequestBuilder) -> (StatusCode, Value) {
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+}
+
+/// The `key` of the first error on `field`.
+pub fn err_key(body: &Value, field: &str) -> String {
+    body["errors"][field][0]["key"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error on {field} in {body}"))
+        .to_string()
+}
+
+/// A Time `days` days (and `hours` hours) from now, on a whole hour.
+pub fn future(days: i64, hour: i8) -> String {
+    let d = jiff::Zoned::now()
+        .with_time_zone(jiff::tz::TimeZone::UTC)
+        .date()
+        .checked_add(jiff::Span::new().days(days))
+        .unwrap();
+    format!("{d}T{hour:02}:00:00Z")
+}
