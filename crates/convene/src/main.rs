@@ -1,8 +1,6 @@
 //! `convene`: the whole platform in one binary.
 #![forbid(unsafe_code)]
 
-use std::sync::Arc;
-
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use convene_server::{AppState, Config, Db, ids};

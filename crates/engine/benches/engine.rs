@@ -138,14 +138,6 @@ fn b_three_groups_38_members(bencher: Bencher) {
         group(10, Required::AtLeast(2)),
     ];
     let q = query(Format::OverlappingSlots, groups);
-    let n = compute(&q);
-    eprintln!(
-        "b: {} results, {} ids, first {:?} last {:?}",
-        n.len(),
-        n.iter().map(|a| a.members.len()).sum::<usize>(),
-        n.first().map(|a| a.start),
-        n.last().map(|a| a.start)
-    );
     bencher.bench(|| compute(black_box(&q)));
 }
 

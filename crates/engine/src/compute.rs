@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use jiff::{SignedDuration, Timestamp};
 
 use crate::rules::{NS_PER_DAY, expand_ns};
-use crate::set::{Run, Tick, at_least, complement_within, intersect, normalize};
+use crate::set::{Run, Sweep, Tick, at_least, complement_within, intersect, normalize};
 use crate::{Available, DEFAULT_START_INTERVAL, Format, Member, Query, Required};
 
 fn ns(t: Timestamp) -> i128 {
@@ -103,41 +103,39 @@ fn member_starts(m: &Member, spec: &Spec, s: &mut Scratch) -> Vec<Run> {
 /// Answers "which members are free for this run of starts", in group order
 /// then member order, each id once.
 struct Roster<'q> {
-    /// Valid starts of every member instance, in group then member order.
-    starts: Vec<Vec<Run>>,
+    /// Id and valid starts of every member instance, in group then member
+    /// order.
+    members: Vec<(&'q str, Vec<Run>)>,
     /// Per instance, the index of the first run that can still matter: the
     /// queries arrive in ascending order, so cursors only move forward.
     cursors: Vec<usize>,
-    /// Distinct ids in first-appearance order, with their instances.
-    ids: Vec<(&'q str, Vec<usize>)>,
+    /// Per instance, the first instance with the same id (often itself).
+    first: Vec<usize>,
+    /// Per first instance, whether some instance of its id is free.
+    hit: Vec<bool>,
 }
 
 impl<'q> Roster<'q> {
-    fn new(query: &'q Query, starts: Vec<Vec<Run>>) -> Self {
-        let mut ids: Vec<(&'q str, Vec<usize>)> = Vec::new();
-        let mut seen: HashMap<&'q str, usize> = HashMap::new();
-        let members = query.groups.iter().flat_map(|g| g.members.iter());
-        for (instance, m) in members.enumerate() {
-            match seen.get(m.id.as_str()) {
-                Some(&k) => ids[k].1.push(instance),
-                None => {
-                    seen.insert(m.id.as_str(), ids.len());
-                    ids.push((m.id.as_str(), vec![instance]));
-                }
-            }
-        }
-        let cursors = vec![0; starts.len()];
+    fn new(members: Vec<(&'q str, Vec<Run>)>) -> Self {
+        let mut seen: HashMap<&'q str, usize> = HashMap::with_capacity(members.len());
+        let first = members
+            .iter()
+            .enumerate()
+            .map(|(i, (id, _))| *seen.entry(id).or_insert(i))
+            .collect();
+        let n = members.len();
         Self {
-            starts,
-            cursors,
-            ids,
+            members,
+            cursors: vec![0; n],
+            first,
+            hit: vec![false; n],
         }
     }
 
     /// Whether instance `i` can start at every tick of `[lo, hi)`; `lo`
     /// must not decrease between calls.
     fn covers(&mut self, i: usize, lo: Tick, hi: Tick) -> bool {
-        let runs = &self.starts[i];
+        let runs = &self.members[i].1;
         let c = &mut self.cursors[i];
         while *c < runs.len() && runs[*c].1 <= lo {
             *c += 1;
@@ -148,16 +146,16 @@ impl<'q> Roster<'q> {
     /// Ids free for every start in `[lo, hi)`. A repeated id counts as free
     /// when any of its instances is.
     fn free(&mut self, lo: Tick, hi: Tick) -> Vec<String> {
-        let mut out = Vec::new();
-        for k in 0..self.ids.len() {
-            let mut any = false;
-            for j in 0..self.ids[k].1.len() {
-                // Every instance is consulted so that all cursors advance.
-                let i = self.ids[k].1[j];
-                any |= self.covers(i, lo, hi);
+        // Every instance is consulted so that all cursors advance.
+        for i in 0..self.members.len() {
+            if self.covers(i, lo, hi) {
+                self.hit[self.first[i]] = true;
             }
-            if any {
-                out.push(self.ids[k].0.to_owned());
+        }
+        let mut out = Vec::new();
+        for i in 0..self.members.len() {
+            if std::mem::take(&mut self.hit[i]) {
+                out.push(self.members[i].0.to_owned());
             }
         }
         out
@@ -213,20 +211,20 @@ pub(crate) fn compute(query: &Query) -> Vec<Available> {
     };
 
     let mut scratch = Scratch::default();
-    let starts: Vec<Vec<Run>> = query
+    let members: Vec<(&str, Vec<Run>)> = query
         .groups
         .iter()
         .flat_map(|g| g.members.iter())
-        .map(|m| member_starts(m, &spec, &mut scratch))
+        .map(|m| (m.id.as_str(), member_starts(m, &spec, &mut scratch)))
         .collect();
 
     // `None` while no group has constrained anything.
     let mut valid: Option<Vec<Run>> = query.query_slots.is_none().then_some(candidates);
-    let mut events = Vec::new();
+    let mut sweep = Sweep::default();
     let mut group_set = Vec::new();
     let mut offset = 0;
     for group in &query.groups {
-        let members = &starts[offset..offset + group.members.len()];
+        let members = &members[offset..offset + group.members.len()];
         offset += group.members.len();
         let need = match group.required {
             Required::All => members.len(),
@@ -235,8 +233,8 @@ pub(crate) fn compute(query: &Query) -> Vec<Available> {
         if need == 0 {
             continue;
         }
-        let sets: Vec<&[Run]> = members.iter().map(Vec::as_slice).collect();
-        at_least(&sets, need, &mut events, &mut group_set);
+        let sets: Vec<&[Run]> = members.iter().map(|m| m.1.as_slice()).collect();
+        at_least(&sets, need, &mut sweep, &mut group_set);
         valid = Some(match valid {
             None => std::mem::take(&mut group_set),
             Some(v) => {
@@ -250,7 +248,7 @@ pub(crate) fn compute(query: &Query) -> Vec<Available> {
         }
     }
 
-    let mut roster = Roster::new(query, starts);
+    let mut roster = Roster::new(members);
     let mut out = Vec::new();
     let max = query.max_results;
     let emit_slot = |out: &mut Vec<Available>, roster: &mut Roster, s: i128| {

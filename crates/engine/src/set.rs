@@ -19,7 +19,8 @@ pub(crate) type Run = (Tick, Tick);
 /// Sorts `runs`, drops empty ones and merges overlapping or touching ones.
 pub(crate) fn normalize(runs: &mut Vec<Run>) {
     runs.retain(|r| r.0 < r.1);
-    runs.sort_unstable();
+    // The merge below keeps the larger end, so the order of ends is moot.
+    runs.sort_unstable_by_key(|r| r.0);
     let mut kept = 0;
     for i in 0..runs.len() {
         let run = runs[i];
@@ -94,13 +95,15 @@ pub(crate) fn complement_within(runs: &[Run], lo: Tick, hi: Tick, out: &mut Vec<
     }
 }
 
+/// Scratch space for [`at_least`].
+#[derive(Default)]
+pub(crate) struct Sweep {
+    starts: Vec<Tick>,
+    ends: Vec<Tick>,
+}
+
 /// The ticks covered by at least `n` (≥ 1) of the normalized `sets`.
-pub(crate) fn at_least(
-    sets: &[&[Run]],
-    n: usize,
-    events: &mut Vec<(Tick, i32)>,
-    out: &mut Vec<Run>,
-) {
+pub(crate) fn at_least(sets: &[&[Run]], n: usize, sweep: &mut Sweep, out: &mut Vec<Run>) {
     out.clear();
     debug_assert!(n >= 1);
     if n > sets.len() {
@@ -120,27 +123,48 @@ pub(crate) fn at_least(
         *out = acc;
         return;
     }
-    events.clear();
-    for set in sets {
-        for &(start, end) in *set {
-            events.push((start, 1));
-            events.push((end, -1));
+    if n == 1 {
+        out.reserve(sets.iter().map(|s| s.len()).sum());
+        for set in sets {
+            out.extend_from_slice(set);
         }
+        normalize(out);
+        return;
     }
-    events.sort_unstable_by_key(|e| e.0);
-    let need = i64::try_from(n).unwrap_or(i64::MAX);
-    let mut count: i64 = 0;
+    // Starts and ends sorted apart: two sorts of plain ticks beat one sort
+    // of tagged events, and the walk below merges them anyway.
+    let Sweep { starts, ends } = sweep;
+    starts.clear();
+    ends.clear();
+    let total = sets.iter().map(|s| s.len()).sum();
+    starts.reserve(total);
+    ends.reserve(total);
+    for set in sets {
+        starts.extend(set.iter().map(|r| r.0));
+        ends.extend(set.iter().map(|r| r.1));
+    }
+    starts.sort_unstable();
+    ends.sort_unstable();
+    let (mut i, mut j) = (0, 0);
+    let mut count = 0usize;
     let mut open: Option<Tick> = None;
-    let mut k = 0;
-    while k < events.len() {
-        let at = events[k].0;
+    // Every run ends after it starts, so the ends never run out first.
+    while j < ends.len() {
+        let at = match starts.get(i) {
+            Some(&s) if s < ends[j] => s,
+            _ => ends[j],
+        };
         // Every boundary at the same tick is applied before judging it, so a
         // run ending where another starts does not split the coverage.
-        while k < events.len() && events[k].0 == at {
-            count += i64::from(events[k].1);
-            k += 1;
+        while j < ends.len() && ends[j] == at {
+            count -= 1;
+            j += 1;
         }
-        match (open, count >= need) {
+        while i < starts.len() && starts[i] == at {
+            count += 1;
+            i += 1;
+        }
+        match (open, count >= n) {
             (None, true) => open = Some(at),
             (Some(start), false) => {
                 out.push((start, at));
@@ -176,7 +200,7 @@ mod tests {
         let a: &[Run] = &[(0, 10)];
         let b: &[Run] = &[(5, 15)];
         let c: &[Run] = &[(10, 20)];
-        let mut ev = Vec::new();
+        let mut ev = Sweep::default();
         let mut out = Vec::new();
         at_least(&[a, b, c], 2, &mut ev, &mut out);
         assert_eq!(out, vec![(5, 15)]);

@@ -16,7 +16,9 @@ pub mod auth;
 pub mod error;
 pub mod ids;
 pub mod input;
+pub mod links;
 pub mod openapi;
+pub mod pages;
 pub mod time;
 
 pub use convene_store::Db;
@@ -53,6 +55,26 @@ impl Config {
 pub struct AppState {
     pub db: Db,
     pub cfg: Arc<Config>,
+    pub links: links::LinkKey,
+}
+
+impl AppState {
+    /// Loads the link key: `CONVENE_SECRET_KEY` when set, else the key this
+    /// database generated on first start.
+    pub async fn new(db: Db, cfg: Config) -> Result<Self, convene_store::StoreError> {
+        let secret = match std::env::var("CONVENE_SECRET_KEY")
+            .ok()
+            .filter(|s| !s.is_empty())
+        {
+            Some(s) => s,
+            None => db.instance_secret("link_key", &ids::new_secret()).await?,
+        };
+        Ok(AppState {
+            db,
+            cfg: Arc::new(cfg),
+            links: links::LinkKey::new(&secret),
+        })
+    }
 }
 
 /// The bundled IANA database, so answers never depend on the host's tzdata.

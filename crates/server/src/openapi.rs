@@ -3,7 +3,7 @@
 use axum::Json;
 use serde_json::{Map, Value, json};
 
-use crate::api::ROUTES;
+use crate::api::all_routes;
 
 pub async fn document() -> Json<Value> {
     Json(build())
@@ -11,7 +11,7 @@ pub async fn document() -> Json<Value> {
 
 pub fn build() -> Value {
     let mut paths = Map::new();
-    for (method, path, summary) in ROUTES {
+    for (method, path, summary) in all_routes() {
         let params: Vec<Value> = path
             .split('/')
             .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))

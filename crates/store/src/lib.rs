@@ -49,8 +49,11 @@ macro_rules! upsert_event_in {
     }};
 }
 
+pub mod conversations;
 pub mod model;
 mod queries;
+pub mod scheduling;
+pub mod tx;
 
 /// Inputs of store operations that are not rows.
 pub mod queries_support {

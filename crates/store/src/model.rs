@@ -79,6 +79,7 @@ pub struct Event {
 pub struct BusyRow {
     pub account_id: String,
     pub calendar_id: String,
+    pub event_id: Option<String>,
     pub start_ms: i64,
     pub end_ms: i64,
 }

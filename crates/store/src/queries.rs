@@ -306,6 +306,26 @@ impl Db {
         }))
     }
 
+    /// The primary calendar of each account, in one query.
+    #[tracing::instrument(skip_all, fields(n = account_ids.len()))]
+    pub async fn primary_calendars(&self, account_ids: &[String]) -> Result<Vec<Calendar>> {
+        if account_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(dispatch!(self, |p| {
+            let mut qb = sqlx::QueryBuilder::new(
+                "SELECT id, account_id, profile_id, name, color, is_primary FROM calendars WHERE is_primary = ",
+            );
+            qb.push_bind(true).push(" AND account_id IN (");
+            let mut sep = qb.separated(", ");
+            for id in account_ids {
+                sep.push_bind(id);
+            }
+            qb.push(")");
+            qb.build_query_as().fetch_all(p).await?
+        }))
+    }
+
     /// Creates a calendar; `Conflict` when the account already has one of
     /// that name.
     #[tracing::instrument(skip(self, cal))]
@@ -452,7 +472,7 @@ impl Db {
         }
         Ok(dispatch!(self, |p| {
             let mut qb = sqlx::QueryBuilder::new(
-                "SELECT account_id, calendar_id, start_ms, end_ms FROM events WHERE account_id IN (",
+                "SELECT account_id, calendar_id, event_id, start_ms, end_ms FROM events WHERE account_id IN (",
             );
             let mut sep = qb.separated(", ");
             for id in account_ids {

@@ -78,6 +78,9 @@ pub struct QuerySpec {
     pub start_interval: Option<SignedDuration>,
     pub format: Format,
     pub max_results: usize,
+    /// Events (by `event_id`) that do not count as busy: a booking being
+    /// moved must not block its own new time.
+    pub exclude_event_ids: Vec<String>,
 }
 
 /// Loads every member's busy time, rules and available periods for the
@@ -139,7 +142,11 @@ pub async fn evaluate(db: &Db, spec: &QuerySpec) -> Result<Vec<Available>, ApiEr
         .await?;
 
     let mut busy_by: HashMap<&str, Vec<(&str, Interval)>> = HashMap::new();
-    for b in &busy {
+    for b in busy.iter().filter(|b| {
+        b.event_id
+            .as_ref()
+            .is_none_or(|id| !spec.exclude_event_ids.contains(id))
+    }) {
         busy_by.entry(&b.account_id).or_default().push((
             &b.calendar_id,
             Interval::new(from_ms(b.start_ms), from_ms(b.end_ms)),
@@ -449,6 +456,7 @@ pub async fn parse_query(db: &Db, ou: &str, body: &Value) -> ApiResult<QuerySpec
         start_interval,
         format,
         max_results,
+        exclude_event_ids: Vec::new(),
     })
 }
 

@@ -16,13 +16,16 @@ use crate::error::ApiError;
 pub mod accounts;
 pub mod availability;
 pub mod calendars;
+pub mod conversations;
 pub mod events;
 pub mod oauth;
 pub mod periods;
 pub mod rules;
+pub mod scheduling;
+pub mod templates;
 
-/// Every route: method, path, summary. The OpenAPI document is built from
-/// this table, and a test checks that each entry is routed.
+/// The foundation's routes: method, path, summary. The OpenAPI document is
+/// built from [`all_routes`], and a test checks that each entry is routed.
 pub const ROUTES: &[(&str, &str, &str)] = &[
     (
         "get",
@@ -128,6 +131,14 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// Every route of every module.
+pub fn all_routes() -> impl Iterator<Item = &'static (&'static str, &'static str, &'static str)> {
+    ROUTES
+        .iter()
+        .chain(conversations::ROUTES)
+        .chain(scheduling::ROUTES)
+}
+
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
@@ -172,6 +183,8 @@ pub fn router(state: AppState) -> Router {
             get(periods::list_page),
         )
         .route("/v1/availability", post(availability::availability))
+        .merge(conversations::routes())
+        .merge(scheduling::routes())
         .fallback(not_found)
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()

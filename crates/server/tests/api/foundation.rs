@@ -616,7 +616,7 @@ async fn every_documented_route_is_served_and_described() {
     let (s, doc) = app.call(Method::GET, "/openapi.json", None, None).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(doc["openapi"], json!("3.1.0"));
-    for (method, path, _) in convene_server::api::ROUTES {
+    for (method, path, _) in convene_server::api::all_routes() {
         assert!(
             doc["paths"][path][method].is_object(),
             "{method} {path} missing from the document"

@@ -1,5 +1,3 @@
-use std::sync::Arc;
-
 use convene_server::{AppState, Config, Db, ids, now_ms};
 use convene_store::Application;
 use reqwest::{Method, StatusCode};
@@ -31,10 +29,12 @@ macro_rules! both {
 pub enum Backend {
     Sqlite,
     Postgres(String),
+    Url(String),
 }
 
 pub struct TestApp {
     pub base: String,
+    pub db_url: String,
     pub db: Db,
     pub http: reqwest::Client,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -78,8 +78,14 @@ impl TestApp {
         Self::spawn_with(backend, |_| {}).await
     }
 
+    /// A second Convene on the same database: another replica.
+    pub async fn replica(&self) -> TestApp {
+        Self::spawn_with(Backend::Url(self.db_url.clone()), |_| {}).await
+    }
+
     pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
         let url = match backend {
+            Backend::Url(u) => u,
             Backend::Sqlite => {
                 let path = std::env::temp_dir().join(format!("convene-{}.db", random_name()));
                 format!("sqlite://{}", path.display())
@@ -103,10 +109,7 @@ impl TestApp {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let mut cfg = Config::new(&base);
         tweak(&mut cfg);
-        let state = AppState {
-            db: db.clone(),
-            cfg: Arc::new(cfg),
-        };
+        let state = AppState::new(db.clone(), cfg).await.unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
             convene_server::serve(listener, state, async {
@@ -117,6 +120,7 @@ impl TestApp {
         });
         TestApp {
             base,
+            db_url: url,
             db,
             http: reqwest::Client::new(),
             shutdown: Some(tx),

@@ -4,4 +4,6 @@
 mod helpers;
 
 mod availability;
+mod conversations;
 mod foundation;
+mod scheduling;

@@ -1,0 +1,1036 @@
+//! Scheduling requests (contract §4; seed 003): create (from a template or
+//! directly), query, cancel, and the booking that the recipient pages call.
+
+use std::collections::HashSet;
+
+use axum::Router;
+use axum::extract::State;
+use axum::response::Response;
+use axum::routing::{get, post};
+use convene_engine::{Format, Interval, Required, SignedDuration, Timestamp};
+use convene_store::scheduling::Request;
+use convene_store::tx::{Stmt, Write, account_locks};
+use convene_store::{Event, NewNotification, StoreError};
+use rand::seq::SliceRandom as _;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::availability::{GroupSpec, MemberSpec, QuerySpec, evaluate};
+use crate::auth::AppAuth;
+use crate::error::{ApiError, ApiResult, FieldError};
+use crate::ids::{digest, new_id};
+use crate::input::{Body, Errors, F};
+use crate::time::{duration_json, fmt_ms, from_ms, to_ms};
+use crate::{AppState, now_ms};
+
+pub const ROUTES: &[(&str, &str, &str)] = &[
+    (
+        "post",
+        "/v1/scheduling_requests",
+        "Create a scheduling request, from a template (template.sub) or directly.",
+    ),
+    (
+        "post",
+        "/v1/scheduling_requests/query",
+        "Read scheduling requests by id.",
+    ),
+    (
+        "post",
+        "/v1/scheduling_requests/cancel",
+        "Cancel a scheduling request (202); booked events are removed.",
+    ),
+    (
+        "post",
+        "/v1/scheduling_templates",
+        "Create a scheduling template.",
+    ),
+    (
+        "get",
+        "/v1/scheduling_templates",
+        "List the Organizational Unit's templates.",
+    ),
+    ("get", "/v1/scheduling_templates/{sub}", "Read a template."),
+    (
+        "post",
+        "/v1/scheduling_templates/{sub}",
+        "Replace a template's settings.",
+    ),
+    (
+        "delete",
+        "/v1/scheduling_templates/{sub}",
+        "Delete a template (202).",
+    ),
+    (
+        "get",
+        "/rts/{token}",
+        "Recipient page: the request and its slots (also ?reschedule=true, ?decline=true).",
+    ),
+    (
+        "post",
+        "/rts/{token}",
+        "Recipient form: choose a slot (field `slot`), reschedule or decline.",
+    ),
+];
+
+pub fn routes() -> Router<AppState> {
+    use super::templates;
+    Router::new()
+        .route("/v1/scheduling_requests", post(create))
+        .route("/v1/scheduling_requests/query", post(query))
+        .route("/v1/scheduling_requests/cancel", post(cancel))
+        .route(
+            "/v1/scheduling_templates",
+            post(templates::create).get(templates::list),
+        )
+        .route(
+            "/v1/scheduling_templates/{sub}",
+            get(templates::read)
+                .post(templates::update)
+                .delete(templates::delete),
+        )
+        .route(
+            "/rts/{token}",
+            get(crate::pages::recipient::show).post(crate::pages::recipient::submit),
+        )
+}
+
+/// Who must be free: `required` `None` means all members.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct GroupDef {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub members: Vec<String>,
+    pub required: Option<usize>,
+}
+
+impl GroupDef {
+    fn spec(&self) -> GroupSpec {
+        GroupSpec {
+            members: self
+                .members
+                .iter()
+                .map(|s| MemberSpec::managed(s))
+                .collect(),
+            required: self.required.map_or(Required::All, Required::AtLeast),
+        }
+    }
+
+    fn json(&self) -> Value {
+        let mut v = json!({
+            "members": self.members.iter().map(|s| json!({"sub": s})).collect::<Vec<_>>(),
+            "required": self.required.map_or(json!("all"), |n| json!(n)),
+        });
+        if let Some(n) = &self.name {
+            v["name"] = json!(n);
+        }
+        v
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Recipient {
+    pub email: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    pub slot_selector: bool,
+}
+
+/// A request as resolved at creation: later template edits do not change it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RequestSpec {
+    pub summary: String,
+    pub description: String,
+    pub location: Option<String>,
+    pub duration_min: i64,
+    pub before_min: i64,
+    pub after_min: i64,
+    pub buffer_set: bool,
+    pub start_interval_min: i64,
+    pub minimum_notice_min: i64,
+    pub tzid: String,
+    /// Absolute search window, epoch ms.
+    pub periods: Vec<(i64, i64)>,
+    /// `host` or `host_group`.
+    pub host_kind: String,
+    pub host: GroupDef,
+    pub collaborator_groups: Vec<GroupDef>,
+    pub recipients: Vec<Recipient>,
+}
+
+impl RequestSpec {
+    pub fn duration(&self) -> SignedDuration {
+        SignedDuration::from_mins(self.duration_min)
+    }
+
+    pub fn groups(&self) -> Vec<GroupSpec> {
+        std::iter::once(&self.host)
+            .chain(&self.collaborator_groups)
+            .map(GroupDef::spec)
+            .collect()
+    }
+
+    pub fn members(&self) -> Vec<String> {
+        let mut all: Vec<String> = std::iter::once(&self.host)
+            .chain(&self.collaborator_groups)
+            .flat_map(|g| g.members.clone())
+            .collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+
+    /// The window still open: periods from now plus the minimum notice.
+    pub fn open_periods(&self, now_ms: i64) -> Vec<Interval> {
+        let earliest = now_ms + self.minimum_notice_min * 60_000;
+        self.periods
+            .iter()
+            .filter(|(_, e)| *e > earliest)
+            .map(|(s, e)| Interval::new(from_ms((*s).max(earliest)), from_ms(*e)))
+            .filter(|i| i.end.duration_since(i.start) >= self.duration())
+            .collect()
+    }
+
+    /// A query for the slots offered to the recipient.
+    pub fn slot_query(&self, now_ms: i64, exclude: &str) -> QuerySpec {
+        QuerySpec {
+            groups: self.groups(),
+            periods: self.open_periods(now_ms),
+            query_slots: None,
+            duration: self.duration(),
+            before: SignedDuration::from_mins(self.before_min),
+            after: SignedDuration::from_mins(self.after_min),
+            start_interval: Some(SignedDuration::from_mins(self.start_interval_min)),
+            format: Format::OverlappingSlots,
+            max_results: 512,
+            exclude_event_ids: vec![exclude.to_string()],
+        }
+    }
+}
+
+/// What was booked.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Booking {
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub members: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct HistoryItem {
+    pub at_ms: i64,
+    pub state: String,
+    pub note: String,
+}
+
+pub fn spec_of(r: &Request) -> ApiResult<RequestSpec> {
+    serde_json::from_str(&r.spec_json)
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("bad stored spec: {e}")))
+}
+
+pub fn booking_of(r: &Request) -> Option<Booking> {
+    r.booking_json
+        .as_deref()
+        .and_then(|b| serde_json::from_str(b).ok())
+}
+
+pub fn history_of(r: &Request) -> Vec<HistoryItem> {
+    serde_json::from_str(&r.history_json).unwrap_or_default()
+}
+
+pub fn select_url(state: &AppState, r: &Request) -> String {
+    state
+        .cfg
+        .url(&format!("/rts/{}", state.links.token("srq", &r.id)))
+}
+
+pub fn dashboard_url(state: &AppState, id: &str) -> String {
+    state.cfg.url(&format!("/dashboard/requests/{id}"))
+}
+
+pub fn template_dashboard_url(state: &AppState, sub: &str) -> String {
+    state.cfg.url(&format!("/dashboard/templates/{sub}"))
+}
+
+/// The seed's representation.
+pub fn request_json(state: &AppState, r: &Request) -> ApiResult<Value> {
+    let spec = spec_of(r)?;
+    let url = select_url(state, r);
+    let mut ops = json!({ "view_url": url });
+    if r.state == "complete" {
+        ops["reschedule_url"] = json!(format!("{url}?reschedule=true"));
+        ops["decline_url"] = json!(format!("{url}?decline=true"));
+    }
+    let mut event = json!({ "summary": spec.summary });
+    if let Some(b) = booking_of(r).filter(|_| r.state == "complete") {
+        event["start"] = json!({"time": fmt_ms(b.start_ms), "tzid": spec.tzid});
+        event["end"] = json!({"time": fmt_ms(b.end_ms), "tzid": spec.tzid});
+        event["participants"] = json!(
+            b.members
+                .iter()
+                .map(|s| json!({"sub": s}))
+                .collect::<Vec<_>>()
+        );
+    }
+    let mut v = json!({
+        "scheduling_request_id": r.id,
+        "slot_selection": r.state,
+        "primary_select_url": url,
+        "dashboard_url": dashboard_url(state, &r.id),
+        "summary": spec.summary,
+        "duration": duration_json(spec.duration()),
+        "recipient_operations": ops,
+        "recipients": spec.recipients.iter().map(|rc| {
+            let mut x = json!({"email": rc.email, "slot_selector": rc.slot_selector});
+            if let Some(n) = &rc.display_name { x["display_name"] = json!(n); }
+            if rc.slot_selector { x["select_url"] = json!(url); }
+            x
+        }).collect::<Vec<_>>(),
+        "collaborator_groups": spec.collaborator_groups.iter().map(GroupDef::json).collect::<Vec<_>>(),
+        "event": event,
+    });
+    v[spec.host_kind.as_str()] = if spec.host_kind == "host" {
+        json!({"sub": spec.host.members[0]})
+    } else {
+        spec.host.json()
+    };
+    if let Some(t) = &r.template_id {
+        v["template"] = json!({ "sub": t });
+    }
+    if spec.buffer_set {
+        v["buffer"] =
+            json!({"before": {"minutes": spec.before_min}, "after": {"minutes": spec.after_min}});
+    }
+    Ok(v)
+}
+
+fn notification(r: &Request, kind: &str, representation: Value) -> NewNotification {
+    let now = now_ms();
+    NewNotification {
+        id: new_id("ntf"),
+        application_id: r.application_id.clone(),
+        account_id: None,
+        kind: kind.to_string(),
+        subject_id: Some(r.id.clone()),
+        payload_json: json!({
+            "notification": {"type": kind, "triggered_at": fmt_ms(now)},
+            "scheduling_request": representation,
+        })
+        .to_string(),
+        created_ms: now,
+    }
+}
+
+/// Moves a request from one state to another (compare-and-set), with its
+/// history entry, its notification and any extra writes, in one transaction.
+async fn transition(
+    state: &AppState,
+    r: &Request,
+    to: &str,
+    note: &str,
+    booking: Option<&Booking>,
+    kind: &str,
+    mut extra: Vec<Write>,
+) -> Result<Request, ApiError> {
+    let now = now_ms();
+    let mut next = r.clone();
+    next.state = to.to_string();
+    next.updated_ms = now;
+    if let Some(b) = booking {
+        next.booking_json = Some(serde_json::to_string(b).expect("serializable"));
+    }
+    let mut h = history_of(r);
+    h.push(HistoryItem {
+        at_ms: now,
+        state: to.to_string(),
+        note: note.to_string(),
+    });
+    next.history_json = serde_json::to_string(&h).expect("serializable");
+    extra.push(Write::Stmt(
+        Stmt::new(
+            "UPDATE scheduling_requests SET state = $1, booking_json = $2, history_json = $3, updated_ms = $4 WHERE id = $5 AND state = $6",
+            vec![to.into(), next.booking_json.clone().into(), next.history_json.clone().into(), now.into(), r.id.clone().into(), r.state.clone().into()],
+        )
+        .expect(1),
+    ));
+    extra.push(Write::Notify(notification(
+        &next,
+        kind,
+        request_json(state, &next)?,
+    )));
+    state.db.apply(extra).await.map_err(|e| match e {
+        StoreError::Conflict(_) => ApiError::field(
+            "scheduling_request_id",
+            "state_changed",
+            "the request changed meanwhile; reload it",
+        ),
+        e => e.into(),
+    })?;
+    Ok(next)
+}
+
+/// Soft-deletes the events a booking wrote.
+fn remove_events(r: &Request, members: &[String]) -> Vec<Write> {
+    let now = now_ms();
+    members
+        .iter()
+        .map(|m| {
+            Write::Stmt(Stmt::new(
+                "UPDATE events SET deleted = $1, updated_ms = $2 WHERE account_id = $3 AND event_id = $4 AND deleted = $5",
+                vec![true.into(), now.into(), m.clone().into(), r.id.clone().into(), false.into()],
+            ))
+        })
+        .collect()
+}
+
+/// Marks a request expired when its window can no longer hold a slot.
+/// Availability that is merely full now may open up again, so only the
+/// passing of the window expires a request.
+pub async fn refresh(state: &AppState, r: Request) -> ApiResult<Request> {
+    if !matches!(r.state.as_str(), "pending" | "pending_rescheduling") {
+        return Ok(r);
+    }
+    let spec = spec_of(&r)?;
+    if !spec.open_periods(now_ms()).is_empty() {
+        return Ok(r);
+    }
+    match transition(
+        state,
+        &r,
+        "expired",
+        "no slot remains in the window",
+        None,
+        "scheduling_request_expired",
+        Vec::new(),
+    )
+    .await
+    {
+        Ok(n) => Ok(n),
+        // Someone else moved it first: read what they wrote.
+        Err(_) => Ok(state.db.request(&r.id).await?.unwrap_or(r)),
+    }
+}
+
+pub async fn cancel_request(
+    state: &AppState,
+    r: &Request,
+    note: &str,
+    kind: &str,
+) -> ApiResult<Request> {
+    let extra = booking_of(r)
+        .map(|b| remove_events(r, &b.members))
+        .unwrap_or_default();
+    transition(state, r, "cancelled", note, None, kind, extra).await
+}
+
+pub async fn start_rescheduling(state: &AppState, r: &Request) -> ApiResult<Request> {
+    transition(
+        state,
+        r,
+        "pending_rescheduling",
+        "the recipient asked to reschedule",
+        booking_of(r).as_ref(),
+        "scheduling_request_rescheduling",
+        Vec::new(),
+    )
+    .await
+}
+
+#[derive(Debug)]
+pub enum BookError {
+    /// The slot is not (or no longer) free.
+    Taken,
+    /// The request is not waiting for a choice.
+    NotOpen(String),
+    Api(ApiError),
+}
+
+impl From<StoreError> for BookError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(_) => BookError::NotOpen("changed".into()),
+            e => BookError::Api(e.into()),
+        }
+    }
+}
+
+impl From<ApiError> for BookError {
+    fn from(e: ApiError) -> Self {
+        BookError::Api(e)
+    }
+}
+
+/// Picks `n` of the `free` members: least recently booked first, ties at
+/// random, so work spreads over a pool.
+fn pick(
+    free: &[String],
+    n: usize,
+    last_booked: &std::collections::HashMap<String, i64>,
+) -> Vec<String> {
+    let mut c: Vec<String> = free.to_vec();
+    c.shuffle(&mut rand::rng());
+    c.sort_by_key(|m| last_booked.get(m).copied().unwrap_or(i64::MIN));
+    c.truncate(n);
+    c
+}
+
+/// Books `start` for the request: inside one serialized transaction the
+/// slot is re-checked against everyone's current availability, members are
+/// chosen, events written, the request completed and the notification
+/// recorded. Two recipients racing for the same people: exactly one wins.
+#[tracing::instrument(skip(state, r), fields(request = %r.id))]
+pub async fn book(state: &AppState, r: &Request, start: Timestamp) -> Result<Request, BookError> {
+    let spec = spec_of(r)?;
+    let members = spec.members();
+    let calendars = state
+        .db
+        .primary_calendars(&members)
+        .await
+        .map_err(ApiError::from)?;
+    let mut locks = account_locks(&members);
+    locks.insert(
+        0,
+        Stmt::new(
+            "SELECT id FROM scheduling_requests WHERE id = $1 FOR UPDATE",
+            vec![r.id.clone().into()],
+        ),
+    );
+    let id = r.id.clone();
+    let db = state.db.clone();
+    let out = state
+        .db
+        .transact(&locks, async || {
+            let cur = db.request(&id).await?.ok_or(BookError::NotOpen("gone".into()))?;
+            if !matches!(cur.state.as_str(), "pending" | "pending_rescheduling") {
+                return Err(BookError::NotOpen(cur.state.clone()));
+            }
+            let now = now_ms();
+            let end = start.checked_add(spec.duration()).map_err(|_| BookError::Taken)?;
+            if !spec.open_periods(now).iter().any(|p| p.start <= start && end <= p.end) {
+                return Err(BookError::Taken);
+            }
+            let mut q = spec.slot_query(now, &id);
+            q.query_slots = Some(vec![start]);
+            q.format = Format::Slots;
+            let found = evaluate(&db, &q).await?;
+            let Some(slot) = found.first() else { return Err(BookError::Taken) };
+            let accounts = db.accounts(&members).await.map_err(ApiError::from)?;
+            let last: std::collections::HashMap<String, i64> =
+                accounts.iter().map(|a| (a.id.clone(), a.last_booked_ms.unwrap_or(i64::MIN))).collect();
+            let mut chosen: Vec<String> = Vec::new();
+            for g in std::iter::once(&spec.host).chain(&spec.collaborator_groups) {
+                let free: Vec<String> = g.members.iter().filter(|m| slot.members.contains(m)).cloned().collect();
+                let need = g.required.unwrap_or(g.members.len());
+                let already: Vec<String> = free.iter().filter(|m| chosen.contains(m)).cloned().collect();
+                let rest: Vec<String> = free.iter().filter(|m| !chosen.contains(m)).cloned().collect();
+                let more = need.saturating_sub(already.len());
+                if rest.len() < more {
+                    return Err(BookError::Taken);
+                }
+                chosen.extend(pick(&rest, more, &last));
+            }
+            let booking = Booking { start_ms: to_ms(start), end_ms: to_ms(slot.end), members: chosen.clone() };
+            let mut writes = Vec::new();
+            let previous: Vec<String> = booking_of(&cur).map(|b| b.members).unwrap_or_default();
+            let dropped: Vec<String> = previous.into_iter().filter(|m| !chosen.contains(m)).collect();
+            writes.extend(remove_events(&cur, &dropped));
+            let attendees: Vec<Value> = spec
+                .recipients
+                .iter()
+                .map(|rc| {
+                    let mut a = json!({"email": rc.email, "status": "accepted"});
+                    if let Some(n) = &rc.display_name {
+                        a["display_name"] = json!(n);
+                    }
+                    a
+                })
+                .collect();
+            let mut body = json!({ "attendees": attendees });
+            if let Some(l) = &spec.location {
+                body["location"] = json!({"description": l});
+            }
+            for m in &chosen {
+                let Some(cal) = calendars.iter().find(|c| &c.account_id == m) else { continue };
+                writes.push(Write::Event(Event {
+                    event_uid: new_id("evt"),
+                    calendar_id: cal.id.clone(),
+                    account_id: m.clone(),
+                    event_id: Some(id.clone()),
+                    summary: spec.summary.clone(),
+                    description: spec.description.clone(),
+                    start_ms: booking.start_ms,
+                    end_ms: booking.end_ms,
+                    start_date: None,
+                    end_date: None,
+                    tzid: spec.tzid.clone(),
+                    transparency: "opaque".into(),
+                    status: "confirmed".into(),
+                    participation: "accepted".into(),
+                    body_json: body.to_string(),
+                    deleted: false,
+                    created_ms: now,
+                    updated_ms: now,
+                }));
+                writes.push(Write::Stmt(Stmt::new(
+                    "UPDATE accounts SET last_booked_ms = $1 WHERE id = $2",
+                    vec![now.into(), m.clone().into()],
+                )));
+            }
+            let mut next = cur.clone();
+            next.state = "complete".into();
+            next.updated_ms = now;
+            next.booking_json = Some(serde_json::to_string(&booking).expect("serializable"));
+            let mut h = history_of(&cur);
+            let rescheduled = cur.state == "pending_rescheduling";
+            h.push(HistoryItem {
+                at_ms: now,
+                state: "complete".into(),
+                note: format!("{} {}", if rescheduled { "moved to" } else { "booked" }, fmt_ms(booking.start_ms)),
+            });
+            next.history_json = serde_json::to_string(&h).expect("serializable");
+            writes.push(Write::Stmt(
+                Stmt::new(
+                    "UPDATE scheduling_requests SET state = $1, booking_json = $2, history_json = $3, updated_ms = $4 WHERE id = $5 AND state = $6",
+                    vec!["complete".into(), next.booking_json.clone().into(), next.history_json.clone().into(), now.into(), id.clone().into(), cur.state.clone().into()],
+                )
+                .expect(1),
+            ));
+            let kind = if rescheduled { "scheduling_request_rescheduled" } else { "scheduling_request_time_chosen" };
+            writes.push(Write::Notify(notification(&next, kind, request_json(state, &next)?)));
+            Ok((next, writes))
+        })
+        .await?;
+    Ok(out)
+}
+
+/// Template problems, each with the link an admin follows to fix it.
+fn template_error(state: &AppState, sub: &str, key: &str, description: &str) -> FieldError {
+    FieldError {
+        field: "template.sub".into(),
+        key: format!("errors.template.{key}"),
+        description: description.into(),
+        dashboard_url: Some(template_dashboard_url(state, sub)),
+    }
+}
+
+fn has_placeholders(s: &str) -> bool {
+    s.contains("{{")
+}
+
+fn group_def(v: &Value) -> GroupDef {
+    GroupDef {
+        name: v.get("name").and_then(Value::as_str).map(str::to_string),
+        members: v
+            .get("members")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|m| m.get("sub").and_then(Value::as_str).map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        required: v
+            .get("required")
+            .and_then(Value::as_u64)
+            .map(|n| n as usize),
+    }
+}
+
+/// The settings shared by templates and direct requests (already normalized
+/// by `templates::normalize`), checked for use.
+struct Resolved {
+    host_kind: String,
+    host: GroupDef,
+    groups: Vec<GroupDef>,
+    spec_base: RequestSpec,
+}
+
+async fn resolve(
+    state: &AppState,
+    ou: &str,
+    t: &Value,
+    impersonated_host: Option<&str>,
+    fail: &mut (dyn FnMut(&str, &str) + Send),
+) -> ApiResult<Option<Resolved>> {
+    let now = now_ms();
+    let event = &t["event"];
+    let summary = event["summary"].as_str().unwrap_or("").to_string();
+    let description = event["description"].as_str().unwrap_or("").to_string();
+    if has_placeholders(&summary) || has_placeholders(&description) {
+        fail(
+            "placeholders_not_supported",
+            "Event details contain placeholders that are not supported via the API.",
+        );
+    }
+    let (host_kind, host) = if let Some(h) = t.get("host").and_then(|h| h["sub"].as_str()) {
+        (
+            "host".to_string(),
+            GroupDef {
+                name: None,
+                members: vec![h.to_string()],
+                required: None,
+            },
+        )
+    } else if let Some(g) = t.get("host_group") {
+        ("host_group".to_string(), group_def(g))
+    } else if let Some(sub) = impersonated_host {
+        (
+            "host".to_string(),
+            GroupDef {
+                name: None,
+                members: vec![sub.to_string()],
+                required: None,
+            },
+        )
+    } else {
+        fail("host.required", "host is required.");
+        return Ok(None);
+    };
+    if host.members.is_empty() {
+        fail(
+            "host_group.must_not_be_empty",
+            "host_group must have at least one participant.",
+        );
+    }
+    let groups: Vec<GroupDef> = t["collaborator_groups"]
+        .as_array()
+        .map(|a| a.iter().map(group_def).collect())
+        .unwrap_or_default();
+    if groups.iter().any(|g| g.members.is_empty()) {
+        fail(
+            "collaborator_groups.selection_rule_must_not_be_empty",
+            "The Selection Rule must have at least one participant.",
+        );
+    }
+    let mut all: Vec<String> = host.members.clone();
+    all.extend(groups.iter().flat_map(|g| g.members.clone()));
+    let known = state.db.accounts(&all).await?;
+    let ok = |s: &String| {
+        known
+            .iter()
+            .any(|a| &a.id == s && a.organizational_unit_id == ou)
+    };
+    if !host.members.iter().all(ok) {
+        fail("host.not_recognized", "host not recognized.");
+    }
+    if !groups.iter().all(|g| g.members.iter().all(ok)) {
+        fail(
+            "collaborator_groups.member_not_recognized",
+            "A collaborator group member is not recognized.",
+        );
+    }
+    let unsatisfiable = std::iter::once(&host)
+        .chain(&groups)
+        .any(|g| !g.members.is_empty() && g.required.is_some_and(|n| n > g.members.len()));
+    if unsatisfiable {
+        fail(
+            "unsatisfiable_query_participants",
+            "The template contains a collection of participants whose requirements cannot be satisfied.",
+        );
+    }
+    let mins = |v: &Value| v["minutes"].as_i64();
+    let duration_min = mins(&t["duration"]).unwrap_or(30);
+    let notice = mins(&t["minimum_notice"]).unwrap_or(0);
+    let periods: Vec<(i64, i64)> = match t["availability_mode"]
+        .get("query_periods")
+        .and_then(Value::as_array)
+    {
+        Some(ps) => {
+            let all: Vec<(i64, i64)> = ps
+                .iter()
+                .filter_map(|p| {
+                    let s: Timestamp = p["start"].as_str()?.parse().ok()?;
+                    let e: Timestamp = p["end"].as_str()?.parse().ok()?;
+                    Some((to_ms(s), to_ms(e)))
+                })
+                .collect();
+            if all.is_empty() || all.iter().all(|(_, e)| *e <= now) {
+                fail(
+                    "availability_mode.query_periods.query_period_in_the_past",
+                    "The template contains query periods that are in the past.",
+                );
+            }
+            all.into_iter().filter(|(_, e)| *e > now).collect()
+        }
+        None => {
+            let days = t["availability_mode"]["days"]
+                .as_i64()
+                .unwrap_or(super::templates::DEFAULT_WINDOW_DAYS);
+            vec![(now, now + days * 24 * 3_600_000)]
+        }
+    };
+    let buffer = t.get("buffer");
+    let spec_base = RequestSpec {
+        summary,
+        description,
+        location: event["location"]["description"]
+            .as_str()
+            .map(str::to_string),
+        duration_min,
+        before_min: buffer.and_then(|b| mins(&b["before"])).unwrap_or(0),
+        after_min: buffer.and_then(|b| mins(&b["after"])).unwrap_or(0),
+        buffer_set: buffer.is_some(),
+        start_interval_min: mins(&t["start_interval"]).unwrap_or(if duration_min % 30 == 0 {
+            30
+        } else {
+            15
+        }),
+        minimum_notice_min: notice,
+        tzid: t["tzid"].as_str().unwrap_or("Etc/UTC").to_string(),
+        periods,
+        host_kind: host_kind.clone(),
+        host: host.clone(),
+        collaborator_groups: groups.clone(),
+        recipients: Vec::new(),
+    };
+    Ok(Some(Resolved {
+        host_kind,
+        host,
+        groups,
+        spec_base,
+    }))
+}
+
+fn parse_recipients(root: &F<'_>, errs: &mut Errors) -> Vec<Recipient> {
+    let f = root.get("recipients");
+    let Some(items) = f.array(errs) else {
+        errs.add("recipients", "required", "recipients must be specified");
+        return Vec::new();
+    };
+    if items.is_empty() {
+        errs.add("recipients", "required", "recipients must be specified");
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for r in items {
+        let email = r.get("email").req_str(errs);
+        if email.as_ref().is_some_and(|e| !e.contains('@')) {
+            errs.add(
+                &format!("{}.email", r.path),
+                "invalid",
+                "email must be an email address",
+            );
+        }
+        let display_name = r.get("display_name").str(errs);
+        let slot_selector = r.get("slot_selector").bool(errs).unwrap_or(false);
+        out.push(Recipient {
+            email: email.unwrap_or_default(),
+            display_name,
+            slot_selector,
+        });
+    }
+    if out.iter().filter(|r| r.slot_selector).count() != 1 {
+        errs.add(
+            "recipients",
+            "slot_selector_required",
+            "A single slot_selector must be specified",
+        );
+    }
+    out
+}
+
+#[tracing::instrument(skip_all, fields(app = %auth.app.id))]
+pub async fn create(
+    State(state): State<AppState>,
+    auth: AppAuth,
+    Body(body): Body,
+) -> ApiResult<Response> {
+    let ou = auth.app.organizational_unit_id.clone();
+    let root = F::root(&body);
+    let mut errs = Errors::new();
+    let recipients = parse_recipients(&root, &mut errs);
+    let mut problems: Vec<FieldError> = Vec::new();
+    let template_sub = root.get("template").get("sub").str(&mut errs);
+    let impersonated = auth.account.as_ref().map(|a| a.id.clone());
+    let resolved = if let Some(sub) = &template_sub {
+        match state.db.template(&ou, sub).await? {
+            Some(t) if !t.deleted => {
+                let tv: Value = serde_json::from_str(&t.body_json).unwrap_or_else(|_| json!({}));
+                let mut fail = |k: &str, d: &str| problems.push(template_error(&state, sub, k, d));
+                resolve(&state, &ou, &tv, impersonated.as_deref(), &mut fail).await?
+            }
+            _ => {
+                problems.push(template_error(
+                    &state,
+                    sub,
+                    "not_recognized",
+                    "template not recognized",
+                ));
+                None
+            }
+        }
+    } else if root.get("template").present() {
+        errs.add("template.sub", "required", "template.sub is required");
+        None
+    } else {
+        // The direct form: the same settings in the body.
+        let norm = match super::templates::normalize(&json!({
+            "name": "direct",
+            "host": body.get("host"), "host_group": body.get("host_group"),
+            "collaborator_groups": body.get("collaborator_groups"), "event": body.get("event"),
+            "duration": body.get("duration").or_else(|| body.get("event").and_then(|e| e.get("duration"))),
+            "buffer": body.get("buffer"), "start_interval": body.get("start_interval"),
+            "minimum_notice": body.get("minimum_notice"), "tzid": body.get("tzid"),
+            "availability_mode": body.get("availability_mode"),
+        })) {
+            Ok(n) => n,
+            Err(ApiError::Invalid(mut e)) => {
+                errs.0.append(&mut e);
+                json!({})
+            }
+            Err(e) => return Err(e),
+        };
+        if root
+            .get("event")
+            .get("summary")
+            .str(&mut Errors::new())
+            .is_none_or(|s| s.trim().is_empty())
+        {
+            errs.add("event.summary", "required", "event.summary is required");
+        }
+        let mut fail = |k: &str, d: &str| {
+            let field = match k {
+                "host.required" => "host",
+                "host.not_recognized" => "host.sub",
+                "host_group.must_not_be_empty" => "host_group.members",
+                k if k.starts_with("collaborator_groups") => "collaborator_groups",
+                "placeholders_not_supported" => "event",
+                k if k.starts_with("availability_mode") => "availability_mode.query_periods",
+                _ => "participants",
+            };
+            problems.push(FieldError {
+                field: field.into(),
+                key: format!("errors.{k}"),
+                description: d.into(),
+                dashboard_url: None,
+            });
+        };
+        if norm.is_object() && !norm.as_object().is_some_and(|m| m.is_empty()) {
+            resolve(&state, &ou, &norm, impersonated.as_deref(), &mut fail).await?
+        } else {
+            None
+        }
+    };
+    errs.0.extend(problems);
+    errs.finish()?;
+    let Some(res) = resolved else {
+        return Err(ApiError::field(
+            "template.sub",
+            "required",
+            "a template or host is required",
+        ));
+    };
+    let mut spec = res.spec_base;
+    spec.host_kind = res.host_kind;
+    spec.host = res.host;
+    spec.collaborator_groups = res.groups;
+    spec.recipients = recipients;
+    let now = now_ms();
+    let id = new_id("srq");
+    let token = state.links.token("srq", &id);
+    let r = Request {
+        id: id.clone(),
+        application_id: auth.app.id.clone(),
+        organizational_unit_id: ou,
+        template_id: template_sub,
+        state: "pending".into(),
+        token_hash: digest(&token),
+        spec_json: serde_json::to_string(&spec).expect("serializable"),
+        booking_json: None,
+        history_json: serde_json::to_string(&[HistoryItem {
+            at_ms: now,
+            state: "pending".into(),
+            note: "created".into(),
+        }])
+        .expect("serializable"),
+        window_end_ms: spec.periods.iter().map(|p| p.1).max().unwrap_or(now),
+        created_ms: now,
+        updated_ms: now,
+    };
+    state.db.insert_request(&r).await?;
+    Ok(super::ok(
+        json!({ "scheduling_request": request_json(&state, &r)? }),
+    ))
+}
+
+async fn owned_request(state: &AppState, auth: &AppAuth, id: &str) -> ApiResult<Option<Request>> {
+    Ok(state
+        .db
+        .request(id)
+        .await?
+        .filter(|r| r.organizational_unit_id == auth.app.organizational_unit_id))
+}
+
+#[tracing::instrument(skip_all, fields(app = %auth.app.id))]
+pub async fn query(
+    State(state): State<AppState>,
+    auth: AppAuth,
+    Body(body): Body,
+) -> ApiResult<Response> {
+    let root = F::root(&body);
+    let mut errs = Errors::new();
+    let ids = root.get("scheduling_request_ids").str_array(&mut errs);
+    if ids.as_ref().is_none_or(|i| i.is_empty()) {
+        errs.add(
+            "scheduling_request_ids",
+            "required",
+            "scheduling_request_ids is required",
+        );
+    }
+    if ids.as_ref().is_some_and(|i| i.len() > 100) {
+        errs.add("scheduling_request_ids", "too_many", "at most 100 ids");
+    }
+    errs.finish()?;
+    let mut out = Vec::new();
+    let mut seen = HashSet::new();
+    for id in ids.unwrap_or_default() {
+        if !seen.insert(id.clone()) {
+            continue;
+        }
+        // Unknown ids (or another unit's) are left out, not errors.
+        if let Some(r) = owned_request(&state, &auth, &id).await? {
+            let r = refresh(&state, r).await?;
+            out.push(json!({ "scheduling_request": request_json(&state, &r)? }));
+        }
+    }
+    Ok(super::ok(json!({ "scheduling_requests": out })))
+}
+
+#[tracing::instrument(skip_all, fields(app = %auth.app.id))]
+pub async fn cancel(
+    State(state): State<AppState>,
+    auth: AppAuth,
+    Body(body): Body,
+) -> ApiResult<Response> {
+    let root = F::root(&body);
+    let mut errs = Errors::new();
+    let id = root.get("scheduling_request_id").req_str(&mut errs);
+    errs.finish()?;
+    let id = id.unwrap_or_default();
+    let r = owned_request(&state, &auth, &id).await?.ok_or_else(|| {
+        ApiError::field(
+            "scheduling_request_id",
+            "not_found",
+            "no such scheduling request",
+        )
+    })?;
+    match r.state.as_str() {
+        "cancelled" => {}
+        "expired" => {
+            return Err(ApiError::field(
+                "scheduling_request_id",
+                "invalid",
+                "the request has expired",
+            ));
+        }
+        _ => {
+            cancel_request(
+                &state,
+                &r,
+                "cancelled through the API",
+                "scheduling_request_cancelled",
+            )
+            .await?;
+        }
+    }
+    Ok(super::accepted())
+}

@@ -1,0 +1,262 @@
+//! Scheduling templates: what an admin builds (Cronofy edits these only in
+//! its dashboard; Convene also offers this JSON API). A template may be
+//! saved incomplete; it is checked when a request uses it.
+
+use axum::extract::{Path, State};
+use axum::response::Response;
+use convene_store::scheduling::Template;
+use serde_json::{Map, Value, json};
+
+use crate::auth::AppAuth;
+use crate::error::{ApiError, ApiResult};
+use crate::ids::new_id;
+use crate::input::{Body, Errors, F};
+use crate::time::{duration_json, fmt_time};
+use crate::{AppState, now_ms};
+
+/// Search window when a template names none.
+pub const DEFAULT_WINDOW_DAYS: i64 = 14;
+
+fn group_json(f: &F<'_>, errs: &mut Errors, with_name: bool) -> Option<Value> {
+    if !f.present() {
+        return None;
+    }
+    let mut g = Map::new();
+    if with_name && let Some(n) = f.get("name").str(errs) {
+        g.insert("name".into(), json!(n));
+    }
+    let mut members = Vec::new();
+    for m in f.get("members").array(errs).unwrap_or_default() {
+        let sub = match m.v {
+            Some(Value::String(s)) => Some(s.clone()),
+            _ => m.get("sub").req_str(errs),
+        };
+        if let Some(sub) = sub {
+            members.push(json!({ "sub": sub }));
+        }
+    }
+    g.insert("members".into(), Value::Array(members));
+    let r = f.get("required");
+    let required = match r.v {
+        None => json!("all"),
+        Some(Value::String(s)) if s == "all" => json!("all"),
+        Some(_) => match r.int(errs) {
+            Some(n) if n >= 1 => json!(n),
+            Some(_) => {
+                errs.add(
+                    &r.path,
+                    "invalid",
+                    "required must be \"all\" or a positive number",
+                );
+                json!("all")
+            }
+            None => json!("all"),
+        },
+    };
+    g.insert("required".into(), required);
+    Some(Value::Object(g))
+}
+
+/// Checks the shape of a template body and returns it normalized (durations
+/// in minutes, times in the canonical spelling).
+pub fn normalize(body: &Value) -> ApiResult<Value> {
+    let root = F::root(body);
+    let mut errs = Errors::new();
+    let mut t = Map::new();
+    let name = root.get("name").req_str(&mut errs);
+    t.insert("name".into(), json!(name));
+    if let Some(h) = root.get("host").v {
+        let sub = match h {
+            Value::String(s) => Some(s.clone()),
+            _ => root.get("host").get("sub").str(&mut errs),
+        };
+        if let Some(s) = sub {
+            t.insert("host".into(), json!({ "sub": s }));
+        }
+    }
+    if let Some(g) = group_json(&root.get("host_group"), &mut errs, true) {
+        t.insert("host_group".into(), g);
+    }
+    let groups: Vec<Value> = root
+        .get("collaborator_groups")
+        .array(&mut errs)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|g| group_json(g, &mut errs, true))
+        .collect();
+    t.insert("collaborator_groups".into(), Value::Array(groups));
+    let ev = root.get("event");
+    let mut event = Map::new();
+    for key in ["summary", "description"] {
+        if let Some(s) = ev.get(key).str(&mut errs) {
+            event.insert(key.into(), json!(s));
+        }
+    }
+    if let Some(loc) = ev.get("location").get("description").str(&mut errs) {
+        event.insert("location".into(), json!({ "description": loc }));
+    }
+    t.insert("event".into(), Value::Object(event));
+    // `event.duration` (Cronofy's older field) is taken as `duration`.
+    let dur = if root.get("duration").present() {
+        root.get("duration")
+    } else {
+        ev.get("duration")
+    };
+    if let Some(d) = dur.duration(&mut errs) {
+        if d.as_mins() < 1 || d.as_mins() > 24 * 60 {
+            errs.add(&dur.path, "invalid", "duration must be 1 to 1440 minutes");
+        }
+        t.insert("duration".into(), duration_json(d));
+    }
+    let buffer = root.get("buffer");
+    let mut b = Map::new();
+    for side in ["before", "after"] {
+        if let Some(d) = buffer.get(side).duration(&mut errs) {
+            b.insert(side.into(), duration_json(d));
+        }
+    }
+    if !b.is_empty() {
+        t.insert("buffer".into(), Value::Object(b));
+    }
+    for key in ["start_interval", "minimum_notice"] {
+        if let Some(d) = root.get(key).duration(&mut errs) {
+            if key == "start_interval"
+                && (d.as_mins() < 5 || d.as_mins() > 240 || d.as_mins() % 5 != 0)
+            {
+                errs.add(
+                    key,
+                    "invalid",
+                    "start_interval must be a multiple of 5 minutes, from 5 to 240",
+                );
+            }
+            t.insert(key.into(), duration_json(d));
+        }
+    }
+    if let Some((tzid, _)) = root.get("tzid").tz(&mut errs) {
+        t.insert("tzid".into(), json!(tzid));
+    }
+    let am = root.get("availability_mode");
+    let mut mode = Map::new();
+    if am.get("query_periods").present() {
+        let mut periods = Vec::new();
+        for p in am.get("query_periods").array(&mut errs).unwrap_or_default() {
+            let (s, e) = (
+                p.get("start").req_time(&mut errs),
+                p.get("end").req_time(&mut errs),
+            );
+            if let (Some(s), Some(e)) = (s, e) {
+                if e <= s {
+                    errs.add(
+                        &format!("{}.end", p.path),
+                        "invalid",
+                        "end must be after start",
+                    );
+                }
+                periods.push(json!({"start": fmt_time(s), "end": fmt_time(e)}));
+            }
+        }
+        mode.insert("query_periods".into(), Value::Array(periods));
+    } else {
+        let days = am.get("days").int(&mut errs).unwrap_or(DEFAULT_WINDOW_DAYS);
+        if !(1..=35).contains(&days) {
+            errs.add("availability_mode.days", "invalid", "days must be 1 to 35");
+        }
+        mode.insert("days".into(), json!(days));
+    }
+    t.insert("availability_mode".into(), Value::Object(mode));
+    errs.finish()?;
+    Ok(Value::Object(t))
+}
+
+pub fn template_json(t: &Template) -> Value {
+    let mut v: Value = serde_json::from_str(&t.body_json).unwrap_or_else(|_| json!({}));
+    v["sub"] = json!(t.id);
+    v["name"] = json!(t.name);
+    v
+}
+
+#[tracing::instrument(skip_all, fields(app = %auth.app.id))]
+pub async fn create(
+    State(state): State<AppState>,
+    auth: AppAuth,
+    Body(body): Body,
+) -> ApiResult<Response> {
+    let norm = normalize(&body)?;
+    let now = now_ms();
+    let t = Template {
+        id: new_id("sgr"),
+        organizational_unit_id: auth.app.organizational_unit_id.clone(),
+        name: norm["name"].as_str().unwrap_or_default().to_string(),
+        body_json: norm.to_string(),
+        deleted: false,
+        created_ms: now,
+        updated_ms: now,
+    };
+    state.db.upsert_template(&t).await?;
+    Ok(super::ok(
+        json!({ "scheduling_template": template_json(&t) }),
+    ))
+}
+
+#[tracing::instrument(skip_all, fields(app = %auth.app.id))]
+pub async fn list(State(state): State<AppState>, auth: AppAuth) -> ApiResult<Response> {
+    let items: Vec<Value> = state
+        .db
+        .templates(&auth.app.organizational_unit_id)
+        .await?
+        .iter()
+        .map(template_json)
+        .collect();
+    Ok(super::ok(json!({ "scheduling_templates": items })))
+}
+
+async fn live(state: &AppState, ou: &str, sub: &str) -> ApiResult<Template> {
+    match state.db.template(ou, sub).await? {
+        Some(t) if !t.deleted => Ok(t),
+        _ => Err(ApiError::not_found(format!("template {sub} not found"))),
+    }
+}
+
+#[tracing::instrument(skip_all, fields(app = %auth.app.id))]
+pub async fn read(
+    State(state): State<AppState>,
+    auth: AppAuth,
+    Path(sub): Path<String>,
+) -> ApiResult<Response> {
+    let t = live(&state, &auth.app.organizational_unit_id, &sub).await?;
+    Ok(super::ok(
+        json!({ "scheduling_template": template_json(&t) }),
+    ))
+}
+
+/// `POST /v1/scheduling_templates/{sub}` replaces the template's settings.
+#[tracing::instrument(skip_all, fields(app = %auth.app.id))]
+pub async fn update(
+    State(state): State<AppState>,
+    auth: AppAuth,
+    Path(sub): Path<String>,
+    Body(body): Body,
+) -> ApiResult<Response> {
+    let mut t = live(&state, &auth.app.organizational_unit_id, &sub).await?;
+    let norm = normalize(&body)?;
+    t.name = norm["name"].as_str().unwrap_or_default().to_string();
+    t.body_json = norm.to_string();
+    t.updated_ms = now_ms();
+    state.db.upsert_template(&t).await?;
+    Ok(super::ok(
+        json!({ "scheduling_template": template_json(&t) }),
+    ))
+}
+
+#[tracing::instrument(skip_all, fields(app = %auth.app.id))]
+pub async fn delete(
+    State(state): State<AppState>,
+    auth: AppAuth,
+    Path(sub): Path<String>,
+) -> ApiResult<Response> {
+    let mut t = live(&state, &auth.app.organizational_unit_id, &sub).await?;
+    t.deleted = true;
+    t.updated_ms = now_ms();
+    state.db.upsert_template(&t).await?;
+    Ok(super::accepted())
+}

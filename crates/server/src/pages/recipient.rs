@@ -1,0 +1,331 @@
+//! The recipient's page at `primary_select_url` (`/rts/{token}`): the
+//! request, its slots grouped by day in the recipient's zone, and the
+//! confirm / reschedule / decline flows. A plain HTML form: the chosen
+//! slot is posted back as `slot=YYYY-MM-DDTHH:MM:SSZ`.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use convene_store::scheduling::Request;
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use serde_json::Value;
+
+use super::{ZONES, render};
+use crate::api::availability::evaluate;
+use crate::api::scheduling::{
+    BookError, RequestSpec, book, booking_of, cancel_request, refresh, select_url, spec_of,
+    start_rescheduling,
+};
+use crate::error::ApiError;
+use crate::ids::digest;
+use crate::input::{Body, QueryInput};
+use crate::time::{fmt_time, from_ms, parse_time};
+use crate::{AppState, now_ms, tz};
+
+pub struct SlotView {
+    pub value: String,
+    pub label: String,
+}
+
+pub struct DayView {
+    pub label: String,
+    pub slots: Vec<SlotView>,
+}
+
+pub struct ZoneView {
+    pub name: String,
+    pub selected: bool,
+}
+
+#[derive(Template)]
+#[template(path = "recipient.html")]
+pub struct RecipientPage {
+    pub summary: String,
+    pub description: String,
+    pub location: Option<String>,
+    pub duration_min: i64,
+    pub recipient: String,
+    /// pick | booked | confirm_reschedule | confirm_decline | cancelled | expired | missing
+    pub mode: String,
+    pub message: Option<String>,
+    pub tz: String,
+    pub zones: Vec<ZoneView>,
+    pub days: Vec<DayView>,
+    pub booked: Option<String>,
+    pub action: String,
+}
+
+fn zone_of(spec: Option<&RequestSpec>, asked: Option<&str>) -> (String, TimeZone) {
+    if let Some(a) = asked
+        && let Some(z) = tz(a)
+    {
+        return (a.to_string(), z);
+    }
+    let d = spec
+        .map(|s| s.tzid.clone())
+        .unwrap_or_else(|| "Etc/UTC".into());
+    let z = tz(&d).unwrap_or(TimeZone::UTC);
+    (d, z)
+}
+
+fn local_label(t: Timestamp, zone: &TimeZone, fmt: &str) -> String {
+    t.to_zoned(zone.clone()).strftime(fmt).to_string()
+}
+
+async fn page(
+    state: &AppState,
+    r: &Request,
+    asked_tz: Option<&str>,
+    mode: &str,
+    message: Option<String>,
+) -> Result<RecipientPage, ApiError> {
+    let spec = spec_of(r)?;
+    let (tzname, zone) = zone_of(Some(&spec), asked_tz);
+    let mut days: Vec<DayView> = Vec::new();
+    if mode == "pick" {
+        let found = evaluate(&state.db, &spec.slot_query(now_ms(), &r.id)).await?;
+        for a in found {
+            let day = local_label(a.start, &zone, "%A %-d %B %Y");
+            let slot = SlotView {
+                value: fmt_time(a.start),
+                label: local_label(a.start, &zone, "%H:%M"),
+            };
+            match days.last_mut() {
+                Some(d) if d.label == day => d.slots.push(slot),
+                _ => days.push(DayView {
+                    label: day,
+                    slots: vec![slot],
+                }),
+            }
+        }
+    }
+    let mut zones: Vec<ZoneView> = ZONES
+        .iter()
+        .map(|z| ZoneView {
+            name: z.to_string(),
+            selected: *z == tzname,
+        })
+        .collect();
+    if !ZONES.contains(&tzname.as_str()) {
+        zones.insert(
+            0,
+            ZoneView {
+                name: tzname.clone(),
+                selected: true,
+            },
+        );
+    }
+    let booked = booking_of(r).map(|b| {
+        let s = from_ms(b.start_ms);
+        format!(
+            "{} – {} ({tzname})",
+            local_label(s, &zone, "%A %-d %B %Y, %H:%M"),
+            local_label(from_ms(b.end_ms), &zone, "%H:%M")
+        )
+    });
+    let recipient = spec
+        .recipients
+        .iter()
+        .find(|x| x.slot_selector)
+        .map(|x| x.display_name.clone().unwrap_or_else(|| x.email.clone()))
+        .unwrap_or_default();
+    Ok(RecipientPage {
+        summary: spec.summary.clone(),
+        description: spec.description.clone(),
+        location: spec.location.clone(),
+        duration_min: spec.duration_min,
+        recipient,
+        mode: mode.to_string(),
+        message,
+        tz: tzname,
+        zones,
+        days,
+        booked,
+        action: select_url(state, r),
+    })
+}
+
+fn missing() -> Response {
+    let p = RecipientPage {
+        summary: "Link not found".into(),
+        description: String::new(),
+        location: None,
+        duration_min: 0,
+        recipient: String::new(),
+        mode: "missing".into(),
+        message: Some("This scheduling link is not valid. Check that you copied all of it.".into()),
+        tz: "Etc/UTC".into(),
+        zones: Vec::new(),
+        days: Vec::new(),
+        booked: None,
+        action: String::new(),
+    };
+    render(StatusCode::NOT_FOUND, &p)
+}
+
+fn mode_for(r: &Request) -> &'static str {
+    match r.state.as_str() {
+        "pending" | "pending_rescheduling" => "pick",
+        "complete" => "booked",
+        "cancelled" => "cancelled",
+        _ => "expired",
+    }
+}
+
+async fn load(state: &AppState, token: &str) -> Result<Option<Request>, ApiError> {
+    match state.db.request_by_token_hash(&digest(token)).await? {
+        Some(r) => Ok(Some(refresh(state, r).await?)),
+        None => Ok(None),
+    }
+}
+
+fn error_page(e: ApiError) -> Response {
+    tracing::error!(error = ?e, "recipient page failed");
+    axum::response::IntoResponse::into_response(e)
+}
+
+fn qstr<'a>(q: &'a Value, k: &str) -> Option<&'a str> {
+    q.get(k).and_then(Value::as_str).filter(|s| !s.is_empty())
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn show(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    QueryInput(q): QueryInput,
+) -> Response {
+    let r = match load(&state, &token).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return missing(),
+        Err(e) => return error_page(e),
+    };
+    let asked = qstr(&q, "tz");
+    let wants = |k: &str| qstr(&q, k).is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let mode = match (r.state.as_str(), wants("reschedule"), wants("decline")) {
+        ("complete", true, _) => "confirm_reschedule",
+        ("complete" | "pending" | "pending_rescheduling", _, true) => "confirm_decline",
+        _ => mode_for(&r),
+    };
+    match page(&state, &r, asked, mode, None).await {
+        Ok(p) => render(StatusCode::OK, &p),
+        Err(e) => error_page(e),
+    }
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn submit(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    Body(form): Body,
+) -> Response {
+    let r = match load(&state, &token).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return missing(),
+        Err(e) => return error_page(e),
+    };
+    let asked = qstr(&form, "tz").map(str::to_string);
+    let asked = asked.as_deref();
+    let show = |r: Request, status: StatusCode, mode: &'static str, msg: Option<String>| {
+        let state = state.clone();
+        async move {
+            match page(&state, &r, asked, mode, msg).await {
+                Ok(p) => render(status, &p),
+                Err(e) => error_page(e),
+            }
+        }
+    };
+    match qstr(&form, "action").unwrap_or("choose") {
+        "decline" => {
+            if matches!(r.state.as_str(), "cancelled" | "expired") {
+                let m = mode_for(&r);
+                return show(r, StatusCode::OK, m, None).await;
+            }
+            match cancel_request(
+                &state,
+                &r,
+                "declined by the recipient",
+                "scheduling_request_declined",
+            )
+            .await
+            {
+                Ok(n) => {
+                    show(
+                        n,
+                        StatusCode::OK,
+                        "cancelled",
+                        Some("You declined. Nothing is booked.".into()),
+                    )
+                    .await
+                }
+                Err(e) => error_page(e),
+            }
+        }
+        "reschedule" => {
+            if r.state != "complete" {
+                let m = mode_for(&r);
+                return show(r, StatusCode::OK, m, None).await;
+            }
+            match start_rescheduling(&state, &r).await {
+                Ok(n) => {
+                    show(
+                        n,
+                        StatusCode::OK,
+                        "pick",
+                        Some("Choose a new time. Your current booking stays until you do.".into()),
+                    )
+                    .await
+                }
+                Err(e) => error_page(e),
+            }
+        }
+        _ => {
+            let Some(slot) = qstr(&form, "slot").and_then(parse_time) else {
+                let m = mode_for(&r);
+                return show(
+                    r,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    m,
+                    Some("Please choose one of the times below.".into()),
+                )
+                .await;
+            };
+            match book(&state, &r, slot).await {
+                Ok(n) => {
+                    show(
+                        n,
+                        StatusCode::OK,
+                        "booked",
+                        Some("You're booked. A calendar event is on its way to everyone.".into()),
+                    )
+                    .await
+                }
+                Err(BookError::Taken) => {
+                    show(
+                        r,
+                        StatusCode::CONFLICT,
+                        "pick",
+                        Some(
+                            "Sorry, that time was just taken. Here are the times still free."
+                                .into(),
+                        ),
+                    )
+                    .await
+                }
+                Err(BookError::NotOpen(_)) => {
+                    let fresh = state.db.request(&r.id).await.ok().flatten().unwrap_or(r);
+                    let m = mode_for(&fresh);
+                    show(
+                        fresh,
+                        StatusCode::CONFLICT,
+                        m,
+                        Some("This request is no longer waiting for a choice.".into()),
+                    )
+                    .await
+                }
+                Err(BookError::Api(e)) => error_page(e),
+            }
+        }
+    }
+}

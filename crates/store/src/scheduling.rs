@@ -1,0 +1,175 @@
+//! Templates and scheduling requests.
+
+use crate::{Db, Result, StoreError, dispatch};
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Template {
+    pub id: String,
+    pub organizational_unit_id: String,
+    pub name: String,
+    pub body_json: String,
+    pub deleted: bool,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+}
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Request {
+    pub id: String,
+    pub application_id: String,
+    pub organizational_unit_id: String,
+    pub template_id: Option<String>,
+    pub state: String,
+    pub token_hash: String,
+    pub spec_json: String,
+    pub booking_json: Option<String>,
+    pub history_json: String,
+    pub window_end_ms: i64,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+}
+
+const TEMPLATE_COLS: &str =
+    "id, organizational_unit_id, name, body_json, deleted, created_ms, updated_ms";
+const REQUEST_COLS: &str = "id, application_id, organizational_unit_id, template_id, state, token_hash, spec_json, booking_json, history_json, window_end_ms, created_ms, updated_ms";
+
+impl Db {
+    #[tracing::instrument(skip(self, t), fields(template = %t.id))]
+    pub async fn upsert_template(&self, t: &Template) -> Result<()> {
+        dispatch!(self, |p| {
+            sqlx::query(
+            "INSERT INTO scheduling_templates (id, organizational_unit_id, name, body_json, deleted, created_ms, updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, body_json = excluded.body_json, deleted = excluded.deleted, updated_ms = excluded.updated_ms"
+        )
+        .bind(&t.id)
+        .bind(&t.organizational_unit_id)
+        .bind(&t.name)
+        .bind(&t.body_json)
+        .bind(t.deleted)
+        .bind(t.created_ms)
+        .bind(t.updated_ms)
+        .execute(p)
+        .await
+        .map(|_| ())?
+        });
+        Ok(())
+    }
+
+    /// A template of the unit (deleted ones included; callers decide).
+    #[tracing::instrument(skip(self))]
+    pub async fn template(&self, ou: &str, id: &str) -> Result<Option<Template>> {
+        Ok(dispatch!(self, |p| {
+            let mut qb = sqlx::QueryBuilder::new(format!(
+                "SELECT {TEMPLATE_COLS} FROM scheduling_templates WHERE id = "
+            ));
+            qb.push_bind(id)
+                .push(" AND organizational_unit_id = ")
+                .push_bind(ou);
+            qb.build_query_as().fetch_optional(p).await?
+        }))
+    }
+
+    #[tracing::instrument(skip(self))]
+    pub async fn templates(&self, ou: &str) -> Result<Vec<Template>> {
+        Ok(dispatch!(self, |p| {
+            let mut qb = sqlx::QueryBuilder::new(format!(
+                "SELECT {TEMPLATE_COLS} FROM scheduling_templates WHERE organizational_unit_id = "
+            ));
+            qb.push_bind(ou)
+                .push(" AND deleted = ")
+                .push_bind(false)
+                .push(" ORDER BY created_ms, id");
+            qb.build_query_as().fetch_all(p).await?
+        }))
+    }
+
+    #[tracing::instrument(skip(self, r), fields(request = %r.id))]
+    pub async fn insert_request(&self, r: &Request) -> Result<()> {
+        dispatch!(self, |p| {
+            sqlx::query(
+            "INSERT INTO scheduling_requests (id, application_id, organizational_unit_id, template_id, state, token_hash, spec_json, booking_json, history_json, window_end_ms, created_ms, updated_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        )
+        .bind(&r.id)
+        .bind(&r.application_id)
+        .bind(&r.organizational_unit_id)
+        .bind(&r.template_id)
+        .bind(&r.state)
+        .bind(&r.token_hash)
+        .bind(&r.spec_json)
+        .bind(&r.booking_json)
+        .bind(&r.history_json)
+        .bind(r.window_end_ms)
+        .bind(r.created_ms)
+        .bind(r.updated_ms)
+        .execute(p)
+        .await
+        .map(|_| ())?
+        });
+        Ok(())
+    }
+
+    #[tracing::instrument(skip(self))]
+    pub async fn request(&self, id: &str) -> Result<Option<Request>> {
+        Ok(dispatch!(self, |p| {
+            let mut qb = sqlx::QueryBuilder::new(format!(
+                "SELECT {REQUEST_COLS} FROM scheduling_requests WHERE id = "
+            ));
+            qb.push_bind(id);
+            qb.build_query_as().fetch_optional(p).await?
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn request_by_token_hash(&self, hash: &str) -> Result<Option<Request>> {
+        Ok(dispatch!(self, |p| {
+            let mut qb = sqlx::QueryBuilder::new(format!(
+                "SELECT {REQUEST_COLS} FROM scheduling_requests WHERE token_hash = "
+            ));
+            qb.push_bind(hash);
+            qb.build_query_as().fetch_optional(p).await?
+        }))
+    }
+
+    /// Requests of a unit, newest first, optionally in one state.
+    #[tracing::instrument(skip(self))]
+    pub async fn requests(
+        &self,
+        ou: &str,
+        state: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Request>> {
+        Ok(dispatch!(self, |p| {
+            let mut qb = sqlx::QueryBuilder::new(format!(
+                "SELECT {REQUEST_COLS} FROM scheduling_requests WHERE organizational_unit_id = "
+            ));
+            qb.push_bind(ou);
+            if let Some(s) = state {
+                qb.push(" AND state = ").push_bind(s);
+            }
+            qb.push(" ORDER BY created_ms DESC, id LIMIT ")
+                .push_bind(limit);
+            qb.build_query_as().fetch_all(p).await?
+        }))
+    }
+
+    /// A named per-installation secret, created with `fresh` on first use.
+    #[tracing::instrument(skip(self, fresh))]
+    pub async fn instance_secret(&self, name: &str, fresh: &str) -> Result<String> {
+        dispatch!(self, |p| {
+            sqlx::query("INSERT INTO instance_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+            .bind(name)
+            .bind(fresh)
+            .execute(p)
+            .await
+            .map(|_| ())?
+        });
+        let v: Option<String> = dispatch!(self, |p| sqlx::query_scalar(
+            "SELECT value FROM instance_secrets WHERE name = $1"
+        )
+        .bind(name)
+        .fetch_optional(p)
+        .await?);
+        v.ok_or(StoreError::Conflict("instance secret vanished"))
+    }
+}
