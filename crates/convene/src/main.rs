@@ -4,7 +4,6 @@
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use convene_server::{AppState, Config, Db, ids};
-use convene_store::Application;
 
 #[derive(Parser)]
 #[command(
@@ -46,6 +45,13 @@ enum Command {
         /// Data-center label this deployment reports (us, uk, de, …).
         #[arg(long, env = "CONVENE_DATA_CENTER", default_value = "us")]
         data_center: String,
+        /// Callback addresses refused: `default` (link-local and cloud metadata),
+        /// `public-only` (also loopback and private networks) or `any` (none).
+        #[arg(long, env = "CONVENE_CALLBACK_POLICY", default_value = "default")]
+        callback_policy: convene_server::notifications::CallbackPolicy,
+        /// First retry delay of a failed callback, in seconds (doubles each attempt, with jitter).
+        #[arg(long, env = "CONVENE_RETRY_BASE_SECS", default_value_t = 5)]
+        retry_base_secs: i64,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -67,6 +73,25 @@ enum AppCommand {
         /// Organizational Unit name.
         #[arg(long, default_value = "Default")]
         organizational_unit: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Set (or clear with --url '') the webhook URL that receives scheduling-request notifications.
+    SetWebhook {
+        #[arg(long)]
+        client_id: String,
+        #[arg(long)]
+        url: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Issue a new client secret (printed once). Old secrets stay valid until --retire-old.
+    RotateSecret {
+        #[arg(long)]
+        client_id: String,
+        /// Stop accepting every older secret now.
+        #[arg(long)]
+        retire_old: bool,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -103,11 +128,14 @@ async fn shutdown_signal() {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     init_tracing();
+    convene_server::notifications::install_tls();
     match Cli::parse().command {
         Command::Serve {
             listen,
             public_url,
             data_center,
+            callback_policy,
+            retry_base_secs,
             db,
         } => {
             let database = Db::connect(&db.database_url)
@@ -115,47 +143,92 @@ async fn main() -> anyhow::Result<()> {
                 .context("opening the database")?;
             let mut cfg = Config::new(&public_url);
             cfg.data_center = data_center;
+            cfg.callback_policy = callback_policy;
+            cfg.retry_base_ms = retry_base_secs.max(0) * 1000;
             let listener = tokio::net::TcpListener::bind(&listen)
                 .await
                 .with_context(|| format!("listening on {listen}"))?;
             tracing::info!(listen = %listener.local_addr()?, backend = database.backend(), public_url = %cfg.public_url, "convene serving");
-            let state = AppState {
-                db: database.clone(),
-                cfg: Arc::new(cfg),
-            };
+            let state = AppState::new(database.clone(), cfg).await?;
             convene_server::serve(listener, state, shutdown_signal()).await?;
             database.close().await;
         }
-        Command::App {
-            command:
-                AppCommand::Create {
-                    name,
-                    organizational_unit,
-                    db,
-                },
+        Command::App { command } => app_command(command).await?,
+    }
+    Ok(())
+}
+
+async fn app_command(command: AppCommand) -> anyhow::Result<()> {
+    match command {
+        AppCommand::Create {
+            name,
+            organizational_unit,
+            db,
         } => {
             let database = Db::connect(&db.database_url)
                 .await
                 .context("opening the database")?;
-            let secret = ids::new_secret();
-            let app = Application {
-                id: ids::new_id("cid"),
-                name,
-                organizational_unit_id: String::new(),
-                webhook_url: None,
-            };
-            let ou = database
-                .create_application(
-                    &ids::new_id("ou"),
-                    &organizational_unit,
-                    &app,
+            let key = convene_server::load_key(&database).await?;
+            let (app, secret, ou) =
+                convene_server::create_application(&database, &key, &name, &organizational_unit)
+                    .await?;
+            println!(
+                "{}",
+                serde_json::json!({"client_id": app.id, "client_secret": secret, "organizational_unit_id": ou.id})
+            );
+            database.close().await;
+        }
+        AppCommand::SetWebhook { client_id, url, db } => {
+            let database = Db::connect(&db.database_url)
+                .await
+                .context("opening the database")?;
+            let url = Some(url).filter(|u| !u.is_empty());
+            if let Some(u) = &url {
+                convene_server::notifications::check_url(
+                    u,
+                    convene_server::notifications::CallbackPolicy::Default,
+                )
+                .map_err(|e| anyhow::anyhow!(e))?;
+            }
+            anyhow::ensure!(
+                database.set_webhook_url(&client_id, url.as_deref()).await?,
+                "no application {client_id}"
+            );
+            println!(
+                "{}",
+                serde_json::json!({"client_id": client_id, "webhook_url": url})
+            );
+            database.close().await;
+        }
+        AppCommand::RotateSecret {
+            client_id,
+            retire_old,
+            db,
+        } => {
+            let database = Db::connect(&db.database_url)
+                .await
+                .context("opening the database")?;
+            anyhow::ensure!(
+                database.application(&client_id).await?.is_some(),
+                "no application {client_id}"
+            );
+            let key = convene_server::load_key(&database).await?;
+            let version = database.latest_secret_version(&client_id).await? + 1;
+            let secret = key.client_secret(&client_id, version);
+            database
+                .add_secret(
+                    &client_id,
+                    version,
                     &ids::digest(&secret),
                     convene_server::now_ms(),
                 )
                 .await?;
+            if retire_old {
+                database.retire_secrets_before(&client_id, version).await?;
+            }
             println!(
                 "{}",
-                serde_json::json!({"client_id": app.id, "client_secret": secret, "organizational_unit_id": ou.id})
+                serde_json::json!({"client_id": client_id, "client_secret": secret, "version": version})
             );
             database.close().await;
         }

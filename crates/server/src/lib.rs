@@ -17,6 +17,7 @@ pub mod error;
 pub mod ids;
 pub mod input;
 pub mod links;
+pub mod notifications;
 pub mod openapi;
 pub mod pages;
 pub mod time;
@@ -34,6 +35,16 @@ pub struct Config {
     pub access_token_ttl_secs: i64,
     /// Events and periods per page.
     pub page_size: i64,
+    /// How often the delivery worker looks for due callbacks.
+    pub notify_poll_ms: u64,
+    /// First retry delay; doubles each attempt (with jitter), capped at an hour.
+    pub retry_base_ms: i64,
+    /// How long a failing callback is retried before it is given up.
+    pub retry_window_ms: i64,
+    /// Time limit of one callback attempt.
+    pub attempt_timeout_ms: u64,
+    /// Which callback addresses Convene refuses to call.
+    pub callback_policy: notifications::CallbackPolicy,
 }
 
 impl Config {
@@ -43,6 +54,11 @@ impl Config {
             data_center: "us".into(),
             access_token_ttl_secs: 3 * 3600,
             page_size: 50,
+            notify_poll_ms: 500,
+            retry_base_ms: 5_000,
+            retry_window_ms: 25 * 3600 * 1000,
+            attempt_timeout_ms: 10_000,
+            callback_policy: notifications::CallbackPolicy::Default,
         }
     }
 
@@ -62,19 +78,56 @@ impl AppState {
     /// Loads the link key: `CONVENE_SECRET_KEY` when set, else the key this
     /// database generated on first start.
     pub async fn new(db: Db, cfg: Config) -> Result<Self, convene_store::StoreError> {
-        let secret = match std::env::var("CONVENE_SECRET_KEY")
-            .ok()
-            .filter(|s| !s.is_empty())
-        {
-            Some(s) => s,
-            None => db.instance_secret("link_key", &ids::new_secret()).await?,
-        };
+        let links = load_key(&db).await?;
         Ok(AppState {
             db,
             cfg: Arc::new(cfg),
-            links: links::LinkKey::new(&secret),
+            links,
         })
     }
+}
+
+/// The instance key: `CONVENE_SECRET_KEY` when set, else the key this
+/// database generated on first start. Link tokens and client secrets are
+/// derived from it, so only their digests need storing.
+pub async fn load_key(db: &Db) -> Result<links::LinkKey, convene_store::StoreError> {
+    let secret = match std::env::var("CONVENE_SECRET_KEY")
+        .ok()
+        .filter(|s| !s.is_empty())
+    {
+        Some(s) => s,
+        None => db.instance_secret("link_key", &ids::new_secret()).await?,
+    };
+    Ok(links::LinkKey::new(&secret))
+}
+
+/// Creates an Internal Application (and its Organizational Unit when new);
+/// answers the application, its first client secret and the unit.
+pub async fn create_application(
+    db: &Db,
+    key: &links::LinkKey,
+    name: &str,
+    ou_name: &str,
+) -> Result<(convene_store::Application, String, convene_store::OrgUnit), convene_store::StoreError>
+{
+    let mut app = convene_store::Application {
+        id: ids::new_id("cid"),
+        name: name.to_string(),
+        organizational_unit_id: String::new(),
+        webhook_url: None,
+    };
+    let secret = key.client_secret(&app.id, 1);
+    let ou = db
+        .create_application(
+            &ids::new_id("ou"),
+            ou_name,
+            &app,
+            &ids::digest(&secret),
+            now_ms(),
+        )
+        .await?;
+    app.organizational_unit_id = ou.id.clone();
+    Ok((app, secret, ou))
 }
 
 /// The bundled IANA database, so answers never depend on the host's tzdata.
@@ -104,11 +157,17 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let stop = tokio_util::sync::CancellationToken::new();
+    let worker = tokio::spawn(notifications::run(state.clone(), stop.clone()));
     let svc = app(state);
-    axum::serve(
+    let served = axum::serve(
         listener,
         axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(svc),
     )
     .with_graceful_shutdown(shutdown)
-    .await
+    .await;
+    // Attempts in flight are abandoned; their leases expire and they are sent again.
+    stop.cancel();
+    let _ = worker.await;
+    served
 }

@@ -24,6 +24,14 @@ impl LinkKey {
         LinkKey(secret.as_bytes().to_vec())
     }
 
+    /// An application's client secret, version `version` (256 bits). Only
+    /// its digest is stored; signing callbacks re-derives it.
+    pub fn client_secret(&self, client_id: &str, version: i64) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
+        mac.update(format!("client_secret:{client_id}:{version}").as_bytes());
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    }
+
     pub fn token(&self, kind: &str, id: &str) -> String {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
         mac.update(kind.as_bytes());

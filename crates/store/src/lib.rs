@@ -49,8 +49,10 @@ macro_rules! upsert_event_in {
     }};
 }
 
+pub mod admins;
 pub mod conversations;
 pub mod model;
+pub mod notify;
 mod queries;
 pub mod scheduling;
 pub mod tx;

@@ -69,6 +69,14 @@ impl Db {
             .bind(now_ms)
             .execute(&mut *tx)
             .await?;
+            sqlx::query(
+                "INSERT INTO application_secrets (hash, application_id, version, active, created_ms) VALUES ($1, $2, 1, TRUE, $3)",
+            )
+            .bind(secret_hash)
+            .bind(&app.id)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
             Ok::<_, StoreError>(ou)
         })
     }
@@ -77,7 +85,7 @@ impl Db {
     pub async fn application_by_secret_hash(&self, hash: &str) -> Result<Option<Application>> {
         Ok(dispatch!(self, |p| {
             sqlx::query_as(
-            "SELECT id, name, organizational_unit_id, webhook_url FROM applications WHERE secret_hash = $1"
+            "SELECT ap.id, ap.name, ap.organizational_unit_id, ap.webhook_url FROM application_secrets s JOIN applications ap ON ap.id = s.application_id WHERE s.hash = $1 AND s.active = TRUE"
         )
         .bind(hash)
         .fetch_optional(p)
@@ -356,7 +364,11 @@ impl Db {
     /// the stored row.
     #[tracing::instrument(skip(self, ev), fields(calendar = %ev.calendar_id))]
     pub async fn upsert_event(&self, ev: &Event) -> Result<Event> {
-        write_tx!(self, |tx| Ok::<_, StoreError>(upsert_event_in!(tx, ev)))
+        write_tx!(self, |tx| {
+            let row = upsert_event_in!(tx, ev);
+            crate::record_change_in!(tx, &ev.account_id, &ev.calendar_id, ev.updated_ms);
+            Ok::<_, StoreError>(row)
+        })
     }
 
     /// Soft-deletes an event so `include_deleted` and `last_modified`
@@ -364,33 +376,32 @@ impl Db {
     #[tracing::instrument(skip(self))]
     pub async fn delete_event(
         &self,
+        account_id: &str,
         calendar_id: &str,
         id: &str,
         by_uid: bool,
         now_ms: i64,
     ) -> Result<bool> {
-        let n = dispatch!(self, |p| if by_uid {
-            sqlx::query("UPDATE events SET deleted = $3, updated_ms = $4 WHERE calendar_id = $1 AND event_uid = $2 AND deleted = $5")
+        write_tx!(self, |tx| {
+            let sql = if by_uid {
+                "UPDATE events SET deleted = $3, updated_ms = $4 WHERE calendar_id = $1 AND event_uid = $2 AND deleted = $5"
+            } else {
+                "UPDATE events SET deleted = $3, updated_ms = $4 WHERE calendar_id = $1 AND event_id = $2 AND deleted = $5"
+            };
+            let n = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(calendar_id)
                 .bind(id)
                 .bind(true)
                 .bind(now_ms)
                 .bind(false)
-                .execute(p)
+                .execute(&mut *tx)
                 .await?
-                .rows_affected()
-        } else {
-            sqlx::query("UPDATE events SET deleted = $3, updated_ms = $4 WHERE calendar_id = $1 AND event_id = $2 AND deleted = $5")
-                .bind(calendar_id)
-                .bind(id)
-                .bind(true)
-                .bind(now_ms)
-                .bind(false)
-                .execute(p)
-                .await?
-                .rows_affected()
-        });
-        Ok(n > 0)
+                .rows_affected();
+            if n > 0 {
+                crate::record_change_in!(tx, account_id, calendar_id, now_ms);
+            }
+            Ok::<_, StoreError>(n > 0)
+        })
     }
 
     /// Bulk delete: every event of the account, or of the named calendars.
@@ -401,7 +412,7 @@ impl Db {
         calendar_ids: Option<&[String]>,
         now_ms: i64,
     ) -> Result<u64> {
-        Ok(dispatch!(self, |p| {
+        write_tx!(self, |tx| {
             let mut qb = sqlx::QueryBuilder::new("UPDATE events SET deleted = ");
             qb.push_bind(true)
                 .push(", updated_ms = ")
@@ -418,8 +429,15 @@ impl Db {
                 }
                 qb.push(")");
             }
-            qb.build().execute(p).await?.rows_affected()
-        }))
+            let n = qb.build().execute(&mut *tx).await?.rows_affected();
+            if n > 0 {
+                let all = vec!["*".to_string()];
+                for cal in calendar_ids.unwrap_or(&all) {
+                    crate::record_change_in!(tx, account_id, cal, now_ms);
+                }
+            }
+            Ok::<_, StoreError>(n)
+        })
     }
 
     /// One page of events (ordered by start, then uid) and the total count.

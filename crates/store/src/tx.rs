@@ -60,6 +60,13 @@ pub struct Stmt {
     pub sql: &'static str,
     pub binds: Vec<Bind>,
     pub expect_rows: Option<u64>,
+    /// When the statement changes an account's calendar: (account, calendar)
+    /// (or (account, "*")), so a `change` notification is recorded with it.
+    pub changes: Option<(String, String)>,
+}
+
+fn crate_now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
 }
 
 impl Stmt {
@@ -68,7 +75,13 @@ impl Stmt {
             sql,
             binds,
             expect_rows: None,
+            changes: None,
         }
+    }
+
+    pub fn changes_calendar(mut self, account: &str, calendar: &str) -> Self {
+        self.changes = Some((account.to_string(), calendar.to_string()));
+        self
     }
 
     pub fn expect(mut self, rows: u64) -> Self {
@@ -104,10 +117,14 @@ macro_rules! apply_writes {
             match w {
                 Write::Event(ev) => {
                     let _row = upsert_event_in!($tx, ev);
+                    crate::record_change_in!($tx, &ev.account_id, &ev.calendar_id, ev.updated_ms);
                 }
                 Write::Stmt(st) => {
                     let q = bind_all!(sqlx::query(sqlx::AssertSqlSafe(st.sql)), &st.binds);
                     let n = q.execute(&mut *$tx).await?.rows_affected();
+                    if let Some((account, calendar)) = &st.changes {
+                        crate::record_change_in!($tx, account, calendar, crate_now_ms());
+                    }
                     if let Some(want) = st.expect_rows
                         && n != want
                     {

@@ -47,6 +47,10 @@ pub struct MemberSpec {
     pub available_periods: Option<Vec<Interval>>,
     pub managed: bool,
     pub rule_ids: Option<Vec<String>>,
+    /// With managed availability but no rules and no available periods,
+    /// count the member as free whenever their calendar is (scheduling
+    /// requests: a host who never set hours is bookable around events).
+    pub open_without_rules: bool,
 }
 
 impl MemberSpec {
@@ -57,6 +61,7 @@ impl MemberSpec {
             available_periods: None,
             managed: true,
             rule_ids: None,
+            open_without_rules: true,
         }
     }
 }
@@ -197,28 +202,31 @@ pub async fn evaluate(db: &Db, spec: &QuerySpec) -> Result<Vec<Available>, ApiEr
                                 .collect()
                         })
                         .unwrap_or_default();
-                    let managed = m.managed.then(|| Managed {
-                        rules: my_rules
-                            .iter()
-                            .filter_map(|r| {
-                                let tz = tz(&r.tzid)?;
-                                let wp: Vec<Value> =
-                                    serde_json::from_str(&r.weekly_periods_json).ok()?;
-                                Some(WeeklyRule {
-                                    tz,
-                                    periods: wp
-                                        .iter()
-                                        .filter_map(super::rules::engine_period)
-                                        .collect(),
+                    let has_windows =
+                        !my_rules.is_empty() || periods.iter().any(|p| p.account_id == m.sub);
+                    let managed =
+                        (m.managed && (has_windows || !m.open_without_rules)).then(|| Managed {
+                            rules: my_rules
+                                .iter()
+                                .filter_map(|r| {
+                                    let tz = tz(&r.tzid)?;
+                                    let wp: Vec<Value> =
+                                        serde_json::from_str(&r.weekly_periods_json).ok()?;
+                                    Some(WeeklyRule {
+                                        tz,
+                                        periods: wp
+                                            .iter()
+                                            .filter_map(super::rules::engine_period)
+                                            .collect(),
+                                    })
                                 })
-                            })
-                            .collect(),
-                        periods: periods
-                            .iter()
-                            .filter(|p| p.account_id == m.sub)
-                            .map(|p| Interval::new(from_ms(p.start_ms), from_ms(p.end_ms)))
-                            .collect(),
-                    });
+                                .collect(),
+                            periods: periods
+                                .iter()
+                                .filter(|p| p.account_id == m.sub)
+                                .map(|p| Interval::new(from_ms(p.start_ms), from_ms(p.end_ms)))
+                                .collect(),
+                        });
                     Member {
                         id: m.sub.clone(),
                         busy: member_busy,
@@ -510,6 +518,7 @@ pub fn parse_groups(f: &F<'_>, errs: &mut Errors, now: Timestamp) -> Vec<(String
                             available_periods: None,
                             managed: false,
                             rule_ids: None,
+                            open_without_rules: false,
                         });
                         distinct.insert(s.clone());
                         continue;
@@ -527,6 +536,7 @@ pub fn parse_groups(f: &F<'_>, errs: &mut Errors, now: Timestamp) -> Vec<(String
                             .then(|| parse_periods(&ap, errs, None, now)),
                         managed: m.get("managed_availability").bool(errs).unwrap_or(false),
                         rule_ids: m.get("availability_rule_ids").str_array(errs),
+                        open_without_rules: false,
                     });
                 }
             }

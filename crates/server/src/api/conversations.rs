@@ -1,11 +1,1396 @@
-//! Placeholder: routes of this module.
+//! Scheduling Conversations (contract §3, seed 000): up to two participants
+//! agree on a slot, and the meeting lands in the calendar of each one that
+//! has an account.
+//!
+//! `docs/conversations.md` states the protocol and every error key. The
+//! short version: candidate slots come from the availability engine over the
+//! conversation's periods and the managed availability of its participants;
+//! `manual` participants choose through link URLs that carry their own
+//! token; `auto` participants accept whatever they are free for. When a
+//! second `manual` participant exists, a choice is a proposal the other
+//! accepts (completing the conversation) or answers with a counter-proposal.
+//! Every decision is taken inside [`Db::transact`], so racing selections
+//! serialize and can never produce two different chosen slots.
 
+use std::collections::HashMap;
+
+use axum::Json;
 use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use convene_engine::{DEFAULT_START_INTERVAL, Format, Interval, Required, SignedDuration};
+use convene_store::conversations::{
+    self as store, Conversation, ConversationParticipant as Participant,
+};
+use convene_store::tx::{Stmt, Write, account_locks};
+use convene_store::{Db, Event, NewNotification, StoreError};
+use jiff::Timestamp;
+use serde_json::{Map, Value, json};
+use tokio::sync::Semaphore;
 
+use super::availability::{GroupSpec, MemberSpec, QuerySpec, evaluate};
 use crate::AppState;
+use crate::auth::AccountAuth;
+use crate::error::{ApiError, ApiResult, FieldError, errors_body};
+use crate::ids::{digest, new_id};
+use crate::input::{Body, Errors, F, QueryInput};
+use crate::time::{fmt_ms, from_ms, to_ms};
 
-pub const ROUTES: &[(&str, &str, &str)] = &[];
+pub const ROUTES: &[(&str, &str, &str)] = &[
+    (
+        "post",
+        "/v1/scheduling_conversations",
+        "Create a scheduling conversation (participants, tzid, required_duration, available_periods).",
+    ),
+    (
+        "get",
+        "/v1/scheduling_conversations",
+        "Look a conversation up by a participant's token (?token=): participant and conversation.",
+    ),
+    (
+        "get",
+        "/v1/scheduling_conversations/{scheduling_conversation_id}",
+        "Read a scheduling conversation.",
+    ),
+    (
+        "get",
+        "/v1/scheduling_conversations/{scheduling_conversation_id}/participants/{token}/slots",
+        "List the slots a participant may choose (the token in the URL authorizes).",
+    ),
+    (
+        "post",
+        "/v1/scheduling_conversations/{scheduling_conversation_id}/participants/{token}/slots",
+        "Select one slot for a participant: selected_slots[0].slot_id (the token authorizes).",
+    ),
+];
 
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/v1/scheduling_conversations", post(create).get(lookup))
+        .route(
+            "/v1/scheduling_conversations/{scheduling_conversation_id}",
+            get(read),
+        )
+        .route(
+            "/v1/scheduling_conversations/{scheduling_conversation_id}/participants/{token}/slots",
+            get(list_slots).post(select_slots),
+        )
+}
+
+/// Limits of a conversation, with the 422 key each produces.
+pub mod limits {
+    /// `errors.too_many` on `participants`.
+    pub const MAX_PARTICIPANTS: usize = 2;
+    /// `errors.too_many` on `available_periods`.
+    pub const MAX_PERIODS: usize = 10;
+    /// `errors.too_long` on `available_periods[i].end`: days after the earliest start.
+    pub const MAX_SPAN_DAYS: i64 = 35;
+    /// `errors.too_short` on `available_periods[i].end`: minutes after its start.
+    pub const MIN_PERIOD_MINUTES: i64 = 1;
+    /// `errors.too_long` on free text (`participant_id`, `email`, `common_name`,
+    /// `subject`, `event.location.description`): characters.
+    pub const MAX_TEXT: usize = 1024;
+    /// At most this many slots are listed (the earliest).
+    pub const MAX_SLOTS: usize = 512;
+}
+
+const IN_PROGRESS: &str = "in_progress";
+const COMPLETE: &str = "complete";
+const EXPIRED: &str = "expired";
+const NEEDS_ACTION: &str = "needs_action";
+const WAITING: &str = "waiting";
+const MANUAL: &str = "manual";
+const AUTO: &str = "auto";
+const JOINED: &str = "scheduling_conversation_joined";
+const UPDATED: &str = "scheduling_conversation_updated";
+
+/// Bounds the conversation transactions in flight in this process. A
+/// transaction holds one pooled connection while its check reads through
+/// others; without a bound, a burst of selections could take every
+/// connection while waiting for the lock and starve the holder's reads.
+static TX_GATE: Semaphore = Semaphore::const_new(2);
+
+/// How many times a decision is retaken when its compare-and-set lost.
+const ATTEMPTS: usize = 3;
+
+// ---------------------------------------------------------------------------
+// Tokens, slots and representation
+
+/// The participant's link token: derived from the instance key, so it can be
+/// printed again on every read while only its digest is stored.
+fn participant_token(state: &AppState, conversation_id: &str, position: i64) -> String {
+    state
+        .links
+        .token("scv", &format!("{conversation_id}/{position}"))
+}
+
+fn slots_url(state: &AppState, conversation_id: &str, position: i64) -> String {
+    state.cfg.url(&format!(
+        "/v1/scheduling_conversations/{conversation_id}/participants/{}/slots",
+        participant_token(state, conversation_id, position)
+    ))
+}
+
+/// Slot ids name their start, so they are stable across listings.
+fn slot_id(start: Timestamp) -> String {
+    format!("slt_{}", start.as_second())
+}
+
+fn parse_slot_id(s: &str) -> Option<Timestamp> {
+    let secs: i64 = s.trim().strip_prefix("slt_")?.parse().ok()?;
+    Timestamp::from_second(secs).ok()
+}
+
+fn slot_json(start: Timestamp, end: Timestamp) -> Value {
+    json!({
+        "slot_id": slot_id(start),
+        "start": crate::time::fmt_time(start),
+        "end": crate::time::fmt_time(end),
+    })
+}
+
+fn periods_of(c: &Conversation) -> Vec<Interval> {
+    serde_json::from_str::<Vec<(i64, i64)>>(&c.periods_json)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(s, e)| Interval::new(from_ms(s), from_ms(e)))
+        .collect()
+}
+
+fn duration_of(c: &Conversation) -> SignedDuration {
+    SignedDuration::from_mins(c.required_minutes)
+}
+
+/// Who the representation is for: the owner sees every participant's
+/// action URLs, a participant (by token) only its own.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Viewer {
+    Owner,
+    Participant(i64),
+}
+
+fn participant_json(state: &AppState, c: &Conversation, p: &Participant, viewer: Viewer) -> Value {
+    let mut v = Map::new();
+    for (key, val) in [
+        ("participant_id", &p.participant_id),
+        ("sub", &p.sub),
+        ("email", &p.email),
+        ("common_name", &p.common_name),
+    ] {
+        if let Some(x) = val {
+            v.insert(key.into(), json!(x));
+        }
+    }
+    v.insert("managed_availability".into(), json!(p.managed_availability));
+    let mut slots = json!({ "selection_method": p.selection_method });
+    if let (Some(s), Some(e)) = (p.selected_start_ms, p.selected_end_ms) {
+        slots["selected"] = json!([slot_json(from_ms(s), from_ms(e))]);
+    }
+    v.insert("slots".into(), slots);
+    v.insert("status".into(), json!(p.status));
+    let mut actions = Map::new();
+    let mine = match viewer {
+        Viewer::Owner => true,
+        Viewer::Participant(pos) => pos == p.position,
+    };
+    if mine && c.status == IN_PROGRESS && p.status == NEEDS_ACTION {
+        let url = slots_url(state, &c.id, p.position);
+        actions.insert("slots_list".into(), json!({ "url": url }));
+        actions.insert("slots_select".into(), json!({ "url": url }));
+    }
+    v.insert("possible_actions".into(), Value::Object(actions));
+    Value::Object(v)
+}
+
+fn conversation_json(
+    state: &AppState,
+    c: &Conversation,
+    parts: &[Participant],
+    viewer: Viewer,
+) -> Value {
+    let mut v = json!({
+        "scheduling_conversation_id": c.id,
+        "participants": parts.iter().map(|p| participant_json(state, c, p, viewer)).collect::<Vec<_>>(),
+        "tzid": c.tzid,
+        "required_duration": { "minutes": c.required_minutes },
+        "available_periods": periods_of(c)
+            .iter()
+            .map(|p| json!({"start": crate::time::fmt_time(p.start), "end": crate::time::fmt_time(p.end)}))
+            .collect::<Vec<_>>(),
+        "status": c.status,
+    });
+    if let Some(s) = &c.subject {
+        v["subject"] = json!(s);
+    }
+    if let Some(e) = c
+        .event_json
+        .as_deref()
+        .and_then(|j| serde_json::from_str::<Value>(j).ok())
+    {
+        v["event"] = e;
+    }
+    if let (Some(s), Some(e)) = (c.chosen_start_ms, c.chosen_end_ms) {
+        v["chosen_slot"] = json!({
+            "available_slot_id": slot_id(from_ms(s)),
+            "start": fmt_ms(s),
+            "end": fmt_ms(e),
+        });
+    }
+    v
+}
+
+// ---------------------------------------------------------------------------
+// Create: parsing and validation
+
+struct NewParticipant {
+    participant_id: Option<String>,
+    sub: Option<String>,
+    sub_path: String,
+    email: Option<String>,
+    common_name: Option<String>,
+    managed: bool,
+    manual: bool,
+}
+
+/// A create request as parsed; `None` fields were refused (and reported).
+struct Draft {
+    participants: Vec<NewParticipant>,
+    tzid: Option<String>,
+    subject: Option<String>,
+    event: Option<Value>,
+    minutes: Option<i64>,
+    periods: Vec<Interval>,
+}
+
+/// Optional free text: blank counts as absent (the seed's own example sends
+/// `"email": ""`), and overlong text is refused.
+fn text(f: &F<'_>, errs: &mut Errors) -> Option<String> {
+    let s = f.str(errs)?;
+    let s = s.trim();
+    if s.is_empty() {
+        return None;
+    }
+    if s.chars().count() > limits::MAX_TEXT {
+        errs.add(
+            &f.path,
+            "too_long",
+            format!("{} must be at most {} characters", f.path, limits::MAX_TEXT),
+        );
+        return None;
+    }
+    Some(s.to_string())
+}
+
+fn looks_like_email(s: &str) -> bool {
+    match s.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && !domain.is_empty()
+                && !domain.contains('@')
+                && !s.chars().any(char::is_whitespace)
+        }
+        None => false,
+    }
+}
+
+/// The first spelling present, else the canonical one (for "absent").
+fn first_present<'a>(candidates: &[F<'a>]) -> F<'a> {
+    candidates
+        .iter()
+        .find(|f| f.present())
+        .unwrap_or(&candidates[0])
+        .clone()
+}
+
+fn parse_participant(p: &F<'_>, index: usize, errs: &mut Errors) -> Option<NewParticipant> {
+    if !p.v.is_some_and(Value::is_object) {
+        errs.add(&p.path, "invalid", format!("{} must be an object", p.path));
+        return None;
+    }
+    // `actor_id` is the 2018 spelling of `participant_id`.
+    let pid_f = first_present(&[p.get("participant_id"), p.get("actor_id")]);
+    let participant_id = text(&pid_f, errs);
+    let sub_f = p.get("sub");
+    let sub = text(&sub_f, errs);
+    let email_f = p.get("email");
+    let email = text(&email_f, errs);
+    if let Some(e) = &email
+        && !looks_like_email(e)
+    {
+        errs.add(
+            &email_f.path,
+            "invalid",
+            format!("{} must be an email address", email_f.path),
+        );
+    }
+    let refused = errs
+        .0
+        .iter()
+        .any(|e| [&pid_f.path, &sub_f.path, &email_f.path].contains(&&e.field));
+    if participant_id.is_none() && sub.is_none() && email.is_none() && !refused {
+        errs.add(
+            &format!("{}.participant_id", p.path),
+            "required",
+            "one of participant_id, sub or email is required",
+        );
+    }
+    let cn_f = p.get("common_name");
+    let common_name = text(&cn_f, errs);
+    if index == 0 && common_name.is_none() && !errs.0.iter().any(|e| e.field == cn_f.path) {
+        errs.add(
+            &cn_f.path,
+            "required",
+            "common_name is required for the first participant (the organizer)",
+        );
+    }
+    let managed = p.get("managed_availability").bool(errs).unwrap_or(false);
+    // Spellings over time, newest first; only the current one is emitted.
+    let method_f = first_present(&[
+        p.get("slots").get("selection_method"),
+        p.get("slots").get("choice_method"),
+        p.get("slot_choice").get("method"),
+        p.get("slot_choice_method"),
+    ]);
+    let manual = match method_f.str(errs).map(|s| s.trim().to_ascii_lowercase()) {
+        None => true,
+        Some(m) if m == MANUAL => true,
+        Some(m) if m == AUTO => false,
+        Some(_) => {
+            errs.add(
+                &method_f.path,
+                "invalid",
+                format!("{} must be auto or manual", method_f.path),
+            );
+            true
+        }
+    };
+    Some(NewParticipant {
+        participant_id,
+        sub,
+        sub_path: sub_f.path,
+        email,
+        common_name,
+        managed,
+        manual,
+    })
+}
+
+fn parse_participants(root: &F<'_>, errs: &mut Errors) -> Vec<NewParticipant> {
+    // `actors` is the 2018 name of `participants`.
+    let f = first_present(&[root.get("participants"), root.get("actors")]);
+    if !f.present() {
+        errs.add(&f.path, "required", "participants is required");
+        return Vec::new();
+    }
+    let Some(items) = f.array(errs) else {
+        return Vec::new();
+    };
+    if items.is_empty() {
+        errs.add(&f.path, "required", "at least one participant is required");
+    }
+    if items.len() > limits::MAX_PARTICIPANTS {
+        errs.add(
+            &f.path,
+            "too_many",
+            format!("at most {} participants", limits::MAX_PARTICIPANTS),
+        );
+    }
+    let mut out: Vec<NewParticipant> = Vec::new();
+    for (i, p) in items.iter().enumerate() {
+        let Some(np) = parse_participant(p, i, errs) else {
+            continue;
+        };
+        // A participant is identified by participant_id, else sub, else
+        // email; two with the same identity, or sharing an account, would be
+        // one person twice.
+        let identity = |x: &NewParticipant| -> Option<(&'static str, String)> {
+            x.participant_id
+                .clone()
+                .map(|v| ("participant_id", v))
+                .or_else(|| x.sub.clone().map(|v| ("sub", v)))
+                .or_else(|| x.email.clone().map(|v| ("email", v.to_ascii_lowercase())))
+        };
+        if let Some((field, value)) = identity(&np)
+            && out
+                .iter()
+                .any(|o| identity(o).as_ref() == Some(&(field, value.clone())))
+        {
+            errs.add(
+                &format!("{}.{field}", p.path),
+                "duplicate",
+                format!("another participant is already identified by {field} {value:?}"),
+            );
+        } else if let Some(sub) = &np.sub
+            && out.iter().any(|o| o.sub.as_ref() == Some(sub))
+        {
+            errs.add(
+                &np.sub_path,
+                "duplicate",
+                "another participant already has this sub",
+            );
+        }
+        out.push(np);
+    }
+    out
+}
+
+fn parse_periods(root: &F<'_>, errs: &mut Errors, now: Timestamp) -> Vec<Interval> {
+    let f = root.get("available_periods");
+    if !f.present() {
+        errs.add(&f.path, "required", "available_periods is required");
+        return Vec::new();
+    }
+    let Some(items) = f.array(errs) else {
+        return Vec::new();
+    };
+    if items.is_empty() {
+        errs.add(
+            &f.path,
+            "required",
+            "at least one available period is required",
+        );
+    }
+    if items.len() > limits::MAX_PERIODS {
+        errs.add(
+            &f.path,
+            "too_many",
+            format!("at most {} available periods", limits::MAX_PERIODS),
+        );
+    }
+    let mut parsed: Vec<(String, Interval)> = Vec::new();
+    for p in &items {
+        let (sf, ef) = (p.get("start"), p.get("end"));
+        let start = sf.req_time(errs);
+        let end = ef.req_time(errs);
+        if let Some(s) = start
+            && s <= now
+        {
+            errs.add(&sf.path, "in_the_past", "start must be in the future");
+        }
+        let (Some(s), Some(e)) = (start, end) else {
+            continue;
+        };
+        if e.duration_since(s) < SignedDuration::from_mins(limits::MIN_PERIOD_MINUTES) {
+            errs.add(
+                &ef.path,
+                "too_short",
+                "end must be at least 1 minute after start",
+            );
+            continue;
+        }
+        parsed.push((ef.path.clone(), Interval::new(s, e)));
+    }
+    let span = SignedDuration::from_hours(24 * limits::MAX_SPAN_DAYS);
+    if let Some(earliest) = parsed.iter().map(|(_, p)| p.start).min() {
+        for (path, p) in &parsed {
+            if p.end.duration_since(earliest) > span {
+                errs.add(
+                    path,
+                    "too_long",
+                    format!(
+                        "end must be within {} days of the earliest start",
+                        limits::MAX_SPAN_DAYS
+                    ),
+                );
+            }
+        }
+    }
+    parsed.into_iter().map(|(_, p)| p).collect()
+}
+
+fn parse_event(root: &F<'_>, errs: &mut Errors) -> Option<Value> {
+    let ev = root.get("event");
+    let v = ev.v?;
+    if !v.is_object() {
+        errs.add(&ev.path, "invalid", "event must be an object");
+        return None;
+    }
+    let loc = ev.get("location");
+    let description = match loc.v? {
+        // A bare string is taken as the description.
+        Value::String(_) => text(&loc, errs),
+        Value::Object(_) => text(&loc.get("description"), errs),
+        _ => {
+            errs.add(&loc.path, "invalid", "event.location must be an object");
+            None
+        }
+    }?;
+    Some(json!({ "location": { "description": description } }))
+}
+
+fn parse_create(body: &Value, now: Timestamp, errs: &mut Errors) -> Draft {
+    let root = F::root(body);
+    let participants = parse_participants(&root, errs);
+    let tzid = root.get("tzid").req_tz(errs).map(|(name, _)| name);
+    let subject = text(&root.get("subject"), errs);
+    let event = parse_event(&root, errs);
+    let rd = root.get("required_duration");
+    let minutes = if rd.present() {
+        rd.duration(errs).map(|d| d.as_mins())
+    } else {
+        errs.add(&rd.path, "required", "required_duration is required");
+        None
+    };
+    if minutes.is_some_and(|m| m < 1) {
+        errs.add(
+            &rd.path,
+            "invalid",
+            "required_duration must be greater than zero minutes",
+        );
+    }
+    let periods = parse_periods(&root, errs, now);
+    Draft {
+        participants,
+        tzid,
+        subject,
+        event,
+        minutes: minutes.filter(|m| *m >= 1),
+        periods,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Availability of a conversation
+
+fn managed_subs(parts: &[Participant]) -> Vec<String> {
+    parts
+        .iter()
+        .filter(|p| p.managed_availability)
+        .filter_map(|p| p.sub.clone())
+        .collect()
+}
+
+fn account_subs(parts: &[Participant]) -> Vec<String> {
+    parts.iter().filter_map(|p| p.sub.clone()).collect()
+}
+
+/// The engine query of a conversation: its periods from `now` on, and one
+/// group where every participant with managed availability must be free.
+fn slot_query(
+    c: &Conversation,
+    parts: &[Participant],
+    now: Timestamp,
+    query_slots: Option<Vec<Timestamp>>,
+) -> QuerySpec {
+    let duration = duration_of(c);
+    let periods = periods_of(c)
+        .into_iter()
+        .filter_map(|p| {
+            let s = p.start.max(now);
+            (p.end > s && p.end.duration_since(s) >= duration).then_some(Interval::new(s, p.end))
+        })
+        .collect();
+    let managed = managed_subs(parts);
+    let groups = if managed.is_empty() {
+        Vec::new()
+    } else {
+        vec![GroupSpec {
+            members: managed.iter().map(|s| MemberSpec::managed(s)).collect(),
+            required: Required::All,
+        }]
+    };
+    QuerySpec {
+        groups,
+        periods,
+        query_slots,
+        duration,
+        before: SignedDuration::ZERO,
+        after: SignedDuration::ZERO,
+        start_interval: None,
+        format: Format::Slots,
+        max_results: limits::MAX_SLOTS,
+        exclude_event_ids: Vec::new(),
+    }
+}
+
+/// Every slot still open, earliest first.
+async fn candidates(
+    db: &Db,
+    c: &Conversation,
+    parts: &[Participant],
+    now: Timestamp,
+) -> ApiResult<Vec<(Timestamp, Timestamp)>> {
+    let spec = slot_query(c, parts, now, None);
+    if spec.periods.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(evaluate(db, &spec)
+        .await?
+        .into_iter()
+        .filter(|a| a.start > now)
+        .map(|a| (a.start, a.end))
+        .collect())
+}
+
+/// Whether `start` names a slot of this conversation at all: on the slot
+/// grid and, with the required duration, inside one available period.
+fn is_slot(c: &Conversation, start: Timestamp) -> bool {
+    let grid = DEFAULT_START_INTERVAL.as_secs();
+    if start.subsec_nanosecond() != 0 || start.as_second().rem_euclid(grid) != 0 {
+        return false;
+    }
+    let Ok(end) = start.checked_add(duration_of(c)) else {
+        return false;
+    };
+    periods_of(c)
+        .iter()
+        .any(|p| p.start <= start && end <= p.end)
+}
+
+/// Whether the slot starting at `start` is still in the future and free for
+/// every participant with managed availability.
+async fn is_free(
+    db: &Db,
+    c: &Conversation,
+    parts: &[Participant],
+    start: Timestamp,
+    now: Timestamp,
+) -> ApiResult<bool> {
+    if start <= now || !is_slot(c, start) {
+        return Ok(false);
+    }
+    let spec = slot_query(c, parts, now, Some(vec![start]));
+    Ok(!evaluate(db, &spec).await?.is_empty())
+}
+
+/// The live proposal another `manual` participant made to `position`.
+fn proposal_for(parts: &[Participant], position: i64) -> Option<(Timestamp, Timestamp)> {
+    parts
+        .iter()
+        .filter(|p| p.position != position && p.selection_method == MANUAL && p.status == WAITING)
+        .find_map(|p| Some((from_ms(p.selected_start_ms?), from_ms(p.selected_end_ms?))))
+}
+
+/// What `position` is offered: the other side's proposal while it is still
+/// free (unless `alternatives` asks for everything), else every open slot.
+async fn offered(
+    db: &Db,
+    c: &Conversation,
+    parts: &[Participant],
+    position: i64,
+    alternatives: bool,
+    now: Timestamp,
+) -> ApiResult<Vec<(Timestamp, Timestamp)>> {
+    if !alternatives
+        && let Some((s, e)) = proposal_for(parts, position)
+        && is_free(db, c, parts, s, now).await?
+    {
+        return Ok(vec![(s, e)]);
+    }
+    candidates(db, c, parts, now).await
+}
+
+// ---------------------------------------------------------------------------
+// State changes
+
+/// What a booking needs to know about the participants' accounts, loaded
+/// before the transaction (accounts and calendars do not change with it).
+#[derive(Default)]
+struct BookingCtx {
+    calendars: HashMap<String, String>,
+    emails: HashMap<String, String>,
+}
+
+async fn booking_ctx(db: &Db, subs: &[String]) -> ApiResult<BookingCtx> {
+    let mut ctx = BookingCtx::default();
+    for a in db.accounts(subs).await? {
+        if !a.email.trim().is_empty() {
+            ctx.emails.insert(a.id.clone(), a.email.clone());
+        }
+    }
+    for sub in subs {
+        if let Some(cal) = db.calendars(sub).await?.into_iter().find(|c| c.is_primary) {
+            ctx.calendars.insert(sub.clone(), cal.id);
+        }
+    }
+    Ok(ctx)
+}
+
+fn notifications(kind: &str, c: &Conversation, parts: &[Participant], now: i64) -> Vec<Write> {
+    parts
+        .iter()
+        .filter_map(|p| p.sub.clone())
+        .map(|sub| {
+            Write::Notify(NewNotification {
+                id: new_id("ntf"),
+                application_id: c.application_id.clone(),
+                account_id: Some(sub),
+                kind: kind.to_string(),
+                subject_id: Some(c.id.clone()),
+                payload_json: json!({
+                    "notification": { "type": kind, "scheduling_conversation_id": c.id }
+                })
+                .to_string(),
+                created_ms: now,
+            })
+        })
+        .collect()
+}
+
+/// Completes the conversation on a slot: everyone `complete`, with the slot
+/// as their selection.
+fn complete(c: &mut Conversation, parts: &mut [Participant], start: Timestamp, end: Timestamp) {
+    c.status = COMPLETE.into();
+    c.chosen_start_ms = Some(to_ms(start));
+    c.chosen_end_ms = Some(to_ms(end));
+    for p in parts {
+        p.status = COMPLETE.into();
+        p.selected_start_ms = Some(to_ms(start));
+        p.selected_end_ms = Some(to_ms(end));
+    }
+}
+
+/// The event of a completed conversation, in the primary calendar of every
+/// participant with an account.
+fn event_writes(c: &Conversation, parts: &[Participant], ctx: &BookingCtx, now: i64) -> Vec<Write> {
+    let (Some(start_ms), Some(end_ms)) = (c.chosen_start_ms, c.chosen_end_ms) else {
+        return Vec::new();
+    };
+    let attendees: Vec<Value> = parts
+        .iter()
+        .filter_map(|p| {
+            let email = p
+                .email
+                .clone()
+                .or_else(|| p.sub.as_ref().and_then(|s| ctx.emails.get(s).cloned()))?;
+            let mut a = json!({ "email": email, "status": "accepted" });
+            if let Some(n) = &p.common_name {
+                a["display_name"] = json!(n);
+            }
+            Some(a)
+        })
+        .collect();
+    let mut body = json!({ "attendees": attendees });
+    if let Some(loc) = c
+        .event_json
+        .as_deref()
+        .and_then(|j| serde_json::from_str::<Value>(j).ok())
+        .and_then(|e| e.get("location").cloned())
+    {
+        body["location"] = loc;
+    }
+    let summary = c.subject.clone().unwrap_or_else(|| "Meeting".into());
+    parts
+        .iter()
+        .filter_map(|p| {
+            let sub = p.sub.as_ref()?;
+            let calendar_id = ctx.calendars.get(sub)?;
+            Some(Write::Event(Event {
+                event_uid: new_id("evt"),
+                calendar_id: calendar_id.clone(),
+                account_id: sub.clone(),
+                event_id: Some(c.id.clone()),
+                summary: summary.clone(),
+                description: String::new(),
+                start_ms,
+                end_ms,
+                start_date: None,
+                end_date: None,
+                tzid: c.tzid.clone(),
+                transparency: "opaque".into(),
+                status: "confirmed".into(),
+                participation: "accepted".into(),
+                body_json: body.to_string(),
+                deleted: false,
+                created_ms: now,
+                updated_ms: now,
+            }))
+        })
+        .collect()
+}
+
+/// The writes that move `(c, parts)` (as read) to `(next, next_parts)`.
+fn change_writes(
+    c: &Conversation,
+    next: &mut Conversation,
+    next_parts: &[Participant],
+    ctx: &BookingCtx,
+    now: i64,
+) -> Vec<Write> {
+    next.version = c.version + 1;
+    next.updated_ms = now;
+    let mut writes = vec![store::update_conversation(next, c.version)];
+    writes.extend(next_parts.iter().map(store::update_participant));
+    if next.status == COMPLETE && c.status != COMPLETE {
+        writes.extend(event_writes(next, next_parts, ctx, now));
+    }
+    writes.extend(notifications(UPDATED, next, next_parts, now));
+    writes
+}
+
+#[derive(Debug)]
+enum TxError {
+    Store(StoreError),
+    Api(ApiError),
+}
+
+impl From<StoreError> for TxError {
+    fn from(e: StoreError) -> Self {
+        TxError::Store(e)
+    }
+}
+
+impl From<ApiError> for TxError {
+    fn from(e: ApiError) -> Self {
+        TxError::Api(e)
+    }
+}
+
+/// One decision: what to answer and what to write.
+type Check<'a, T> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<(T, Vec<Write>), TxError>> + Send + 'a>,
+>;
+
+/// Runs one decision under the conversation's locks, retaking it when its
+/// compare-and-set lost to a concurrent change.
+async fn decide<'a, T>(
+    state: &AppState,
+    parts: &[Participant],
+    conversation_id: &str,
+    check: impl Fn() -> Check<'a, T>,
+) -> ApiResult<T> {
+    // Accounts first, in the order every booking takes them, then the row.
+    let mut locks: Vec<Stmt> = account_locks(&account_subs(parts));
+    locks.push(store::lock(conversation_id));
+    for _ in 0..ATTEMPTS {
+        let _permit = TX_GATE
+            .acquire()
+            .await
+            .map_err(|e| ApiError::Internal(anyhow::Error::new(e)))?;
+        match state.db.transact(&locks, async || check().await).await {
+            Ok(out) => return Ok(out),
+            Err(TxError::Store(StoreError::Conflict(_))) => continue,
+            Err(TxError::Store(e)) => return Err(e.into()),
+            Err(TxError::Api(e)) => return Err(e),
+        }
+    }
+    Err(ApiError::Internal(anyhow::anyhow!(
+        "scheduling conversation {conversation_id} kept changing"
+    )))
+}
+
+async fn load(db: &Db, id: &str) -> Result<(Conversation, Vec<Participant>), TxError> {
+    db.conversation_with_participants(id)
+        .await?
+        .ok_or_else(|| TxError::Api(ApiError::not_found("no such scheduling conversation")))
+}
+
+fn expire(c: &Conversation, parts: &[Participant], now: i64) -> Vec<Write> {
+    let mut next = c.clone();
+    next.status = EXPIRED.into();
+    change_writes(c, &mut next, parts, &BookingCtx::default(), now)
+}
+
+fn only_auto(parts: &[Participant]) -> bool {
+    !parts.iter().any(|p| p.selection_method == MANUAL)
+}
+
+/// The conversation as it stands now: expired once its last period has
+/// passed, and completed on the earliest open slot when nobody chooses
+/// manually. Both are computed on read and persisted.
+async fn refresh(state: &AppState, id: &str) -> ApiResult<(Conversation, Vec<Participant>)> {
+    let db = &state.db;
+    let (c, parts) = db
+        .conversation_with_participants(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such scheduling conversation"))?;
+    if c.status != IN_PROGRESS {
+        return Ok((c, parts));
+    }
+    let now = Timestamp::now();
+    let expired = to_ms(now) >= c.ends_ms;
+    // Only open a write transaction when there is something to write.
+    let can_complete =
+        !expired && only_auto(&parts) && !candidates(db, &c, &parts, now).await?.is_empty();
+    if !expired && !can_complete {
+        return Ok((c, parts));
+    }
+    let ctx = &booking_ctx(db, &account_subs(&parts)).await?;
+    decide(state, &parts, id, || {
+        Box::pin(async move {
+            let (c, parts) = load(db, id).await?;
+            let now = Timestamp::now();
+            if c.status != IN_PROGRESS {
+                return Ok(((), Vec::new()));
+            }
+            if to_ms(now) >= c.ends_ms {
+                return Ok(((), expire(&c, &parts, to_ms(now))));
+            }
+            if !only_auto(&parts) {
+                return Ok(((), Vec::new()));
+            }
+            let Some(&(s, e)) = candidates(db, &c, &parts, now).await?.first() else {
+                return Ok(((), Vec::new()));
+            };
+            let (mut next, mut next_parts) = (c.clone(), parts.clone());
+            complete(&mut next, &mut next_parts, s, e);
+            Ok((
+                (),
+                change_writes(&c, &mut next, &next_parts, ctx, to_ms(now)),
+            ))
+        })
+    })
+    .await?;
+    db.conversation_with_participants(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such scheduling conversation"))
+}
+
+// ---------------------------------------------------------------------------
+// Handlers
+
+#[tracing::instrument(skip_all, fields(account = %auth.account.id))]
+pub async fn create(
+    State(state): State<AppState>,
+    auth: AccountAuth,
+    Body(body): Body,
+) -> ApiResult<Response> {
+    let now = Timestamp::now();
+    let mut errs = Errors::new();
+    let d = parse_create(&body, now, &mut errs);
+    let subs: Vec<String> = d
+        .participants
+        .iter()
+        .filter_map(|p| p.sub.clone())
+        .collect();
+    let found = state.db.accounts(&subs).await?;
+    for p in &d.participants {
+        let Some(sub) = &p.sub else { continue };
+        let ok = found
+            .iter()
+            .any(|a| &a.id == sub && a.organizational_unit_id == auth.app.organizational_unit_id);
+        if !ok {
+            errs.add(
+                &p.sub_path,
+                "not_recognized",
+                format!("{sub} is not an account of this Organizational Unit"),
+            );
+        }
+    }
+    errs.finish()?;
+    let (Some(tzid), Some(minutes)) = (d.tzid, d.minutes) else {
+        return Err(ApiError::Internal(anyhow::anyhow!(
+            "a validated draft lacks a field"
+        )));
+    };
+
+    let id = new_id("scv");
+    let now_ms = to_ms(now);
+    let periods: Vec<(i64, i64)> = d
+        .periods
+        .iter()
+        .map(|p| (to_ms(p.start), to_ms(p.end)))
+        .collect();
+    let conv = Conversation {
+        id: id.clone(),
+        application_id: auth.app.id.clone(),
+        organizational_unit_id: auth.app.organizational_unit_id.clone(),
+        creator_account_id: auth.account.id.clone(),
+        tzid,
+        subject: d.subject,
+        event_json: d.event.map(|e| e.to_string()),
+        required_minutes: minutes,
+        periods_json: serde_json::to_string(&periods)
+            .map_err(|e| ApiError::Internal(anyhow::Error::new(e)))?,
+        starts_ms: periods.iter().map(|p| p.0).min().unwrap_or(now_ms),
+        ends_ms: periods.iter().map(|p| p.1).max().unwrap_or(now_ms),
+        status: IN_PROGRESS.into(),
+        chosen_start_ms: None,
+        chosen_end_ms: None,
+        version: 1,
+        created_ms: now_ms,
+        updated_ms: now_ms,
+    };
+    let parts: Vec<Participant> = d
+        .participants
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let position = i as i64;
+            Participant {
+                conversation_id: id.clone(),
+                position,
+                participant_id: p.participant_id,
+                sub: p.sub,
+                email: p.email,
+                common_name: p.common_name,
+                managed_availability: p.managed,
+                selection_method: if p.manual { MANUAL } else { AUTO }.into(),
+                status: if p.manual { NEEDS_ACTION } else { WAITING }.into(),
+                token_hash: digest(&participant_token(&state, &id, position)),
+                selected_start_ms: None,
+                selected_end_ms: None,
+            }
+        })
+        .collect();
+    let ctx = &booking_ctx(&state.db, &account_subs(&parts)).await?;
+    let db = &state.db;
+    let (conv_ref, parts_ref) = (&conv, &parts);
+    let (conv, parts) = decide(&state, &parts, &id, || {
+        Box::pin(async move {
+            let (mut c, mut ps) = (conv_ref.clone(), parts_ref.clone());
+            let now = Timestamp::now();
+            // With nobody to choose, the first open slot is the meeting.
+            let first = if only_auto(&ps) {
+                candidates(db, &c, &ps, now).await?.first().copied()
+            } else {
+                None
+            };
+            let mut writes = vec![store::insert_conversation(&c)];
+            if let Some((s, e)) = first {
+                complete(&mut c, &mut ps, s, e);
+                writes = vec![store::insert_conversation(&c)];
+            }
+            writes.extend(ps.iter().map(store::insert_participant));
+            writes.extend(notifications(JOINED, &c, &ps, to_ms(now)));
+            if first.is_some() {
+                writes.extend(event_writes(&c, &ps, ctx, to_ms(now)));
+                writes.extend(notifications(UPDATED, &c, &ps, to_ms(now)));
+            }
+            Ok(((c, ps), writes))
+        })
+    })
+    .await?;
+    Ok(super::ok(json!({
+        "scheduling_conversation": conversation_json(&state, &conv, &parts, Viewer::Owner)
+    })))
+}
+
+/// The owner of a conversation: its creator, an account participating in
+/// it, or an application credential of its Organizational Unit.
+fn may_read(auth: &AccountAuth, c: &Conversation, parts: &[Participant]) -> bool {
+    auth.app.organizational_unit_id == c.organizational_unit_id
+        && (auth.impersonated
+            || auth.account.id == c.creator_account_id
+            || parts
+                .iter()
+                .any(|p| p.sub.as_deref() == Some(auth.account.id.as_str())))
+}
+
+#[tracing::instrument(skip_all, fields(account = %auth.account.id, conversation = %id))]
+pub async fn read(
+    State(state): State<AppState>,
+    auth: AccountAuth,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let not_found = || ApiError::not_found("no such scheduling conversation");
+    let (c, parts) = state
+        .db
+        .conversation_with_participants(&id)
+        .await?
+        .ok_or_else(not_found)?;
+    // Someone else's conversation does not exist, as far as the caller knows.
+    if !may_read(&auth, &c, &parts) {
+        return Err(not_found());
+    }
+    let (c, parts) = refresh(&state, &id).await?;
+    Ok(super::ok(json!({
+        "scheduling_conversation": conversation_json(&state, &c, &parts, Viewer::Owner)
+    })))
+}
+
+/// The participant a link token names; 404 for any token that is not one
+/// of this conversation's.
+async fn participant_by_token(
+    state: &AppState,
+    conversation_id: Option<&str>,
+    token: &str,
+) -> ApiResult<Participant> {
+    let p = state
+        .db
+        .conversation_participant_by_token(&digest(token.trim()))
+        .await?
+        .filter(|p| conversation_id.is_none_or(|id| id == p.conversation_id))
+        .ok_or_else(|| ApiError::not_found("no such scheduling conversation participant"))?;
+    Ok(p)
+}
+
+fn find(parts: &[Participant], position: i64) -> ApiResult<&Participant> {
+    parts
+        .iter()
+        .find(|p| p.position == position)
+        .ok_or_else(|| ApiError::not_found("no such scheduling conversation participant"))
+}
+
+/// `GET /v1/scheduling_conversations?token=…`: the token authorizes; a
+/// bearer token, if any, is not needed.
+#[tracing::instrument(skip_all)]
+pub async fn lookup(
+    State(state): State<AppState>,
+    QueryInput(q): QueryInput,
+) -> ApiResult<Response> {
+    let mut errs = Errors::new();
+    let token = F::root(&q).get("token").req_str(&mut errs);
+    errs.finish()?;
+    let token = token.unwrap_or_default();
+    let me = participant_by_token(&state, None, &token).await?;
+    let (c, parts) = refresh(&state, &me.conversation_id).await?;
+    let viewer = Viewer::Participant(me.position);
+    let me = find(&parts, me.position)?;
+    Ok(super::ok(json!({
+        "participant": participant_json(&state, &c, me, viewer),
+        "scheduling_conversation": conversation_json(&state, &c, &parts, viewer),
+    })))
+}
+
+#[tracing::instrument(skip_all, fields(conversation = %id))]
+pub async fn list_slots(
+    State(state): State<AppState>,
+    Path((id, token)): Path<(String, String)>,
+    QueryInput(q): QueryInput,
+) -> ApiResult<Response> {
+    let mut errs = Errors::new();
+    let alternatives = F::root(&q)
+        .get("alternatives")
+        .bool(&mut errs)
+        .unwrap_or(false);
+    errs.finish()?;
+    let me = participant_by_token(&state, Some(&id), &token).await?;
+    let (c, parts) = refresh(&state, &id).await?;
+    let me = find(&parts, me.position)?;
+    let slots = if c.status == IN_PROGRESS && me.status == NEEDS_ACTION {
+        offered(
+            &state.db,
+            &c,
+            &parts,
+            me.position,
+            alternatives,
+            Timestamp::now(),
+        )
+        .await?
+    } else {
+        Vec::new()
+    };
+    Ok(super::ok(json!({
+        "slots": slots.iter().map(|(s, e)| slot_json(*s, *e)).collect::<Vec<_>>()
+    })))
+}
+
+/// Why a selection was not taken.
+enum Outcome {
+    Done,
+    Refused {
+        field: String,
+        key: &'static str,
+        description: &'static str,
+    },
+    Unavailable,
+}
+
+/// The slot a selection names, and the path to report problems on.
+fn parse_selection(body: &Value) -> ApiResult<(Timestamp, String)> {
+    let root = F::root(body);
+    let mut errs = Errors::new();
+    // Older clients send `slots`.
+    let f = first_present(&[root.get("selected_slots"), root.get("slots")]);
+    if !f.present() {
+        return Err(ApiError::field(
+            f.path.clone(),
+            "required",
+            "selected_slots is required",
+        ));
+    }
+    let items = f.array(&mut errs).unwrap_or_default();
+    if errs.is_empty() && items.is_empty() {
+        errs.add(&f.path, "required", "select exactly one slot");
+    } else if items.len() > 1 {
+        errs.add(&f.path, "too_many", "select exactly one slot");
+    }
+    errs.finish()?;
+    let Some(item) = items.first() else {
+        return Err(ApiError::field(
+            f.path.clone(),
+            "required",
+            "select exactly one slot",
+        ));
+    };
+    let id_f = item.get("slot_id");
+    let unknown = |path: &str| {
+        ApiError::field(
+            path,
+            "unknown_slot",
+            "not a slot of this conversation; list the slots again",
+        )
+    };
+    let mut errs = Errors::new();
+    let start = match item.v {
+        // A bare id is taken as `{"slot_id": id}`.
+        Some(Value::String(s)) => parse_slot_id(s).ok_or_else(|| unknown(&item.path))?,
+        _ if id_f.present() => {
+            let s = id_f.str(&mut errs);
+            errs.finish()?;
+            parse_slot_id(&s.unwrap_or_default()).ok_or_else(|| unknown(&id_f.path))?
+        }
+        // Some clients name the slot by its start.
+        _ if item.get("start").present() => {
+            let t = item.get("start").time(&mut errs);
+            errs.finish()?;
+            t.ok_or_else(|| unknown(&id_f.path))?
+        }
+        _ => {
+            return Err(ApiError::field(
+                id_f.path.clone(),
+                "required",
+                "slot_id is required",
+            ));
+        }
+    };
+    Ok((start, id_f.path))
+}
+
+#[tracing::instrument(skip_all, fields(conversation = %id))]
+pub async fn select_slots(
+    State(state): State<AppState>,
+    Path((id, token)): Path<(String, String)>,
+    Body(body): Body,
+) -> ApiResult<Response> {
+    let me = participant_by_token(&state, Some(&id), &token).await?;
+    let (start, slot_path) = parse_selection(&body)?;
+    let position = me.position;
+    let parts = state.db.conversation_participants(&id).await?;
+    let ctx = &booking_ctx(&state.db, &account_subs(&parts)).await?;
+    let db = &state.db;
+    let sel_path = slot_path
+        .rsplit_once('[')
+        .map(|(head, _)| head.to_string())
+        .unwrap_or_else(|| "selected_slots".into());
+    let refused = |field: &str, key: &'static str, description: &'static str| Outcome::Refused {
+        field: field.to_string(),
+        key,
+        description,
+    };
+    let (id_ref, sel_path, slot_path_ref, refused) = (&id, &sel_path, &slot_path, &refused);
+    let outcome = decide(&state, &parts, &id, || {
+        Box::pin(async move {
+            let (c, parts) = load(db, id_ref).await?;
+            let now = Timestamp::now();
+            let now_ms = to_ms(now);
+            if c.status == COMPLETE {
+                return Ok((
+                    refused(
+                        sel_path,
+                        "conversation_complete",
+                        "the conversation is already complete",
+                    ),
+                    Vec::new(),
+                ));
+            }
+            if c.status == EXPIRED || now_ms >= c.ends_ms {
+                let writes = if c.status == IN_PROGRESS {
+                    expire(&c, &parts, now_ms)
+                } else {
+                    Vec::new()
+                };
+                return Ok((
+                    refused(
+                        sel_path,
+                        "conversation_expired",
+                        "every available period has passed",
+                    ),
+                    writes,
+                ));
+            }
+            let Some(me) = parts.iter().find(|p| p.position == position) else {
+                return Err(TxError::Api(ApiError::not_found(
+                    "no such scheduling conversation participant",
+                )));
+            };
+            if me.status != NEEDS_ACTION {
+                return Ok((
+                    refused(
+                        sel_path,
+                        "no_action_needed",
+                        "this participant has nothing to choose now",
+                    ),
+                    Vec::new(),
+                ));
+            }
+            if !is_slot(&c, start) {
+                return Ok((
+                    refused(
+                        slot_path_ref,
+                        "unknown_slot",
+                        "not a slot of this conversation; list the slots again",
+                    ),
+                    Vec::new(),
+                ));
+            }
+            if !is_free(db, &c, &parts, start, now).await? {
+                return Ok((Outcome::Unavailable, Vec::new()));
+            }
+            let Ok(end) = start.checked_add(duration_of(&c)) else {
+                return Ok((
+                    refused(
+                        slot_path_ref,
+                        "unknown_slot",
+                        "not a slot of this conversation",
+                    ),
+                    Vec::new(),
+                ));
+            };
+            let (mut next, mut next_parts) = (c.clone(), parts.clone());
+            let others_agree = parts
+                .iter()
+                .filter(|p| p.position != position && p.selection_method == MANUAL)
+                .all(|p| p.selected_start_ms == Some(to_ms(start)));
+            if others_agree {
+                complete(&mut next, &mut next_parts, start, end);
+            } else {
+                // A proposal: the other manual participant now answers it, and
+                // any proposal of theirs is superseded.
+                for p in next_parts.iter_mut() {
+                    if p.position == position {
+                        p.status = WAITING.into();
+                        p.selected_start_ms = Some(to_ms(start));
+                        p.selected_end_ms = Some(to_ms(end));
+                    } else if p.selection_method == MANUAL {
+                        p.status = NEEDS_ACTION.into();
+                        p.selected_start_ms = None;
+                        p.selected_end_ms = None;
+                    }
+                }
+            }
+            Ok((
+                Outcome::Done,
+                change_writes(&c, &mut next, &next_parts, ctx, now_ms),
+            ))
+        })
+    })
+    .await?;
+    match outcome {
+        Outcome::Done => {
+            let (c, parts) = refresh(&state, &id).await?;
+            Ok(super::ok(json!({
+                "scheduling_conversation": conversation_json(&state, &c, &parts, Viewer::Participant(position))
+            })))
+        }
+        Outcome::Refused {
+            field,
+            key,
+            description,
+        } => Err(ApiError::field(field, key, description)),
+        Outcome::Unavailable => {
+            let (c, parts) = refresh(&state, &id).await?;
+            let fresh = if c.status == IN_PROGRESS {
+                offered(&state.db, &c, &parts, position, false, Timestamp::now()).await?
+            } else {
+                Vec::new()
+            };
+            let mut body = errors_body(&[FieldError {
+                field: slot_path,
+                key: "errors.slot_unavailable".into(),
+                description: "the slot is no longer available; choose one of `slots`".into(),
+                dashboard_url: None,
+            }]);
+            body["slots"] = json!(
+                fresh
+                    .iter()
+                    .map(|(s, e)| slot_json(*s, *e))
+                    .collect::<Vec<_>>()
+            );
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response())
+        }
+    }
 }

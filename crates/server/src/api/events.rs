@@ -291,8 +291,18 @@ pub async fn delete(
     errs.finish()?;
     // Deleting what is already gone is a success: deletes are idempotent.
     match (event_id, event_uid) {
-        (Some(id), _) => state.db.delete_event(&cal.id, &id, false, now_ms()).await?,
-        (None, Some(uid)) => state.db.delete_event(&cal.id, &uid, true, now_ms()).await?,
+        (Some(id), _) => {
+            state
+                .db
+                .delete_event(&auth.account.id, &cal.id, &id, false, now_ms())
+                .await?
+        }
+        (None, Some(uid)) => {
+            state
+                .db
+                .delete_event(&auth.account.id, &cal.id, &uid, true, now_ms())
+                .await?
+        }
         (None, None) => unreachable!("validated"),
     };
     Ok(super::accepted())

@@ -14,8 +14,10 @@ use crate::AppState;
 use crate::error::ApiError;
 
 pub mod accounts;
+pub mod application;
 pub mod availability;
 pub mod calendars;
+pub mod channels;
 pub mod conversations;
 pub mod events;
 pub mod oauth;
@@ -129,6 +131,37 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
         "/v1/availability",
         "Availability query: groups where N of M must be free.",
     ),
+    (
+        "post",
+        "/v1/channels",
+        "Open a push notification channel (a verification callback follows).",
+    ),
+    ("get", "/v1/channels", "List the account's open channels."),
+    (
+        "delete",
+        "/v1/channels/{channel_id}",
+        "Close a channel (202).",
+    ),
+    (
+        "get",
+        "/v1/application",
+        "The calling application, with its webhook URL.",
+    ),
+    (
+        "post",
+        "/v1/application",
+        "Set (or clear with null) the application's webhook URL.",
+    ),
+    (
+        "get",
+        "/v1/deliveries",
+        "The application's delivery log: recent callbacks, state, attempts, last error.",
+    ),
+    (
+        "post",
+        "/v1/deliveries/{delivery_id}/replay",
+        "Send a delivered or failed callback again.",
+    ),
 ];
 
 /// Every route of every module.
@@ -137,6 +170,7 @@ pub fn all_routes() -> impl Iterator<Item = &'static (&'static str, &'static str
         .iter()
         .chain(conversations::ROUTES)
         .chain(scheduling::ROUTES)
+        .chain(crate::pages::dashboard::ROUTES)
 }
 
 pub fn router(state: AppState) -> Router {
@@ -183,8 +217,23 @@ pub fn router(state: AppState) -> Router {
             get(periods::list_page),
         )
         .route("/v1/availability", post(availability::availability))
+        .route("/v1/channels", post(channels::create).get(channels::list))
+        .route(
+            "/v1/channels/{channel_id}",
+            axum::routing::delete(channels::close),
+        )
+        .route(
+            "/v1/application",
+            get(application::read).post(application::update),
+        )
+        .route("/v1/deliveries", get(application::deliveries))
+        .route(
+            "/v1/deliveries/{delivery_id}/replay",
+            post(application::replay),
+        )
         .merge(conversations::routes())
         .merge(scheduling::routes())
+        .merge(crate::pages::dashboard::routes())
         .fallback(not_found)
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()

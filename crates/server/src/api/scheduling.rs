@@ -374,10 +374,13 @@ fn remove_events(r: &Request, members: &[String]) -> Vec<Write> {
     members
         .iter()
         .map(|m| {
-            Write::Stmt(Stmt::new(
-                "UPDATE events SET deleted = $1, updated_ms = $2 WHERE account_id = $3 AND event_id = $4 AND deleted = $5",
-                vec![true.into(), now.into(), m.clone().into(), r.id.clone().into(), false.into()],
-            ))
+            Write::Stmt(
+                Stmt::new(
+                    "UPDATE events SET deleted = $1, updated_ms = $2 WHERE account_id = $3 AND event_id = $4 AND deleted = $5",
+                    vec![true.into(), now.into(), m.clone().into(), r.id.clone().into(), false.into()],
+                )
+                .changes_calendar(m, "*"),
+            )
         })
         .collect()
 }
@@ -637,14 +640,14 @@ fn group_def(v: &Value) -> GroupDef {
 
 /// The settings shared by templates and direct requests (already normalized
 /// by `templates::normalize`), checked for use.
-struct Resolved {
+pub(crate) struct Resolved {
     host_kind: String,
     host: GroupDef,
     groups: Vec<GroupDef>,
     spec_base: RequestSpec,
 }
 
-async fn resolve(
+pub(crate) async fn resolve(
     state: &AppState,
     ou: &str,
     t: &Value,

@@ -5,6 +5,7 @@ use askama::Template;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 
+pub mod dashboard;
 pub mod recipient;
 
 /// Renders a template with a status; a template error is a 500 page.

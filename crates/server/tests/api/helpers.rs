@@ -1,5 +1,4 @@
-use convene_server::{AppState, Config, Db, ids, now_ms};
-use convene_store::Application;
+use convene_server::{AppState, Config, Db, ids};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -35,6 +34,7 @@ pub enum Backend {
 pub struct TestApp {
     pub base: String,
     pub db_url: String,
+    pub links: convene_server::links::LinkKey,
     pub db: Db,
     pub http: reqwest::Client,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -84,6 +84,7 @@ impl TestApp {
     }
 
     pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
+        convene_server::notifications::install_tls();
         let url = match backend {
             Backend::Url(u) => u,
             Backend::Sqlite => {
@@ -108,8 +109,12 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let mut cfg = Config::new(&base);
+        // Callbacks are retried quickly in tests.
+        cfg.notify_poll_ms = 50;
+        cfg.retry_base_ms = 100;
         tweak(&mut cfg);
         let state = AppState::new(db.clone(), cfg).await.unwrap();
+        let links = state.links.clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
             convene_server::serve(listener, state, async {
@@ -122,6 +127,7 @@ impl TestApp {
             base,
             db_url: url,
             db,
+            links,
             http: reqwest::Client::new(),
             shutdown: Some(tx),
         }
@@ -129,24 +135,10 @@ impl TestApp {
 
     /// An Internal Application (what `convene app create` makes).
     pub async fn client(&self, ou: &str) -> Client {
-        let secret = ids::new_secret();
-        let app = Application {
-            id: ids::new_id("cid"),
-            name: "test".into(),
-            organizational_unit_id: String::new(),
-            webhook_url: None,
-        };
-        let ou = self
-            .db
-            .create_application(
-                &ids::new_id("ou"),
-                ou,
-                &app,
-                &ids::digest(&secret),
-                now_ms(),
-            )
-            .await
-            .unwrap();
+        let (app, secret, ou) =
+            convene_server::create_application(&self.db, &self.links, "test", ou)
+                .await
+                .unwrap();
         Client {
             client_id: app.id,
             client_secret: secret,

@@ -6,4 +6,5 @@ mod helpers;
 mod availability;
 mod conversations;
 mod foundation;
+mod notifications;
 mod scheduling;

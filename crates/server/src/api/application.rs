@@ -1,0 +1,166 @@
+//! The calling application itself: its webhook URL for scheduling-request
+//! notifications, and its delivery log with replay.
+
+use axum::extract::{Path, State};
+use axum::response::Response;
+use convene_store::notify::Delivery;
+use serde_json::{Value, json};
+
+use crate::auth::AppAuth;
+use crate::error::{ApiError, ApiResult};
+use crate::ids::new_id;
+use crate::input::{Body, Errors, F, QueryInput};
+use crate::notifications::check_url;
+use crate::time::fmt_ms;
+use crate::{AppState, now_ms};
+
+/// Notification types sent to the application's webhook.
+pub const WEBHOOK_TYPES: &[&str] = &[
+    "scheduling_request_time_chosen",
+    "scheduling_request_rescheduling",
+    "scheduling_request_rescheduled",
+    "scheduling_request_declined",
+    "scheduling_request_cancelled",
+    "scheduling_request_expired",
+];
+
+fn app_json(app: &convene_store::Application) -> Value {
+    json!({"application": {
+        "client_id": app.id,
+        "name": app.name,
+        "organizational_unit_id": app.organizational_unit_id,
+        "webhook_url": app.webhook_url,
+        "webhook_notification_types": WEBHOOK_TYPES,
+    }})
+}
+
+#[tracing::instrument(skip_all, fields(app = %auth.app.id))]
+pub async fn read(auth: AppAuth) -> ApiResult<Response> {
+    Ok(super::ok(app_json(&auth.app)))
+}
+
+/// `POST /v1/application` with `{"webhook_url": "https://…"}` (null clears it).
+#[tracing::instrument(skip_all, fields(app = %auth.app.id))]
+pub async fn update(
+    State(state): State<AppState>,
+    auth: AppAuth,
+    Body(body): Body,
+) -> ApiResult<Response> {
+    let root = F::root(&body);
+    let mut errs = Errors::new();
+    let url = root
+        .get("webhook_url")
+        .str(&mut errs)
+        .filter(|s| !s.is_empty());
+    if let Some(u) = &url
+        && let Err(why) = check_url(u, state.cfg.callback_policy)
+    {
+        errs.add("webhook_url", "invalid", why);
+    }
+    errs.finish()?;
+    state
+        .db
+        .set_webhook_url(&auth.app.id, url.as_deref())
+        .await?;
+    let mut app = auth.app.clone();
+    app.webhook_url = url;
+    Ok(super::ok(app_json(&app)))
+}
+
+pub fn delivery_json(d: &Delivery) -> Value {
+    let mut v = json!({
+        "delivery_id": d.id,
+        "notification_type": d.kind,
+        "url": d.url,
+        "state": d.state,
+        "attempts": d.attempts,
+        "created": fmt_ms(d.created_ms),
+    });
+    if d.state == "pending" {
+        v["next_attempt"] = json!(fmt_ms(d.next_attempt_ms));
+    }
+    if let Some(s) = d.last_status {
+        v["last_status"] = json!(s);
+    }
+    if let Some(e) = &d.last_error {
+        v["last_error"] = json!(e);
+    }
+    if let Some(t) = d.delivered_ms {
+        v["delivered"] = json!(fmt_ms(t));
+    }
+    if let Some(r) = &d.replay_of {
+        v["replay_of"] = json!(r);
+    }
+    if let Some(c) = &d.channel_id {
+        v["channel_id"] = json!(c);
+    }
+    v["body"] = serde_json::from_str(&d.body).unwrap_or(Value::Null);
+    v
+}
+
+/// `GET /v1/deliveries?state=failed&limit=50`: newest first.
+#[tracing::instrument(skip_all, fields(app = %auth.app.id))]
+pub async fn deliveries(
+    State(state): State<AppState>,
+    auth: AppAuth,
+    QueryInput(q): QueryInput,
+) -> ApiResult<Response> {
+    let root = F::root(&q);
+    let mut errs = Errors::new();
+    let st = root.get("state").str(&mut errs);
+    if st
+        .as_deref()
+        .is_some_and(|s| !matches!(s, "pending" | "delivered" | "failed"))
+    {
+        errs.add(
+            "state",
+            "invalid",
+            "state must be pending, delivered or failed",
+        );
+    }
+    let limit = root.get("limit").int(&mut errs).unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        errs.add("limit", "invalid", "limit must be 1 to 500");
+    }
+    errs.finish()?;
+    let items: Vec<Value> = state
+        .db
+        .deliveries(&auth.app.id, st.as_deref(), limit)
+        .await?
+        .iter()
+        .map(delivery_json)
+        .collect();
+    Ok(super::ok(json!({ "deliveries": items })))
+}
+
+/// `POST /v1/deliveries/{id}/replay`: sends the same body again as a new
+/// delivery (a new delivery id, `replay_of` pointing at the original).
+#[tracing::instrument(skip_all, fields(app = %auth.app.id))]
+pub async fn replay(
+    State(state): State<AppState>,
+    auth: AppAuth,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let d = state
+        .db
+        .delivery(&id)
+        .await?
+        .filter(|d| d.application_id == auth.app.id)
+        .ok_or_else(|| ApiError::not_found(format!("delivery {id} not found")))?;
+    let now = now_ms();
+    let copy = Delivery {
+        id: new_id("dlv"),
+        state: "pending".into(),
+        attempts: 0,
+        next_attempt_ms: now,
+        locked_until_ms: 0,
+        last_status: None,
+        last_error: None,
+        replay_of: Some(d.id.clone()),
+        created_ms: now,
+        delivered_ms: None,
+        ..d
+    };
+    state.db.insert_delivery(&copy).await?;
+    Ok(super::ok(json!({ "delivery": delivery_json(&copy) })))
+}

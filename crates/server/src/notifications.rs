@@ -1,0 +1,415 @@
+//! Push notifications that are never lost.
+//!
+//! 1. A state change writes a row to the `notifications` outbox in its own
+//!    transaction (bookings, conversations, event changes).
+//! 2. The worker turns each notification into `deliveries` (one per
+//!    receiver: the application's webhook, or each matching channel), once.
+//! 3. The worker claims due deliveries with a lease (`SKIP LOCKED` on
+//!    PostgreSQL), POSTs them signed with `Cronofy-HMAC-SHA256`, and records
+//!    the outcome: delivered, or retried with exponential backoff and jitter
+//!    until the retry window (25 h by default) has passed.
+//!
+//! A restart loses nothing: rows are durable and leases expire. Receivers
+//! de-duplicate with the `Convene-Delivery-Id` header.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use convene_store::notify::{Attempt, Channel, Delivery, Notification};
+use rand::RngExt as _;
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use crate::ids::new_id;
+use crate::links::hmac_b64;
+use crate::{AppState, now_ms};
+
+pub const DELIVERY_ID_HEADER: &str = "Convene-Delivery-Id";
+pub const SIGNATURE_HEADER: &str = "Cronofy-HMAC-SHA256";
+
+/// Which callback targets are refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallbackPolicy {
+    /// Refuse link-local and cloud metadata addresses (loopback and private
+    /// networks stay allowed, since self-hosters point at them).
+    Default,
+    /// Also refuse loopback, private and unique-local addresses.
+    PublicOnly,
+    /// Refuse nothing.
+    Any,
+}
+
+impl std::str::FromStr for CallbackPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "default" => Ok(CallbackPolicy::Default),
+            "public-only" => Ok(CallbackPolicy::PublicOnly),
+            "any" => Ok(CallbackPolicy::Any),
+            _ => Err(format!("{s:?}: use default, public-only or any")),
+        }
+    }
+}
+
+fn refused_ip(ip: IpAddr, policy: CallbackPolicy) -> bool {
+    let link_local = match ip {
+        IpAddr::V4(v4) => v4.is_link_local() || v4.octets()[0] == 0,
+        IpAddr::V6(v6) => {
+            (v6.segments()[0] & 0xffc0) == 0xfe80
+                || v6.to_ipv4_mapped().is_some_and(|m| m.is_link_local())
+        }
+    };
+    let private = match ip {
+        IpAddr::V4(v4) => {
+            v4.is_loopback()
+                || v4.is_private()
+                || (v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64)
+                || v4.is_unspecified()
+        }
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.is_unspecified() || (v6.segments()[0] & 0xfe00) == 0xfc00
+        }
+    };
+    match policy {
+        CallbackPolicy::Any => false,
+        CallbackPolicy::Default => link_local,
+        CallbackPolicy::PublicOnly => link_local || private,
+    }
+}
+
+const METADATA_HOSTS: &[&str] = &[
+    "metadata.google.internal",
+    "metadata",
+    "instance-data",
+    "metadata.azure.internal",
+];
+
+/// Checks a callback URL's shape and (literal) host; `Err` says why not.
+pub fn check_url(url: &str, policy: CallbackPolicy) -> Result<reqwest::Url, String> {
+    if url.len() > 1024 {
+        return Err("callback_url must be at most 1024 characters".into());
+    }
+    let u = reqwest::Url::parse(url)
+        .map_err(|_| "callback_url must be an absolute http(s) URL".to_string())?;
+    if !matches!(u.scheme(), "http" | "https") {
+        return Err("callback_url must use http or https".into());
+    }
+    let host = u
+        .host_str()
+        .ok_or("callback_url needs a host")?
+        .trim_matches(['[', ']'])
+        .to_ascii_lowercase();
+    if policy != CallbackPolicy::Any && METADATA_HOSTS.contains(&host.as_str()) {
+        return Err("callback_url points at a cloud metadata service".into());
+    }
+    if let Ok(ip) = host.parse::<IpAddr>()
+        && refused_ip(ip, policy)
+    {
+        return Err("callback_url points at an address Convene does not call".into());
+    }
+    Ok(u)
+}
+
+/// The same check on every address the host resolves to, at send time, so
+/// a DNS name cannot smuggle in a refused address.
+async fn check_resolved(u: &reqwest::Url, policy: CallbackPolicy) -> Result<(), String> {
+    if policy == CallbackPolicy::Any {
+        return Ok(());
+    }
+    let host = u
+        .host_str()
+        .unwrap_or("")
+        .trim_matches(['[', ']'])
+        .to_string();
+    let port = u.port_or_known_default().unwrap_or(80);
+    let addrs = tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .map_err(|e| format!("cannot resolve {host}: {e}"))?;
+    for a in addrs {
+        if refused_ip(a.ip(), policy) {
+            return Err(format!(
+                "{host} resolves to {}, which Convene does not call",
+                a.ip()
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub fn channel_json(c: &Channel) -> Value {
+    let mut v = json!({
+        "channel_id": c.id,
+        "callback_url": c.callback_url,
+        "filters": serde_json::from_str::<Value>(&c.filters_json).unwrap_or_else(|_| json!({})),
+    });
+    if c.conversations_enabled {
+        v["scheduling_conversations"] = json!({"enabled": true});
+    }
+    v
+}
+
+fn delivery(n: &Notification, channel: Option<&Channel>, url: &str, body: String) -> Delivery {
+    let now = now_ms();
+    Delivery {
+        id: new_id("dlv"),
+        application_id: n.application_id.clone(),
+        notification_id: Some(n.id.clone()),
+        channel_id: channel.map(|c| c.id.clone()),
+        kind: n.kind.clone(),
+        url: url.to_string(),
+        body,
+        state: "pending".into(),
+        attempts: 0,
+        next_attempt_ms: now,
+        locked_until_ms: 0,
+        last_status: None,
+        last_error: None,
+        replay_of: None,
+        created_ms: now,
+        delivered_ms: None,
+    }
+}
+
+/// The deliveries one notification becomes.
+async fn fan_out(
+    state: &AppState,
+    n: &Notification,
+) -> Result<Vec<Delivery>, convene_store::StoreError> {
+    let payload: Value = serde_json::from_str(&n.payload_json).unwrap_or_else(|_| json!({}));
+    if n.kind.starts_with("scheduling_request_") {
+        let app = state.db.application(&n.application_id).await?;
+        return Ok(match app.and_then(|a| a.webhook_url) {
+            Some(url) => vec![delivery(n, None, &url, n.payload_json.clone())],
+            None => Vec::new(),
+        });
+    }
+    let Some(account) = &n.account_id else {
+        return Ok(Vec::new());
+    };
+    let channels = state.db.channels(account).await?;
+    let mut out = Vec::new();
+    for c in &channels {
+        let wanted = if n.kind.starts_with("scheduling_conversation_") {
+            c.conversations_enabled
+        } else if n.kind == "change" {
+            let filters: Value =
+                serde_json::from_str(&c.filters_json).unwrap_or_else(|_| json!({}));
+            match filters.get("calendar_ids").and_then(Value::as_array) {
+                // "*" is a bulk change that may touch any calendar.
+                Some(ids) => n.subject_id.as_ref().is_some_and(|cal| {
+                    cal == "*" || ids.iter().any(|i| i.as_str() == Some(cal.as_str()))
+                }),
+                None => true,
+            }
+        } else {
+            false
+        };
+        if wanted {
+            let body = json!({ "notification": payload.get("notification").cloned().unwrap_or_else(|| json!({"type": n.kind})), "channel": channel_json(c) });
+            out.push(delivery(n, Some(c), &c.callback_url, body.to_string()));
+        }
+    }
+    Ok(out)
+}
+
+/// `Cronofy-HMAC-SHA256`: one signature per active client secret.
+async fn signature(
+    state: &AppState,
+    app_id: &str,
+    body: &[u8],
+) -> Result<String, convene_store::StoreError> {
+    let versions = state.db.active_secret_versions(app_id).await?;
+    Ok(versions
+        .iter()
+        .map(|v| hmac_b64(state.links.client_secret(app_id, *v).as_bytes(), body))
+        .collect::<Vec<_>>()
+        .join(","))
+}
+
+fn backoff_ms(state: &AppState, attempts: i64) -> i64 {
+    let base = state.cfg.retry_base_ms.max(1);
+    let exp = base
+        .saturating_mul(1i64 << attempts.clamp(0, 20))
+        .min(3_600_000);
+    // Jitter in [exp/2, exp] so receivers coming back are not stampeded.
+    let half = exp / 2;
+    half + rand::rng().random_range(0..=half.max(1))
+}
+
+async fn attempt(state: &AppState, http: &reqwest::Client, d: &Delivery) -> Attempt {
+    let now = now_ms();
+    let policy = state.cfg.callback_policy;
+    let (status, error) = match check_url(&d.url, policy) {
+        Err(e) => (None, e),
+        Ok(u) => match check_resolved(&u, policy).await {
+            Err(e) => (None, e),
+            Ok(()) => {
+                let sig = match signature(state, &d.application_id, d.body.as_bytes()).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        return Attempt::Retry {
+                            status: None,
+                            error: e.to_string(),
+                            next_attempt_ms: now + backoff_ms(state, d.attempts),
+                        };
+                    }
+                };
+                let sent = http
+                    .post(u)
+                    .header("content-type", "application/json; charset=utf-8")
+                    .header(SIGNATURE_HEADER, sig)
+                    .header(DELIVERY_ID_HEADER, &d.id)
+                    .header("Convene-Notification-Type", &d.kind)
+                    .body(d.body.clone())
+                    .send()
+                    .await;
+                match sent {
+                    Ok(r) if r.status().is_success() => {
+                        return Attempt::Delivered {
+                            status: r.status().as_u16() as i64,
+                        };
+                    }
+                    Ok(r) => (
+                        Some(r.status().as_u16() as i64),
+                        format!("receiver answered {}", r.status()),
+                    ),
+                    Err(e) => (
+                        None,
+                        if e.is_timeout() {
+                            "timed out".to_string()
+                        } else {
+                            format!("could not deliver: {e}")
+                        },
+                    ),
+                }
+            }
+        },
+    };
+    if now - d.created_ms >= state.cfg.retry_window_ms {
+        Attempt::GiveUp { status, error }
+    } else {
+        Attempt::Retry {
+            status,
+            error,
+            next_attempt_ms: now + backoff_ms(state, d.attempts),
+        }
+    }
+}
+
+/// One pass: fan out new notifications, then send what is due. Answers how
+/// many attempts it started.
+pub async fn tick(state: &AppState, http: &reqwest::Client, permits: &Arc<Semaphore>) -> usize {
+    match state.db.undispatched(100).await {
+        Ok(ns) => {
+            for n in ns {
+                match fan_out(state, &n).await {
+                    Ok(ds) => {
+                        if let Err(e) = state.db.dispatch_notification(&n.id, &ds).await {
+                            tracing::warn!(error = %e, "fan-out failed");
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "fan-out failed"),
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "reading the outbox failed"),
+    }
+    let free = permits.available_permits() as i64;
+    if free == 0 {
+        return 0;
+    }
+    let lease = state.cfg.attempt_timeout_ms as i64 * 3 + 10_000;
+    let due = match state.db.claim_due(now_ms(), lease, free).await {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::warn!(error = %e, "claiming deliveries failed");
+            return 0;
+        }
+    };
+    let n = due.len();
+    for d in due {
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            break;
+        };
+        let state = state.clone();
+        let http = http.clone();
+        // Each receiver gets its own task: a slow one blocks nobody else.
+        tokio::spawn(async move {
+            let outcome = attempt(&state, &http, &d).await;
+            match &outcome {
+                Attempt::Delivered { .. } => {
+                    tracing::info!(delivery = %d.id, kind = %d.kind, "delivered")
+                }
+                Attempt::Retry { error, .. } => {
+                    tracing::info!(delivery = %d.id, %error, "will retry")
+                }
+                Attempt::GiveUp { error, .. } => {
+                    tracing::warn!(delivery = %d.id, %error, "gave up")
+                }
+            }
+            if let Err(e) = state.db.record_attempt(&d.id, &outcome, now_ms()).await {
+                tracing::warn!(error = %e, "recording an attempt failed; the lease will expire and it is retried");
+            }
+            drop(permit);
+        });
+    }
+    n
+}
+
+/// Installs ring as the TLS provider (one provider for sqlx and reqwest);
+/// idempotent, and needed before any `reqwest::Client` is built.
+pub fn install_tls() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+pub fn http_client(state: &AppState) -> reqwest::Client {
+    install_tls();
+    reqwest::Client::builder()
+        .timeout(Duration::from_millis(state.cfg.attempt_timeout_ms))
+        .connect_timeout(Duration::from_millis(
+            state.cfg.attempt_timeout_ms.min(5_000),
+        ))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("Convene/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("the HTTP client builds")
+}
+
+/// Runs the worker until `stop` is cancelled.
+pub async fn run(state: AppState, stop: CancellationToken) {
+    let http = http_client(&state);
+    let permits = Arc::new(Semaphore::new(16));
+    loop {
+        let started = tick(&state, &http, &permits).await;
+        if started == 0 {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = tokio::time::sleep(Duration::from_millis(state.cfg.notify_poll_ms)) => {}
+            }
+        } else if stop.is_cancelled() {
+            break;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_link_local_and_metadata_by_default() {
+        let p = CallbackPolicy::Default;
+        assert!(check_url("http://169.254.169.254/latest/meta-data", p).is_err());
+        assert!(check_url("http://metadata.google.internal/x", p).is_err());
+        assert!(check_url("http://[fe80::1]/x", p).is_err());
+        assert!(check_url("ftp://example.com/x", p).is_err());
+        assert!(check_url("not a url", p).is_err());
+        assert!(check_url("http://127.0.0.1:9000/cb", p).is_ok());
+        assert!(check_url("https://example.com/cb", p).is_ok());
+        assert!(check_url("http://127.0.0.1:9000/cb", CallbackPolicy::PublicOnly).is_err());
+        assert!(check_url("http://10.1.2.3/cb", CallbackPolicy::PublicOnly).is_err());
+        assert!(check_url("http://169.254.169.254/", CallbackPolicy::Any).is_ok());
+    }
+}

@@ -1,0 +1,468 @@
+//! The notification pipeline's storage: secrets by version, channels, the
+//! outbox's fan-out into deliveries, and leased claiming of due attempts.
+
+use crate::{Db, NewNotification, Result, StoreError, dispatch, write_tx};
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Channel {
+    pub id: String,
+    pub account_id: String,
+    pub application_id: String,
+    pub callback_url: String,
+    pub filters_json: String,
+    pub conversations_enabled: bool,
+    pub closed: bool,
+    pub created_ms: i64,
+}
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Notification {
+    pub id: String,
+    pub application_id: String,
+    pub account_id: Option<String>,
+    pub kind: String,
+    pub subject_id: Option<String>,
+    pub payload_json: String,
+    pub created_ms: i64,
+}
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Delivery {
+    pub id: String,
+    pub application_id: String,
+    pub notification_id: Option<String>,
+    pub channel_id: Option<String>,
+    pub kind: String,
+    pub url: String,
+    pub body: String,
+    pub state: String,
+    pub attempts: i64,
+    pub next_attempt_ms: i64,
+    pub locked_until_ms: i64,
+    pub last_status: Option<i64>,
+    pub last_error: Option<String>,
+    pub replay_of: Option<String>,
+    pub created_ms: i64,
+    pub delivered_ms: Option<i64>,
+}
+
+macro_rules! insert_delivery {
+    ($tx:ident, $d:expr) => {{
+        let d: &Delivery = $d;
+        sqlx::query(
+            "INSERT INTO deliveries (id, application_id, notification_id, channel_id, kind, url, body, state, attempts, next_attempt_ms, locked_until_ms, last_status, last_error, replay_of, created_ms, delivered_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+        )
+        .bind(&d.id)
+        .bind(&d.application_id)
+        .bind(&d.notification_id)
+        .bind(&d.channel_id)
+        .bind(&d.kind)
+        .bind(&d.url)
+        .bind(&d.body)
+        .bind(&d.state)
+        .bind(d.attempts)
+        .bind(d.next_attempt_ms)
+        .bind(d.locked_until_ms)
+        .bind(d.last_status)
+        .bind(&d.last_error)
+        .bind(&d.replay_of)
+        .bind(d.created_ms)
+        .bind(d.delivered_ms)
+        .execute(&mut *$tx)
+        .await?;
+    }};
+}
+
+const DELIVERY_COLS: &str = "id, application_id, notification_id, channel_id, kind, url, body, state, attempts, next_attempt_ms, locked_until_ms, last_status, last_error, replay_of, created_ms, delivered_ms";
+const CHANNEL_COLS: &str = "id, account_id, application_id, callback_url, filters_json, conversations_enabled, closed, created_ms";
+
+/// Records a `change` notification for an account, but only when it has an
+/// open channel: accounts nobody watches cost nothing. Binds: $1 id,
+/// $2 account, $3 calendar, $4 payload, $5 now.
+pub const CHANGE_NOTIFICATION_SQL: &str = "INSERT INTO notifications (id, application_id, account_id, kind, subject_id, payload_json, created_ms, dispatched) \
+     SELECT $1, a.application_id, a.id, 'change', $3, $4, $5, FALSE FROM accounts a \
+     WHERE a.id = $2 AND EXISTS (SELECT 1 FROM channels c WHERE c.account_id = a.id AND c.closed = FALSE) \
+     ON CONFLICT (id) DO NOTHING";
+
+/// Records a change of an account's calendar inside a transaction.
+#[macro_export]
+macro_rules! record_change_in {
+    ($tx:ident, $account:expr, $calendar:expr, $now:expr) => {{
+        let (account, calendar, now): (&str, &str, i64) = ($account, $calendar, $now);
+        let changes_since = jiff::Timestamp::from_millisecond(now - 1000)
+            .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+            .unwrap_or_default();
+        let payload = serde_json::json!({"notification": {"type": "change", "changes_since": changes_since}}).to_string();
+        sqlx::query($crate::notify::CHANGE_NOTIFICATION_SQL)
+            .bind(format!("chg_{account}_{calendar}_{now}"))
+            .bind(account)
+            .bind(calendar)
+            .bind(payload)
+            .bind(now)
+            .execute(&mut *$tx)
+            .await?;
+    }};
+}
+
+/// What the outcome of one attempt was.
+#[derive(Clone, Debug)]
+pub enum Attempt {
+    Delivered {
+        status: i64,
+    },
+    Retry {
+        status: Option<i64>,
+        error: String,
+        next_attempt_ms: i64,
+    },
+    GiveUp {
+        status: Option<i64>,
+        error: String,
+    },
+}
+
+impl Db {
+    #[tracing::instrument(skip(self, hash))]
+    pub async fn add_secret(
+        &self,
+        app_id: &str,
+        version: i64,
+        hash: &str,
+        now_ms: i64,
+    ) -> Result<()> {
+        dispatch!(self, |p| {
+            sqlx::query(
+            "INSERT INTO application_secrets (hash, application_id, version, active, created_ms) VALUES ($1, $2, $3, $4, $5)"
+        )
+        .bind(hash)
+        .bind(app_id)
+        .bind(version)
+        .bind(true)
+        .bind(now_ms)
+        .execute(p)
+        .await
+        .map(|_| ())?
+        });
+        Ok(())
+    }
+
+    /// Versions of the application's secrets that still authenticate.
+    #[tracing::instrument(skip(self))]
+    pub async fn active_secret_versions(&self, app_id: &str) -> Result<Vec<i64>> {
+        Ok(dispatch!(self, |p| {
+            sqlx::query_scalar(
+            "SELECT version FROM application_secrets WHERE application_id = $1 AND active = $2 ORDER BY version"
+        )
+        .bind(app_id)
+        .bind(true)
+        .fetch_all(p)
+        .await?
+        }))
+    }
+
+    #[tracing::instrument(skip(self))]
+    pub async fn latest_secret_version(&self, app_id: &str) -> Result<i64> {
+        let v: Option<i64> = dispatch!(self, |p| sqlx::query_scalar(
+            "SELECT MAX(version) FROM application_secrets WHERE application_id = $1"
+        )
+        .bind(app_id)
+        .fetch_one(p)
+        .await?);
+        Ok(v.unwrap_or(0))
+    }
+
+    /// Retires every secret version below `keep_from`.
+    #[tracing::instrument(skip(self))]
+    pub async fn retire_secrets_before(&self, app_id: &str, keep_from: i64) -> Result<u64> {
+        Ok(dispatch!(self, |p| sqlx::query(
+            "UPDATE application_secrets SET active = $3 WHERE application_id = $1 AND version < $2"
+        )
+        .bind(app_id)
+        .bind(keep_from)
+        .bind(false)
+        .execute(p)
+        .await?
+        .rows_affected()))
+    }
+
+    /// Opens a channel and queues its `verification` callback in the same
+    /// transaction.
+    #[tracing::instrument(skip(self, ch, verification_body))]
+    pub async fn create_channel(
+        &self,
+        ch: &Channel,
+        delivery_id: &str,
+        verification_body: &str,
+    ) -> Result<()> {
+        write_tx!(self, |tx| {
+            sqlx::query(
+                "INSERT INTO channels (id, account_id, application_id, callback_url, filters_json, conversations_enabled, closed, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(&ch.id)
+            .bind(&ch.account_id)
+            .bind(&ch.application_id)
+            .bind(&ch.callback_url)
+            .bind(&ch.filters_json)
+            .bind(ch.conversations_enabled)
+            .bind(false)
+            .bind(ch.created_ms)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO deliveries (id, application_id, notification_id, channel_id, kind, url, body, state, attempts, next_attempt_ms, locked_until_ms, created_ms) \
+                 VALUES ($1, $2, NULL, $3, 'verification', $4, $5, 'pending', 0, $6, 0, $6)",
+            )
+            .bind(delivery_id)
+            .bind(&ch.application_id)
+            .bind(&ch.id)
+            .bind(&ch.callback_url)
+            .bind(verification_body)
+            .bind(ch.created_ms)
+            .execute(&mut *tx)
+            .await?;
+            Ok::<_, StoreError>(())
+        })
+    }
+
+    #[tracing::instrument(skip(self))]
+    pub async fn channels(&self, account_id: &str) -> Result<Vec<Channel>> {
+        Ok(dispatch!(self, |p| {
+            let mut qb = sqlx::QueryBuilder::new(format!(
+                "SELECT {CHANNEL_COLS} FROM channels WHERE account_id = "
+            ));
+            qb.push_bind(account_id)
+                .push(" AND closed = ")
+                .push_bind(false)
+                .push(" ORDER BY created_ms, id");
+            qb.build_query_as().fetch_all(p).await?
+        }))
+    }
+
+    #[tracing::instrument(skip(self))]
+    pub async fn close_channel(&self, account_id: &str, id: &str) -> Result<bool> {
+        let n = dispatch!(self, |p| sqlx::query(
+            "UPDATE channels SET closed = $3 WHERE account_id = $1 AND id = $2 AND closed = $4"
+        )
+        .bind(account_id)
+        .bind(id)
+        .bind(true)
+        .bind(false)
+        .execute(p)
+        .await?
+        .rows_affected());
+        Ok(n == 1)
+    }
+
+    /// Records a notification on its own (outside a booking transaction).
+    #[tracing::instrument(skip(self, payload))]
+    pub async fn record_change(
+        &self,
+        id: &str,
+        account_id: &str,
+        calendar_id: &str,
+        payload: &str,
+        now_ms: i64,
+    ) -> Result<()> {
+        dispatch!(self, |p| sqlx::query(CHANGE_NOTIFICATION_SQL)
+            .bind(id)
+            .bind(account_id)
+            .bind(calendar_id)
+            .bind(payload)
+            .bind(now_ms)
+            .execute(p)
+            .await
+            .map(|_| ())?);
+        Ok(())
+    }
+
+    /// Notifications not yet turned into deliveries, oldest first.
+    #[tracing::instrument(skip(self))]
+    pub async fn undispatched(&self, limit: i64) -> Result<Vec<Notification>> {
+        Ok(dispatch!(self, |p| {
+            sqlx::query_as(
+            "SELECT id, application_id, account_id, kind, subject_id, payload_json, created_ms FROM notifications WHERE dispatched = $1 ORDER BY created_ms, id LIMIT $2"
+        )
+        .bind(false)
+        .bind(limit)
+        .fetch_all(p)
+        .await?
+        }))
+    }
+
+    /// Turns one notification into its deliveries, once: the flag flips
+    /// with a compare-and-set, so a second process doing the same work
+    /// rolls back. Answers whether this call did it.
+    #[tracing::instrument(skip(self, deliveries), fields(n = deliveries.len()))]
+    pub async fn dispatch_notification(
+        &self,
+        notification_id: &str,
+        deliveries: &[Delivery],
+    ) -> Result<bool> {
+        let r: Result<bool> = write_tx!(self, |tx| {
+            let n = sqlx::query(
+                "UPDATE notifications SET dispatched = $1 WHERE id = $2 AND dispatched = $3",
+            )
+            .bind(true)
+            .bind(notification_id)
+            .bind(false)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n != 1 {
+                return Err(StoreError::Conflict("already dispatched"));
+            }
+            for d in deliveries {
+                insert_delivery!(tx, d);
+            }
+            Ok::<_, StoreError>(true)
+        });
+        match r {
+            Err(StoreError::Conflict(_)) => Ok(false),
+            other => other,
+        }
+    }
+
+    /// Claims up to `limit` due attempts for `lease_ms`. On PostgreSQL rows
+    /// another process is claiming are skipped (`SKIP LOCKED`); on SQLite
+    /// the statement runs under the single write lock. Either way each
+    /// attempt goes to one worker until its lease runs out.
+    #[tracing::instrument(skip(self))]
+    pub async fn claim_due(&self, now_ms: i64, lease_ms: i64, limit: i64) -> Result<Vec<Delivery>> {
+        Ok(match self {
+            Db::Sqlite(p) => {
+                sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "UPDATE deliveries SET locked_until_ms = $1 WHERE id IN (SELECT id FROM deliveries WHERE state = 'pending' AND next_attempt_ms <= $2 AND locked_until_ms <= $2 ORDER BY next_attempt_ms LIMIT $3) RETURNING {DELIVERY_COLS}"
+                )))
+                .bind(now_ms + lease_ms)
+                .bind(now_ms)
+                .bind(limit)
+                .fetch_all(p)
+                .await?
+            }
+            Db::Postgres(p) => {
+                sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "UPDATE deliveries SET locked_until_ms = $1 WHERE id IN (SELECT id FROM deliveries WHERE state = 'pending' AND next_attempt_ms <= $2 AND locked_until_ms <= $2 ORDER BY next_attempt_ms LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING {DELIVERY_COLS}"
+                )))
+                .bind(now_ms + lease_ms)
+                .bind(now_ms)
+                .bind(limit)
+                .fetch_all(p)
+                .await?
+            }
+        })
+    }
+
+    /// Records an attempt's outcome and releases the lease.
+    #[tracing::instrument(skip(self, outcome))]
+    pub async fn record_attempt(&self, id: &str, outcome: &Attempt, now_ms: i64) -> Result<()> {
+        let (state, status, error, next, delivered) = match outcome {
+            Attempt::Delivered { status } => {
+                ("delivered", Some(*status), None, now_ms, Some(now_ms))
+            }
+            Attempt::Retry {
+                status,
+                error,
+                next_attempt_ms,
+            } => (
+                "pending",
+                *status,
+                Some(error.clone()),
+                *next_attempt_ms,
+                None,
+            ),
+            Attempt::GiveUp { status, error } => {
+                ("failed", *status, Some(error.clone()), now_ms, None)
+            }
+        };
+        dispatch!(self, |p| {
+            sqlx::query(
+            "UPDATE deliveries SET state = $2, attempts = attempts + 1, last_status = $3, last_error = $4, next_attempt_ms = $5, delivered_ms = $6, locked_until_ms = 0 WHERE id = $1"
+        )
+        .bind(id)
+        .bind(state)
+        .bind(status)
+        .bind(error)
+        .bind(next)
+        .bind(delivered)
+        .execute(p)
+        .await
+        .map(|_| ())?
+        });
+        Ok(())
+    }
+
+    /// The delivery log of an application, newest first.
+    #[tracing::instrument(skip(self))]
+    pub async fn deliveries(
+        &self,
+        app_id: &str,
+        state: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Delivery>> {
+        Ok(dispatch!(self, |p| {
+            let mut qb = sqlx::QueryBuilder::new(format!(
+                "SELECT {DELIVERY_COLS} FROM deliveries WHERE application_id = "
+            ));
+            qb.push_bind(app_id);
+            if let Some(s) = state {
+                qb.push(" AND state = ").push_bind(s);
+            }
+            qb.push(" ORDER BY created_ms DESC, id LIMIT ")
+                .push_bind(limit);
+            qb.build_query_as().fetch_all(p).await?
+        }))
+    }
+
+    #[tracing::instrument(skip(self))]
+    pub async fn delivery(&self, id: &str) -> Result<Option<Delivery>> {
+        Ok(dispatch!(self, |p| {
+            let mut qb = sqlx::QueryBuilder::new(format!(
+                "SELECT {DELIVERY_COLS} FROM deliveries WHERE id = "
+            ));
+            qb.push_bind(id);
+            qb.build_query_as().fetch_optional(p).await?
+        }))
+    }
+
+    #[tracing::instrument(skip(self, d), fields(delivery = %d.id))]
+    pub async fn insert_delivery(&self, d: &Delivery) -> Result<()> {
+        write_tx!(self, |tx| {
+            insert_delivery!(tx, d);
+            Ok::<_, StoreError>(())
+        })
+    }
+
+    /// Every delivery (tests and the dashboard's per-request view).
+    #[tracing::instrument(skip(self))]
+    pub async fn deliveries_for_notification_kind(
+        &self,
+        app_id: &str,
+        kind: &str,
+    ) -> Result<Vec<Delivery>> {
+        Ok(dispatch!(self, |p| {
+            let mut qb = sqlx::QueryBuilder::new(format!(
+                "SELECT {DELIVERY_COLS} FROM deliveries WHERE application_id = "
+            ));
+            qb.push_bind(app_id)
+                .push(" AND kind = ")
+                .push_bind(kind)
+                .push(" ORDER BY created_ms, id");
+            qb.build_query_as().fetch_all(p).await?
+        }))
+    }
+}
+
+/// The notification row for an ad-hoc insert (used by callers that do not
+/// go through `transact`).
+pub fn notification_row(n: &NewNotification) -> Notification {
+    Notification {
+        id: n.id.clone(),
+        application_id: n.application_id.clone(),
+        account_id: n.account_id.clone(),
+        kind: n.kind.clone(),
+        subject_id: n.subject_id.clone(),
+        payload_json: n.payload_json.clone(),
+        created_ms: n.created_ms,
+    }
+}
