@@ -503,6 +503,43 @@ async function availabilitySlots () {
     spans.some((x) => x.subs.has(cSub) && !x.subs.has(bSub)), show(slotsList));
 }
 
+// 6b. Push notification channels: a real receiver on loopback
+async function channels () {
+  const http = require('http');
+  const got = [];
+  const srv = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => { body += d; });
+    req.on('end', () => {
+      got.push({ sig: req.headers['cronofy-hmac-sha256'], id: req.headers['convene-delivery-id'], body });
+      res.writeHead(200); res.end();
+    });
+  });
+  await new Promise((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const cb = `http://127.0.0.1:${srv.address().port}/cb`;
+  const wait = async (n) => { for (let i = 0; i < 150 && got.length < n; i++) await new Promise((r) => setTimeout(r, 100)); };
+  const c = S.client;
+  try {
+    const res = await c.createNotificationChannel({ callback_url: cb, filters: { calendar_ids: [S.cal], only_managed: true } });
+    const id = res.channel && res.channel.channel_id;
+    check('createNotificationChannel: channel_id', typeof id === 'string' && id.startsWith('chn_'), show(res));
+    const listed = await c.listNotificationChannels();
+    check('listNotificationChannels: contains it', listed.channels.some((x) => x.channel_id === id), show(listed));
+    await wait(1);
+    check('verification callback arrived', got.length >= 1, `nothing arrived at ${cb}`);
+    if (got.length) {
+      check('verification: type verification', JSON.parse(got[0].body).notification.type === 'verification', got[0].body);
+      check('verification: hmacValid with the client secret', c.hmacValid({ hmac: got[0].sig, body: got[0].body, client_secret: CLIENT_SECRET }), got[0].sig);
+    }
+    await c.deleteNotificationChannel({ channel_id: id });
+    check('deleteNotificationChannel: HTTP 202', lastStatus() === 202, `got ${lastStatus()}`);
+    const after = await c.listNotificationChannels();
+    check('closed channel is not listed', !after.channels.some((x) => x.channel_id === id), show(after));
+  } finally {
+    srv.close();
+  }
+}
+
 // 7. Refresh and revoke
 async function tokens () {
   const c = S.client;
@@ -535,6 +572,7 @@ async function main () {
     } else {
       check('availability queries', false, 'skipped: setup failed');
     }
+    if (S.cal) await section('channels', channels);
     await section('tokens', tokens);
   }
   console.log(`conformance-node: ${PASSED} passed, ${FAILED} failed`);

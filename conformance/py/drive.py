@@ -542,6 +542,57 @@ def availability_slots():
 
 
 # ---------------------------------------------------------------------------
+# 5b. Push notification channels: a real receiver on loopback
+# ---------------------------------------------------------------------------
+def channels():
+    import http.server
+    import threading
+    import time
+
+    got = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+            got.append((self.headers.get("Cronofy-HMAC-SHA256"), self.headers.get("Convene-Delivery-Id"), body))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    cb = "http://127.0.0.1:%d/cb" % srv.server_address[1]
+    c = S["client"]
+    try:
+        ch = c.create_notification_channel(cb, calendar_ids=[S["cal"]], only_managed=True)
+        check("create_notification_channel: channel_id", str(ch.get("channel_id", "")).startswith("chn_"), "%r" % ch)
+        listed = c.list_notification_channels()
+        check("list_notification_channels: contains it", any(x.get("channel_id") == ch.get("channel_id") for x in listed), "%r" % listed)
+        deadline = time.time() + 15
+        while time.time() < deadline and not got:
+            time.sleep(0.1)
+        check("verification callback arrived", bool(got), "nothing arrived at %s" % cb)
+        if got:
+            sig, delivery_id, body = got[0]
+            check("verification: type verification", json.loads(body)["notification"]["type"] == "verification", body)
+            check("verification: Cronofy-HMAC-SHA256 verifies with hmac_valid", c.hmac_valid(sig, body), "sig=%r" % sig)
+            check("verification: delivery id header", bool(delivery_id), "headers missing")
+        c.upsert_event(S["cal"], {"event_id": "chn-%s" % RUN, "summary": "push", "start": day(3, 9), "end": day(3, 10), "tzid": "Etc/UTC"})
+        deadline = time.time() + 15
+        while time.time() < deadline and len(got) < 2:
+            time.sleep(0.1)
+        check("change callback arrived after an event upsert",
+              len(got) >= 2 and json.loads(got[1][2])["notification"]["type"] == "change", "got %r" % got)
+        c.close_notification_channel(ch["channel_id"])
+        check("close_notification_channel: HTTP 202", last_status() == 202, "got %s" % last_status())
+        check("closed channel is not listed", not any(x.get("channel_id") == ch["channel_id"] for x in c.list_notification_channels()))
+    finally:
+        srv.shutdown()
+
+
+# ---------------------------------------------------------------------------
 # 6. Refresh and revoke
 # ---------------------------------------------------------------------------
 def tokens():
@@ -578,6 +629,8 @@ def main():
             section(availability_slots)
         else:
             check("availability queries", False, "skipped: setup failed")
+        if "cal" in S:
+            section(channels)
         section(tokens)
     print("conformance-py: %d passed, %d failed" % (PASSED, FAILED), flush=True)
     return 1 if FAILED else 0
