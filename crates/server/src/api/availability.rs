@@ -618,3 +618,135 @@ pub async fn availability(
     };
     Ok(super::ok(json!({ key: items })))
 }
+
+/// Sequences answered by one `POST /v1/sequenced_availability`.
+pub const MAX_SEQUENCES: usize = 20;
+/// Steps in one sequence.
+pub const MAX_STEPS: usize = 5;
+
+fn minutes_of(v: Option<&Value>) -> Option<i64> {
+    let v = v?;
+    let h = v.get("hours").and_then(Value::as_i64).unwrap_or(0);
+    let m = v.get("minutes").and_then(Value::as_i64).unwrap_or(0);
+    (v.get("hours").is_some() || v.get("minutes").is_some()).then_some(h * 60 + m)
+}
+
+/// `POST /v1/sequenced_availability` (contract §5.2): consecutive steps,
+/// each an availability query of its own. Each step's slots come from the
+/// same engine; a sequence takes a first-step slot and, for every next
+/// step, the earliest slot that starts after the previous one ends plus
+/// the minimum buffers between them (and, when a maximum is given, no
+/// later than the maximum gap).
+#[tracing::instrument(skip_all, fields(app = %auth.app.id))]
+pub async fn sequenced(
+    State(state): State<crate::AppState>,
+    auth: AppAuth,
+    Body(body): Body,
+) -> ApiResult<Response> {
+    let root = F::root(&body);
+    let mut errs = Errors::new();
+    let steps = root.get("sequence").array(&mut errs).unwrap_or_default();
+    if steps.is_empty() {
+        errs.add(
+            "sequence",
+            "required",
+            "sequence must hold at least one step",
+        );
+    }
+    if steps.len() > MAX_STEPS {
+        errs.add("sequence", "too_many", format!("at most {MAX_STEPS} steps"));
+    }
+    errs.finish()?;
+    let global = body
+        .get("query_periods")
+        .or_else(|| body.get("available_periods"))
+        .cloned();
+    let mut parsed = Vec::new();
+    for (i, step) in steps.iter().enumerate() {
+        let mut b = step.v.cloned().unwrap_or_else(|| json!({}));
+        if b.get("query_periods").is_none() && b.get("available_periods").is_none() {
+            if let Some(g) = &global {
+                b["query_periods"] = g.clone();
+            }
+        }
+        if b.get("start_interval").is_some_and(Value::is_null) {
+            b.as_object_mut().map(|m| m.remove("start_interval"));
+        }
+        b["response_format"] = json!("overlapping_slots");
+        let spec = match parse_query(&state.db, &auth.app.organizational_unit_id, &b).await {
+            Ok(s) => s,
+            Err(ApiError::Invalid(es)) => {
+                return Err(ApiError::Invalid(
+                    es.into_iter()
+                        .map(|mut e| {
+                            e.field = format!("sequence[{i}].{}", e.field);
+                            e
+                        })
+                        .collect(),
+                ));
+            }
+            Err(e) => return Err(e),
+        };
+        let buffer = step.v.and_then(|v| v.get("buffer"));
+        let side = |k: &str, bound: &str| {
+            minutes_of(buffer.and_then(|b| b.get(k)).and_then(|s| s.get(bound)))
+        };
+        let ordinal = step
+            .v
+            .and_then(|v| v.get("ordinal"))
+            .and_then(Value::as_i64)
+            .unwrap_or(i as i64);
+        let id = step
+            .v
+            .and_then(|v| v.get("sequence_id"))
+            .cloned()
+            .unwrap_or(json!(i));
+        let slots = evaluate(&state.db, &spec).await?;
+        parsed.push((
+            ordinal,
+            id,
+            spec,
+            slots,
+            side("before", "maximum"),
+            side("after", "maximum"),
+        ));
+    }
+    parsed.sort_by_key(|p| p.0);
+    let mut sequences = Vec::new();
+    'first: for first in parsed[0].3.iter() {
+        let mut chain = vec![first.clone()];
+        for w in 1..parsed.len() {
+            let (prev, next) = (&parsed[w - 1], &parsed[w]);
+            let last = chain.last().expect("non-empty").end;
+            let gap_min = prev.2.after + next.2.before;
+            let earliest = last.checked_add(gap_min).unwrap_or(last);
+            // A maximum on either side bounds the gap; the other side then
+            // contributes its minimum.
+            let latest = match (prev.5, next.4) {
+                (None, None) => None,
+                (a, b) => {
+                    let a = a.unwrap_or(prev.2.after.as_mins());
+                    let b = b.unwrap_or(next.2.before.as_mins());
+                    last.checked_add(SignedDuration::from_mins(a + b)).ok()
+                }
+            };
+            match next
+                .3
+                .iter()
+                .find(|s| s.start >= earliest && latest.is_none_or(|l| s.start <= l))
+            {
+                Some(s) => chain.push(s.clone()),
+                None => continue 'first,
+            }
+        }
+        sequences.push(json!({"sequence": chain.iter().zip(&parsed).map(|(s, p)| {
+            let mut v = available_json(s);
+            v["sequence_id"] = p.1.clone();
+            v
+        }).collect::<Vec<_>>()}));
+        if sequences.len() >= MAX_SEQUENCES {
+            break;
+        }
+    }
+    Ok(super::ok(json!({ "sequences": sequences })))
+}

@@ -162,6 +162,11 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
         "/v1/deliveries/{delivery_id}/replay",
         "Send a delivered or failed callback again.",
     ),
+    (
+        "post",
+        "/v1/sequenced_availability",
+        "Sequenced availability: consecutive steps, each its own query.",
+    ),
 ];
 
 /// Every route of every module.
@@ -217,6 +222,7 @@ pub fn router(state: AppState) -> Router {
             get(periods::list_page),
         )
         .route("/v1/availability", post(availability::availability))
+        .route("/v1/sequenced_availability", post(availability::sequenced))
         .route("/v1/channels", post(channels::create).get(channels::list))
         .route(
             "/v1/channels/{channel_id}",

@@ -392,3 +392,113 @@ async fn availability_validation_errors(app: TestApp) {
         "15:00 collides with Alice's event"
     );
 }
+
+both!(dst_days_through_the_api);
+async fn dst_days_through_the_api(app: TestApp) {
+    let c = app.client("Acme").await;
+    let a = app.account(&c, "alice").await;
+    let weekly: Vec<Value> = [
+        "sunday",
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+    ]
+    .iter()
+    .flat_map(|d| {
+        [
+            json!({"day": d, "start_time": "00:30", "end_time": "03:30"}),
+            json!({"day": d, "start_time": "09:00", "end_time": "17:00"}),
+        ]
+    })
+    .collect();
+    let (s, b) = app
+        .call(Method::POST, "/v1/availability_rules", Some(&a.token), Some(json!({"availability_rule_id": "r", "tzid": "America/New_York", "weekly_periods": weekly})))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let ny = jiff::tz::TimeZone::get("America/New_York").unwrap();
+    // 2027-03-14: 02:00 → 03:00 (a gap); 2027-11-07: 02:00 → 01:00 (01:00–02:00 twice).
+    for (day, early_minutes) in [("2027-03-14", 120), ("2027-11-07", 240)] {
+        let d: Date = day.parse().unwrap();
+        let (s, b) = app
+            .call(Method::POST, "/v1/availability", Some(&c.client_secret), Some(json!({
+                "participants": [{"members": [{"sub": a.sub, "managed_availability": true}]}],
+                "required_duration": {"minutes": 15},
+                "query_periods": [{"start": at(d, 0, 0), "end": at(d.tomorrow().unwrap().tomorrow().unwrap(), 0, 0)}],
+                "response_format": "overlapping_slots"
+            })))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        let mut early = 0;
+        let mut seen = std::collections::HashSet::new();
+        for sl in b["available_slots"].as_array().unwrap() {
+            let start = ts(&sl["start"]);
+            assert!(seen.insert(start), "each instant offered once");
+            let z = start.to_zoned(ny.clone());
+            let end_wall = ts(&sl["end"])
+                .checked_sub(jiff::SignedDuration::from_secs(1))
+                .unwrap()
+                .to_zoned(ny.clone());
+            let mins = |t: &jiff::Zoned| t.hour() as i32 * 60 + t.minute() as i32;
+            let inside = |m: i32| (30..210).contains(&m) || (540..1020).contains(&m);
+            assert!(
+                inside(mins(&z)) && inside(mins(&end_wall)),
+                "{sl} outside the rule's wall-clock hours"
+            );
+            if z.date() == d && mins(&z) < 240 {
+                early += 15;
+            }
+        }
+        // Local 00:30–03:30 holds 2 real hours on the spring-forward day
+        // (02:00–03:00 does not exist) and 4 on the fall-back day.
+        assert_eq!(early, early_minutes, "{day}");
+    }
+}
+
+both!(sequenced_availability_chains_steps);
+async fn sequenced_availability_chains_steps(app: TestApp) {
+    let (c, alice, bob) = setup(&app).await;
+    let mon = next_monday();
+    // pycronofy's shape: string sequence ids, start_interval null, buffer {}.
+    let (s, b) = app
+        .call(Method::POST, "/v1/sequenced_availability", Some(&alice.token), Some(json!({
+            "sequence": [
+                {"sequence_id": "interview", "ordinal": 1, "participants": [{"members": [{"sub": alice.sub, "managed_availability": true}], "required": "all"}],
+                 "required_duration": {"minutes": 60}, "start_interval": null, "buffer": {"after": {"minimum": {"minutes": 15}, "maximum": {"minutes": 30}}}},
+                {"sequence_id": "debrief", "ordinal": 2, "participants": [{"members": [{"sub": bob.sub, "managed_availability": true}], "required": "all"}],
+                 "required_duration": {"minutes": 30}, "buffer": {}}
+            ],
+            "available_periods": [{"start": at(mon, 13, 0), "end": at(mon, 22, 0)}]
+        })))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let seqs = b["sequences"].as_array().unwrap();
+    assert!(!seqs.is_empty(), "{b}");
+    for sq in seqs {
+        let steps = sq["sequence"].as_array().unwrap();
+        assert_eq!(steps[0]["sequence_id"], json!("interview"));
+        assert_eq!(steps[1]["sequence_id"], json!("debrief"));
+        let gap = ts(&steps[1]["start"]).duration_since(ts(&steps[0]["end"]));
+        assert!(
+            gap >= jiff::SignedDuration::from_mins(15)
+                && gap <= jiff::SignedDuration::from_mins(30),
+            "{sq}"
+        );
+        assert_eq!(steps[1]["participants"][0]["sub"], json!(bob.sub));
+    }
+    let (s, e) = app
+        .call(
+            Method::POST,
+            "/v1/sequenced_availability",
+            Some(&c.client_secret),
+            Some(json!({"sequence": [{"participants": [{"members": [{"sub": alice.sub}]}]}]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        err_key(&e, "sequence[0].required_duration"),
+        "errors.required"
+    );
+}
