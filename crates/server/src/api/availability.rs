@@ -418,7 +418,7 @@ pub async fn parse_query(db: &Db, ou: &str, body: &Value) -> ApiResult<QuerySpec
     let start_interval = root.get("start_interval").duration(&mut errs);
     if let Some(si) = start_interval {
         let m = si.as_mins();
-        if m < 5 || m > limits::MAX_START_INTERVAL_MINUTES || m % 5 != 0 {
+        if !(5..=limits::MAX_START_INTERVAL_MINUTES).contains(&m) || m % 5 != 0 {
             errs.add(
                 "start_interval",
                 "invalid",
@@ -664,10 +664,11 @@ pub async fn sequenced(
     let mut parsed = Vec::new();
     for (i, step) in steps.iter().enumerate() {
         let mut b = step.v.cloned().unwrap_or_else(|| json!({}));
-        if b.get("query_periods").is_none() && b.get("available_periods").is_none() {
-            if let Some(g) = &global {
-                b["query_periods"] = g.clone();
-            }
+        if b.get("query_periods").is_none()
+            && b.get("available_periods").is_none()
+            && let Some(g) = &global
+        {
+            b["query_periods"] = g.clone();
         }
         if b.get("start_interval").is_some_and(Value::is_null) {
             b.as_object_mut().map(|m| m.remove("start_interval"));

@@ -28,7 +28,6 @@ use convene_store::tx::{Stmt, Write, account_locks};
 use convene_store::{Db, Event, NewNotification, StoreError};
 use jiff::Timestamp;
 use serde_json::{Map, Value, json};
-use tokio::sync::Semaphore;
 
 use super::availability::{GroupSpec, MemberSpec, QuerySpec, evaluate};
 use crate::AppState;
@@ -105,12 +104,6 @@ const MANUAL: &str = "manual";
 const AUTO: &str = "auto";
 const JOINED: &str = "scheduling_conversation_joined";
 const UPDATED: &str = "scheduling_conversation_updated";
-
-/// Bounds the conversation transactions in flight in this process. A
-/// transaction holds one pooled connection while its check reads through
-/// others; without a bound, a burst of selections could take every
-/// connection while waiting for the lock and starve the holder's reads.
-static TX_GATE: Semaphore = Semaphore::const_new(2);
 
 /// How many times a decision is retaken when its compare-and-set lost.
 const ATTEMPTS: usize = 3;
@@ -855,10 +848,6 @@ async fn decide<'a, T>(
     let mut locks: Vec<Stmt> = account_locks(&account_subs(parts));
     locks.push(store::lock(conversation_id));
     for _ in 0..ATTEMPTS {
-        let _permit = TX_GATE
-            .acquire()
-            .await
-            .map_err(|e| ApiError::Internal(anyhow::Error::new(e)))?;
         match state.db.transact(&locks, async || check().await).await {
             Ok(out) => return Ok(out),
             Err(TxError::Store(StoreError::Conflict(_))) => continue,
@@ -1038,11 +1027,10 @@ pub async fn create(
             } else {
                 None
             };
-            let mut writes = vec![store::insert_conversation(&c)];
             if let Some((s, e)) = first {
                 complete(&mut c, &mut ps, s, e);
-                writes = vec![store::insert_conversation(&c)];
             }
+            let mut writes = vec![store::insert_conversation(&c)];
             writes.extend(ps.iter().map(store::insert_participant));
             writes.extend(notifications(JOINED, &c, &ps, to_ms(now)));
             if first.is_some() {

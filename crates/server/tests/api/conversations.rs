@@ -343,7 +343,11 @@ async fn every_validation_rule_has_its_key(app: TestApp) {
     let stranger = app.account(&other, "stranger").await;
     let day = next_monday();
     let base = seed_body(&grace.sub, day);
-    let past = at(jiff::Zoned::now().date().yesterday().unwrap(), 9, 0);
+    let past = Timestamp::now()
+        .checked_sub(jiff::SignedDuration::from_hours(24))
+        .unwrap()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
     let eleven: Vec<Value> = (0..11)
         .map(|i| json!({"start": at(day, i, 0), "end": at(day, i, 30)}))
         .collect();
