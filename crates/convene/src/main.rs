@@ -60,6 +60,71 @@ enum Command {
         #[command(subcommand)]
         command: AppCommand,
     },
+    /// Manage dashboard admins.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Add a dashboard admin of an Organizational Unit (created if missing), or
+    /// set a new password for an existing one (which signs it out everywhere).
+    /// The password is read from stdin, or prompted for when stdin is a terminal.
+    /// Prints {"admin_id", "email", "organizational_unit_id"}.
+    Add {
+        /// The admin's email (the sign-in name).
+        #[arg(long)]
+        email: String,
+        /// Organizational Unit name.
+        #[arg(long, default_value = "Default")]
+        organizational_unit: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+/// Passwords shorter than this are refused.
+const MIN_PASSWORD_CHARS: usize = 8;
+
+/// Reads the password: prompted (without echo) on a terminal, else the first
+/// line of stdin, so scripts can pipe it in.
+fn read_password() -> anyhow::Result<String> {
+    use std::io::{BufRead as _, IsTerminal as _, Write as _};
+    let stdin = std::io::stdin();
+    let tty = stdin.is_terminal();
+    let read_line = || -> anyhow::Result<String> {
+        let mut line = String::new();
+        stdin.lock().read_line(&mut line)?;
+        Ok(line.trim_end_matches(['\n', '\r']).to_string())
+    };
+    if !tty {
+        return read_line();
+    }
+    // `stty` turns echo off without unsafe terminal calls of our own.
+    let stty = |arg: &str| {
+        std::process::Command::new("stty")
+            .arg(arg)
+            .stdin(std::process::Stdio::inherit())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let ask = |prompt: &str| -> anyhow::Result<String> {
+        eprint!("{prompt}");
+        std::io::stderr().flush()?;
+        let hidden = stty("-echo");
+        let line = read_line();
+        if hidden {
+            stty("echo");
+            eprintln!();
+        }
+        line
+    };
+    let first = ask("Password: ")?;
+    let again = ask("Repeat the password: ")?;
+    anyhow::ensure!(first == again, "the passwords differ");
+    Ok(first)
 }
 
 #[derive(Subcommand)]
@@ -154,6 +219,7 @@ async fn main() -> anyhow::Result<()> {
             database.close().await;
         }
         Command::App { command } => app_command(command).await?,
+        Command::Admin { command } => admin_command(command).await?,
     }
     Ok(())
 }
@@ -229,6 +295,55 @@ async fn app_command(command: AppCommand) -> anyhow::Result<()> {
             println!(
                 "{}",
                 serde_json::json!({"client_id": client_id, "client_secret": secret, "version": version})
+            );
+            database.close().await;
+        }
+    }
+    Ok(())
+}
+
+async fn admin_command(command: AdminCommand) -> anyhow::Result<()> {
+    match command {
+        AdminCommand::Add {
+            email,
+            organizational_unit,
+            db,
+        } => {
+            let email = email.trim().to_lowercase();
+            anyhow::ensure!(
+                email.contains('@') && !email.contains(char::is_whitespace),
+                "--email must be an email address"
+            );
+            anyhow::ensure!(
+                !organizational_unit.trim().is_empty(),
+                "--organizational-unit must not be blank"
+            );
+            let password = read_password()?;
+            anyhow::ensure!(
+                password.chars().count() >= MIN_PASSWORD_CHARS,
+                "the password must have at least {MIN_PASSWORD_CHARS} characters"
+            );
+            let hash = convene_server::pages::admin_auth::hash_password(password).await?;
+            let database = Db::connect(&db.database_url)
+                .await
+                .context("opening the database")?;
+            let now = convene_server::now_ms();
+            let ou = database
+                .ensure_org_unit(&ids::new_id("ou"), organizational_unit.trim(), now)
+                .await?;
+            let admin = database
+                .upsert_admin(&convene_store::admins::Admin {
+                    id: ids::new_id("adm"),
+                    email,
+                    organizational_unit_id: ou.id.clone(),
+                    password_hash: hash,
+                    created_ms: now,
+                    updated_ms: now,
+                })
+                .await?;
+            println!(
+                "{}",
+                serde_json::json!({"admin_id": admin.id, "email": admin.email, "organizational_unit_id": ou.id})
             );
             database.close().await;
         }

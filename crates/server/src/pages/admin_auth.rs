@@ -44,12 +44,21 @@ static DECOY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         .unwrap_or_default()
 });
 
+/// At most this many argon2 checks run at once: each takes ~19 MiB and tens
+/// of milliseconds, so a flood of sign-in attempts queues instead of
+/// exhausting memory and the blocking pool.
+static VERIFY_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
+
 /// Whether `password` matches the stored PHC string (`None`: no such
 /// admin, checked against a decoy all the same).
 pub async fn verify_password(password: String, stored: Option<String>) -> bool {
     let known = stored.is_some();
-    let hash = stored.unwrap_or_else(|| DECOY.clone());
+    let Ok(_slot) = VERIFY_SLOTS.acquire().await else {
+        return false;
+    };
     let ok = tokio::task::spawn_blocking(move || {
+        // The decoy is hashed on first use, here off the async workers too.
+        let hash = stored.unwrap_or_else(|| DECOY.clone());
         Argon2::default()
             .verify_password(password.as_bytes(), hash.as_str())
             .is_ok()
@@ -170,16 +179,9 @@ impl IntoResponse for SignInFirst {
         let to = if next == "/dashboard" {
             "/dashboard/sign-in".to_string()
         } else {
-            format!(
-                "/dashboard/sign-in?next={}",
-                form_encode(&next)
-            )
+            format!("/dashboard/sign-in?next={}", form_encode(&next))
         };
-        (
-            [(header::CACHE_CONTROL, "no-store")],
-            Redirect::to(&to),
-        )
-            .into_response()
+        ([(header::CACHE_CONTROL, "no-store")], Redirect::to(&to)).into_response()
     }
 }
 
@@ -241,7 +243,10 @@ mod tests {
 
     #[test]
     fn next_stays_local() {
-        assert_eq!(safe_next(Some("/dashboard/requests?state=complete")), "/dashboard/requests?state=complete");
+        assert_eq!(
+            safe_next(Some("/dashboard/requests?state=complete")),
+            "/dashboard/requests?state=complete"
+        );
         assert_eq!(safe_next(Some("https://evil.example/")), "/dashboard");
         assert_eq!(safe_next(Some("/dashboard//evil.example")), "/dashboard");
         assert_eq!(safe_next(Some("/dashboard\\x")), "/dashboard");
@@ -251,7 +256,10 @@ mod tests {
     #[test]
     fn cookies_and_secrets() {
         let mut h = HeaderMap::new();
-        h.insert(header::COOKIE, HeaderValue::from_static("a=1; convene_admin=tok; b=2"));
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; convene_admin=tok; b=2"),
+        );
         assert_eq!(cookie(&h, SESSION_COOKIE), Some("tok"));
         assert_eq!(cookie(&h, "c"), None);
         assert!(same_secret("abc", "abc"));

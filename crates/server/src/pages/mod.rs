@@ -5,8 +5,12 @@ use askama::Template;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 
+pub mod admin_auth;
+pub mod assets;
 pub mod dashboard;
 pub mod recipient;
+pub mod template_check;
+pub mod webhooks;
 
 /// Renders a template with a status; a template error is a 500 page.
 pub fn render<T: Template>(status: StatusCode, t: &T) -> Response {

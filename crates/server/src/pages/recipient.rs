@@ -12,7 +12,7 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde_json::Value;
 
-use super::{ZONES, render};
+use super::ZONES;
 use crate::api::availability::evaluate;
 use crate::api::scheduling::{
     BookError, RequestSpec, book, booking_of, cancel_request, refresh, select_url, spec_of,
@@ -31,12 +31,40 @@ pub struct SlotView {
 
 pub struct DayView {
     pub label: String,
+    /// "Today" or "Tomorrow" in the recipient's zone, else empty.
+    pub relative: String,
     pub slots: Vec<SlotView>,
 }
 
 pub struct ZoneView {
     pub name: String,
+    /// The name as people read it, with the zone's current UTC offset.
+    pub label: String,
     pub selected: bool,
+}
+
+/// Pages carry Convene's security headers (CSP, no framing).
+fn render<T: Template>(status: StatusCode, t: &T) -> Response {
+    super::assets::secure(super::render(status, t))
+}
+
+/// `America/New York (UTC−04:00)`: the offset now, so people can find
+/// their zone by the time difference they know.
+fn zone_label(name: &str) -> String {
+    let readable = name.replace('_', " ");
+    match tz(name) {
+        Some(z) => {
+            let secs = z.to_offset(Timestamp::now()).seconds();
+            let sign = if secs < 0 { '\u{2212}' } else { '+' };
+            let secs = secs.unsigned_abs();
+            format!(
+                "{readable} (UTC{sign}{:02}:{:02})",
+                secs / 3600,
+                (secs % 3600) / 60
+            )
+        }
+        None => readable,
+    }
 }
 
 #[derive(Template)]
@@ -86,7 +114,16 @@ async fn page(
     let mut days: Vec<DayView> = Vec::new();
     if mode == "pick" {
         let found = evaluate(&state.db, &spec.slot_query(now_ms(), &r.id)).await?;
+        let today = Timestamp::now().to_zoned(zone.clone()).date();
         for a in found {
+            let date = a.start.to_zoned(zone.clone()).date();
+            let relative = if date == today {
+                "Today"
+            } else if today.tomorrow().is_ok_and(|t| t == date) {
+                "Tomorrow"
+            } else {
+                ""
+            };
             let day = local_label(a.start, &zone, "%A %-d %B %Y");
             let slot = SlotView {
                 value: fmt_time(a.start),
@@ -96,6 +133,7 @@ async fn page(
                 Some(d) if d.label == day => d.slots.push(slot),
                 _ => days.push(DayView {
                     label: day,
+                    relative: relative.to_string(),
                     slots: vec![slot],
                 }),
             }
@@ -105,6 +143,7 @@ async fn page(
         .iter()
         .map(|z| ZoneView {
             name: z.to_string(),
+            label: zone_label(z),
             selected: *z == tzname,
         })
         .collect();
@@ -113,6 +152,7 @@ async fn page(
             0,
             ZoneView {
                 name: tzname.clone(),
+                label: zone_label(&tzname),
                 selected: true,
             },
         );

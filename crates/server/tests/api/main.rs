@@ -5,6 +5,7 @@ mod helpers;
 
 mod availability;
 mod conversations;
+mod dashboard;
 mod foundation;
 mod notifications;
 mod scheduling;
