@@ -488,18 +488,18 @@ impl Db {
         if account_ids.is_empty() {
             return Ok(Vec::new());
         }
-        // One row per (account, calendar) with its intervals as a JSON
+        // One row per account with its intervals as a JSON
         // array: decoding a few JSON texts is far cheaper than thousands of
         // rows (SQLite hands every row across a thread). The aggregate is
         // the one spelling that differs between the backends.
-        let grouped: Vec<(String, String, String)> = dispatch!(self, |p| {
+        let grouped: Vec<(String, String)> = dispatch!(self, |p| {
             let agg = if IS_PG {
-                "json_agg(json_build_array(start_ms, end_ms, event_id))::text"
+                "json_agg(json_build_array(start_ms, end_ms, event_id, calendar_id))::text"
             } else {
-                "json_group_array(json_array(start_ms, end_ms, event_id))"
+                "json_group_array(json_array(start_ms, end_ms, event_id, calendar_id))"
             };
             let mut qb = sqlx::QueryBuilder::new(format!(
-                "SELECT account_id, calendar_id, {agg} FROM events WHERE account_id IN ("
+                "SELECT account_id, {agg} FROM events WHERE account_id IN ("
             ));
             let mut sep = qb.separated(", ");
             for id in account_ids {
@@ -511,19 +511,19 @@ impl Db {
                 .push_bind(to_ms)
                 .push(" AND end_ms > ")
                 .push_bind(from_ms)
-                .push(" AND deleted = FALSE AND transparency = 'opaque' AND status <> 'cancelled' AND participation <> 'declined' GROUP BY account_id, calendar_id");
+                .push(" AND deleted = FALSE AND transparency = 'opaque' AND status <> 'cancelled' AND participation <> 'declined' GROUP BY account_id");
             qb.build_query_as().fetch_all(p).await?
         });
         let mut out = Vec::new();
-        for (account_id, calendar_id, json) in grouped {
-            let items: Vec<(i64, i64, Option<String>)> =
+        for (account_id, json) in grouped {
+            let items: Vec<(i64, i64, Option<String>, String)> =
                 serde_json::from_str(&json).unwrap_or_default();
             out.extend(
                 items
                     .into_iter()
-                    .map(|(start_ms, end_ms, event_id)| BusyRow {
+                    .map(|(start_ms, end_ms, event_id, calendar_id)| BusyRow {
                         account_id: account_id.clone(),
-                        calendar_id: calendar_id.clone(),
+                        calendar_id,
                         event_id,
                         start_ms,
                         end_ms,
