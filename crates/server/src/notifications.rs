@@ -138,6 +138,27 @@ async fn check_resolved(u: &reqwest::Url, policy: CallbackPolicy) -> Result<(), 
     Ok(())
 }
 
+/// Queues the same body again as a new delivery (new id, `replay_of` the
+/// original), for a receiver that lost or mishandled it.
+pub async fn replay(state: &AppState, d: Delivery) -> Result<Delivery, convene_store::StoreError> {
+    let now = now_ms();
+    let copy = Delivery {
+        id: new_id("dlv"),
+        state: "pending".into(),
+        attempts: 0,
+        next_attempt_ms: now,
+        locked_until_ms: 0,
+        last_status: None,
+        last_error: None,
+        replay_of: Some(d.id.clone()),
+        created_ms: now,
+        delivered_ms: None,
+        ..d
+    };
+    state.db.insert_delivery(&copy).await?;
+    Ok(copy)
+}
+
 pub fn channel_json(c: &Channel) -> Value {
     let mut v = json!({
         "channel_id": c.id,

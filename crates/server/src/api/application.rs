@@ -6,13 +6,12 @@ use axum::response::Response;
 use convene_store::notify::Delivery;
 use serde_json::{Value, json};
 
+use crate::AppState;
 use crate::auth::AppAuth;
 use crate::error::{ApiError, ApiResult};
-use crate::ids::new_id;
 use crate::input::{Body, Errors, F, QueryInput};
 use crate::notifications::check_url;
 use crate::time::fmt_ms;
-use crate::{AppState, now_ms};
 
 /// Notification types sent to the application's webhook.
 pub const WEBHOOK_TYPES: &[&str] = &[
@@ -147,20 +146,6 @@ pub async fn replay(
         .await?
         .filter(|d| d.application_id == auth.app.id)
         .ok_or_else(|| ApiError::not_found(format!("delivery {id} not found")))?;
-    let now = now_ms();
-    let copy = Delivery {
-        id: new_id("dlv"),
-        state: "pending".into(),
-        attempts: 0,
-        next_attempt_ms: now,
-        locked_until_ms: 0,
-        last_status: None,
-        last_error: None,
-        replay_of: Some(d.id.clone()),
-        created_ms: now,
-        delivered_ms: None,
-        ..d
-    };
-    state.db.insert_delivery(&copy).await?;
+    let copy = crate::notifications::replay(&state, d).await?;
     Ok(super::ok(json!({ "delivery": delivery_json(&copy) })))
 }

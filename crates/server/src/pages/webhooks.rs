@@ -12,12 +12,11 @@ use super::admin_auth::{Signed, form_encode};
 use super::dashboard::{
     Chrome, Opt, chrome, csrf_failed, failed, fstr, html, not_found, see_other,
 };
+use crate::AppState;
 use crate::api::application::WEBHOOK_TYPES;
-use crate::ids::new_id;
 use crate::input::{Body, QueryInput};
 use crate::notifications::check_url;
 use crate::time::from_ms;
-use crate::{AppState, now_ms};
 
 const LOG_LIMIT: i64 = 100;
 const DELIVERY_STATES: &[(&str, &str)] = &[
@@ -267,23 +266,10 @@ pub async fn replay(
         Ok(None) => return not_found(&s, "delivery", "/dashboard/webhooks"),
         Err(r) => return r,
     }
-    let now = now_ms();
-    let copy = Delivery {
-        id: new_id("dlv"),
-        state: "pending".into(),
-        attempts: 0,
-        next_attempt_ms: now,
-        locked_until_ms: 0,
-        last_status: None,
-        last_error: None,
-        replay_of: Some(d.id.clone()),
-        created_ms: now,
-        delivered_ms: None,
-        ..d
+    let copy = match crate::notifications::replay(&state, d).await {
+        Ok(c) => c,
+        Err(e) => return failed(e),
     };
-    if let Err(e) = state.db.insert_delivery(&copy).await {
-        return failed(e);
-    }
     see_other(&format!(
         "/dashboard/webhooks?app={}&replayed={}",
         form_encode(&copy.application_id),

@@ -35,23 +35,15 @@ async fn setup(app: &TestApp) -> (Client, Acct, Acct) {
     let alice = app.account(&c, "alice").await;
     let bob = app.account(&c, "bob").await;
     let mon = next_monday();
-    let weekly: Vec<Value> = ["monday", "tuesday", "wednesday", "thursday", "friday"]
-        .iter()
-        .map(|d| json!({"day": d, "start_time": "09:00", "end_time": "17:00"}))
-        .collect();
     for a in [&alice, &bob] {
-        let (s, b) = app
-            .call(
-                Method::POST,
-                "/v1/availability_rules",
-                Some(&a.token),
-                Some(json!({
-                    "availability_rule_id": "work", "tzid": "America/New_York",
-                    "weekly_periods": weekly
-                })),
-            )
-            .await;
-        assert_eq!(s, StatusCode::OK, "{b}");
+        set_rule(
+            app,
+            a,
+            "America/New_York",
+            &EVERY_DAY[1..6],
+            &[("09:00", "17:00")],
+        )
+        .await;
     }
     let ev = |id: &str, s: String, e: String, extra: Value| {
         let mut v = json!({"event_id": id, "summary": "busy", "start": s, "end": e});
@@ -397,27 +389,14 @@ both!(dst_days_through_the_api);
 async fn dst_days_through_the_api(app: TestApp) {
     let c = app.client("Acme").await;
     let a = app.account(&c, "alice").await;
-    let weekly: Vec<Value> = [
-        "sunday",
-        "monday",
-        "tuesday",
-        "wednesday",
-        "thursday",
-        "friday",
-        "saturday",
-    ]
-    .iter()
-    .flat_map(|d| {
-        [
-            json!({"day": d, "start_time": "00:30", "end_time": "03:30"}),
-            json!({"day": d, "start_time": "09:00", "end_time": "17:00"}),
-        ]
-    })
-    .collect();
-    let (s, b) = app
-        .call(Method::POST, "/v1/availability_rules", Some(&a.token), Some(json!({"availability_rule_id": "r", "tzid": "America/New_York", "weekly_periods": weekly})))
-        .await;
-    assert_eq!(s, StatusCode::OK, "{b}");
+    set_rule(
+        &app,
+        &a,
+        "America/New_York",
+        &EVERY_DAY,
+        &[("00:30", "03:30"), ("09:00", "17:00")],
+    )
+    .await;
     let ny = jiff::tz::TimeZone::get("America/New_York").unwrap();
     // 2027-03-14: 02:00 → 03:00 (a gap); 2027-11-07: 02:00 → 01:00 (01:00–02:00 twice).
     for (day, early_minutes) in [("2027-03-14", 120), ("2027-11-07", 240)] {

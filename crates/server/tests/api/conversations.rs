@@ -16,27 +16,7 @@ const PATH: &str = "/v1/scheduling_conversations";
 
 /// Weekly availability `from`–`to` (UTC hours) on every day.
 async fn rule(app: &TestApp, a: &Acct, from: &str, to: &str) {
-    let weekly: Vec<Value> = [
-        "sunday",
-        "monday",
-        "tuesday",
-        "wednesday",
-        "thursday",
-        "friday",
-        "saturday",
-    ]
-    .iter()
-    .map(|d| json!({"day": d, "start_time": from, "end_time": to}))
-    .collect();
-    let (s, b) = app
-        .call(
-            Method::POST,
-            "/v1/availability_rules",
-            Some(&a.token),
-            Some(json!({"availability_rule_id": "work", "tzid": "Etc/UTC", "weekly_periods": weekly})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{b}");
+    daily(app, a, from, to).await;
 }
 
 async fn busy(app: &TestApp, a: &Acct, id: &str, start: String, end: String) {

@@ -223,3 +223,46 @@ pub fn future(days: i64, hour: i8) -> String {
         .unwrap();
     format!("{d}T{hour:02}:00:00Z")
 }
+
+pub const EVERY_DAY: [&str; 7] = [
+    "sunday",
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+];
+
+/// Sets the account's availability rule `work`: each of `periods`
+/// (`HH:MM` start, end) on each of `days`, read in `tzid`.
+pub async fn set_rule(
+    app: &TestApp,
+    a: &Acct,
+    tzid: &str,
+    days: &[&str],
+    periods: &[(&str, &str)],
+) {
+    let weekly: Vec<Value> = days
+        .iter()
+        .flat_map(|d| {
+            periods
+                .iter()
+                .map(move |(s, e)| json!({"day": d, "start_time": s, "end_time": e}))
+        })
+        .collect();
+    let (s, b) = app
+        .call(
+            Method::POST,
+            "/v1/availability_rules",
+            Some(&a.token),
+            Some(json!({"availability_rule_id": "work", "tzid": tzid, "weekly_periods": weekly})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+}
+
+/// Every day `from`–`to` UTC.
+pub async fn daily(app: &TestApp, a: &Acct, from: &str, to: &str) {
+    set_rule(app, a, "Etc/UTC", &EVERY_DAY, &[(from, to)]).await;
+}

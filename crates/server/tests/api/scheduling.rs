@@ -9,29 +9,7 @@ use crate::helpers::*;
 
 /// Every day 08:00–18:00 UTC.
 async fn workday(app: &TestApp, a: &Acct) {
-    let weekly: Vec<Value> = [
-        "sunday",
-        "monday",
-        "tuesday",
-        "wednesday",
-        "thursday",
-        "friday",
-        "saturday",
-    ]
-    .iter()
-    .map(|d| json!({"day": d, "start_time": "08:00", "end_time": "18:00"}))
-    .collect();
-    let (s, b) = app
-        .call(
-            Method::POST,
-            "/v1/availability_rules",
-            Some(&a.token),
-            Some(json!({
-                "availability_rule_id": "work", "tzid": "Etc/UTC", "weekly_periods": weekly
-            })),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{b}");
+    daily(app, a, "08:00", "18:00").await;
 }
 
 struct World {
