@@ -180,7 +180,7 @@ impl Db {
     pub async fn unit_accounts(&self, ou: &str, limit: i64) -> Result<Vec<Account>> {
         Ok(dispatch!(self, |p| {
             sqlx::query_as(
-            "SELECT a.id, a.application_id, a.application_calendar_id, a.email, a.name, a.default_tzid, a.last_booked_ms, ap.organizational_unit_id FROM accounts a JOIN applications ap ON ap.id = a.application_id WHERE ap.organizational_unit_id = $1 ORDER BY a.name, a.id LIMIT $2"
+            "SELECT a.id, a.application_id, a.application_calendar_id, a.email, a.name, a.default_tzid, a.last_booked_ms, ap.organizational_unit_id, a.availability_version FROM accounts a JOIN applications ap ON ap.id = a.application_id WHERE ap.organizational_unit_id = $1 ORDER BY a.name, a.id LIMIT $2"
         )
         .bind(ou)
         .bind(limit)

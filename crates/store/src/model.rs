@@ -24,6 +24,8 @@ pub struct Account {
     pub default_tzid: String,
     pub last_booked_ms: Option<i64>,
     pub organizational_unit_id: String,
+    /// Changes whenever the account's events, rules or periods change.
+    pub availability_version: i64,
 }
 
 #[derive(Clone, Debug, sqlx::FromRow)]

@@ -85,7 +85,21 @@ pub const CHANGE_NOTIFICATION_SQL: &str = "INSERT INTO notifications (id, applic
      WHERE a.id = $2 AND EXISTS (SELECT 1 FROM channels c WHERE c.account_id = a.id AND c.closed = FALSE) \
      ON CONFLICT (id) DO NOTHING";
 
-/// Records a change of an account's calendar inside a transaction.
+/// Marks an account's availability data changed, inside a transaction.
+#[macro_export]
+macro_rules! bump_version_in {
+    ($tx:ident, $account:expr) => {{
+        sqlx::query(
+            "UPDATE accounts SET availability_version = availability_version + 1 WHERE id = $1",
+        )
+        .bind($account)
+        .execute(&mut *$tx)
+        .await?;
+    }};
+}
+
+/// Records a change of an account's calendar inside a transaction (and
+/// bumps its availability version).
 #[macro_export]
 macro_rules! record_change_in {
     ($tx:ident, $account:expr, $calendar:expr, $now:expr) => {{
@@ -94,6 +108,7 @@ macro_rules! record_change_in {
             .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
             .unwrap_or_default();
         let payload = serde_json::json!({"notification": {"type": "change", "changes_since": changes_since}}).to_string();
+        $crate::bump_version_in!($tx, account);
         sqlx::query($crate::notify::CHANGE_NOTIFICATION_SQL)
             .bind(format!("chg_{account}_{calendar}_{now}"))
             .bind(account)

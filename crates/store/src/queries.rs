@@ -120,7 +120,7 @@ impl Db {
     pub async fn account(&self, id: &str) -> Result<Option<Account>> {
         Ok(dispatch!(self, |p| {
             sqlx::query_as(
-            "SELECT a.id, a.application_id, a.application_calendar_id, a.email, a.name, a.default_tzid, a.last_booked_ms, ap.organizational_unit_id FROM accounts a JOIN applications ap ON ap.id = a.application_id WHERE a.id = $1"
+            "SELECT a.id, a.application_id, a.application_calendar_id, a.email, a.name, a.default_tzid, a.last_booked_ms, ap.organizational_unit_id, a.availability_version FROM accounts a JOIN applications ap ON ap.id = a.application_id WHERE a.id = $1"
         )
         .bind(id)
         .fetch_optional(p)
@@ -136,7 +136,7 @@ impl Db {
         }
         Ok(dispatch!(self, |p| {
             let mut qb = sqlx::QueryBuilder::new(
-                "SELECT a.id, a.application_id, a.application_calendar_id, a.email, a.name, a.default_tzid, a.last_booked_ms, ap.organizational_unit_id FROM accounts a JOIN applications ap ON ap.id = a.application_id WHERE a.id IN (",
+                "SELECT a.id, a.application_id, a.application_calendar_id, a.email, a.name, a.default_tzid, a.last_booked_ms, ap.organizational_unit_id, a.availability_version FROM accounts a JOIN applications ap ON ap.id = a.application_id WHERE a.id IN (",
             );
             let mut sep = qb.separated(", ");
             for id in ids {
@@ -158,7 +158,7 @@ impl Db {
             .unwrap_or_default();
         let found: Result<Account> = write_tx!(self, |tx| {
             let existing: Option<Account> = sqlx::query_as(
-                "SELECT a.id, a.application_id, a.application_calendar_id, a.email, a.name, a.default_tzid, a.last_booked_ms, ap.organizational_unit_id FROM accounts a JOIN applications ap ON ap.id = a.application_id WHERE a.application_id = $1 AND a.application_calendar_id = $2",
+                "SELECT a.id, a.application_id, a.application_calendar_id, a.email, a.name, a.default_tzid, a.last_booked_ms, ap.organizational_unit_id, a.availability_version FROM accounts a JOIN applications ap ON ap.id = a.application_id WHERE a.application_id = $1 AND a.application_calendar_id = $2",
             )
             .bind(&new.account.application_id)
             .bind(apc)
@@ -206,7 +206,7 @@ impl Db {
             Err(StoreError::Sqlx(e)) if unique_violation(&e) => {
                 let again: Option<Account> = dispatch!(self, |p| {
                     sqlx::query_as(
-                    "SELECT a.id, a.application_id, a.application_calendar_id, a.email, a.name, a.default_tzid, a.last_booked_ms, ap.organizational_unit_id FROM accounts a JOIN applications ap ON ap.id = a.application_id WHERE a.application_id = $1 AND a.application_calendar_id = $2",
+                    "SELECT a.id, a.application_id, a.application_calendar_id, a.email, a.name, a.default_tzid, a.last_booked_ms, ap.organizational_unit_id, a.availability_version FROM accounts a JOIN applications ap ON ap.id = a.application_id WHERE a.application_id = $1 AND a.application_calendar_id = $2",
                 )
                 .bind(&new.account.application_id)
                 .bind(apc)
@@ -535,22 +535,22 @@ impl Db {
 
     #[tracing::instrument(skip(self, rule))]
     pub async fn upsert_rule(&self, rule: &Rule, now_ms: i64) -> Result<()> {
-        dispatch!(self, |p| {
+        write_tx!(self, |tx| {
             sqlx::query(
-            "INSERT INTO availability_rules (account_id, rule_id, tzid, calendar_ids_json, weekly_periods_json, updated_ms) VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (account_id, rule_id) DO UPDATE SET tzid = excluded.tzid, calendar_ids_json = excluded.calendar_ids_json, weekly_periods_json = excluded.weekly_periods_json, updated_ms = excluded.updated_ms"
-        )
-        .bind(&rule.account_id)
-        .bind(&rule.rule_id)
-        .bind(&rule.tzid)
-        .bind(&rule.calendar_ids_json)
-        .bind(&rule.weekly_periods_json)
-        .bind(now_ms)
-        .execute(p)
-        .await
-        .map(|_| ())?
-        });
-        Ok(())
+                "INSERT INTO availability_rules (account_id, rule_id, tzid, calendar_ids_json, weekly_periods_json, updated_ms) VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (account_id, rule_id) DO UPDATE SET tzid = excluded.tzid, calendar_ids_json = excluded.calendar_ids_json, weekly_periods_json = excluded.weekly_periods_json, updated_ms = excluded.updated_ms",
+            )
+            .bind(&rule.account_id)
+            .bind(&rule.rule_id)
+            .bind(&rule.tzid)
+            .bind(&rule.calendar_ids_json)
+            .bind(&rule.weekly_periods_json)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+            crate::bump_version_in!(tx, &rule.account_id);
+            Ok::<_, StoreError>(())
+        })
     }
 
     #[tracing::instrument(skip(self))]
@@ -580,34 +580,37 @@ impl Db {
 
     #[tracing::instrument(skip(self))]
     pub async fn delete_rule(&self, account_id: &str, rule_id: &str) -> Result<bool> {
-        let n = dispatch!(self, |p| sqlx::query(
-            "DELETE FROM availability_rules WHERE account_id = $1 AND rule_id = $2"
-        )
-        .bind(account_id)
-        .bind(rule_id)
-        .execute(p)
-        .await?
-        .rows_affected());
-        Ok(n > 0)
+        write_tx!(self, |tx| {
+            let n = sqlx::query(
+                "DELETE FROM availability_rules WHERE account_id = $1 AND rule_id = $2",
+            )
+            .bind(account_id)
+            .bind(rule_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            crate::bump_version_in!(tx, account_id);
+            Ok::<_, StoreError>(n > 0)
+        })
     }
 
     #[tracing::instrument(skip(self, period))]
     pub async fn upsert_period(&self, period: &Period, now_ms: i64) -> Result<()> {
-        dispatch!(self, |p| {
+        write_tx!(self, |tx| {
             sqlx::query(
-            "INSERT INTO available_periods (account_id, period_id, start_ms, end_ms, updated_ms) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (account_id, period_id) DO UPDATE SET start_ms = excluded.start_ms, end_ms = excluded.end_ms, updated_ms = excluded.updated_ms"
-        )
-        .bind(&period.account_id)
-        .bind(&period.period_id)
-        .bind(period.start_ms)
-        .bind(period.end_ms)
-        .bind(now_ms)
-        .execute(p)
-        .await
-        .map(|_| ())?
-        });
-        Ok(())
+                "INSERT INTO available_periods (account_id, period_id, start_ms, end_ms, updated_ms) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (account_id, period_id) DO UPDATE SET start_ms = excluded.start_ms, end_ms = excluded.end_ms, updated_ms = excluded.updated_ms",
+            )
+            .bind(&period.account_id)
+            .bind(&period.period_id)
+            .bind(period.start_ms)
+            .bind(period.end_ms)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+            crate::bump_version_in!(tx, &period.account_id);
+            Ok::<_, StoreError>(())
+        })
     }
 
     /// Available periods of many accounts overlapping `[from, to)`, in one
@@ -644,21 +647,25 @@ impl Db {
 
     #[tracing::instrument(skip(self))]
     pub async fn delete_period(&self, account_id: &str, period_id: Option<&str>) -> Result<u64> {
-        Ok(dispatch!(self, |p| match period_id {
-            Some(id) => sqlx::query(
-                "DELETE FROM available_periods WHERE account_id = $1 AND period_id = $2"
-            )
-            .bind(account_id)
-            .bind(id)
-            .execute(p)
-            .await?
-            .rows_affected(),
-            None => sqlx::query("DELETE FROM available_periods WHERE account_id = $1")
+        write_tx!(self, |tx| {
+            let n = match period_id {
+                Some(id) => sqlx::query(
+                    "DELETE FROM available_periods WHERE account_id = $1 AND period_id = $2",
+                )
                 .bind(account_id)
-                .execute(p)
+                .bind(id)
+                .execute(&mut *tx)
                 .await?
                 .rows_affected(),
-        }))
+                None => sqlx::query("DELETE FROM available_periods WHERE account_id = $1")
+                    .bind(account_id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected(),
+            };
+            crate::bump_version_in!(tx, account_id);
+            Ok::<_, StoreError>(n)
+        })
     }
 }
 

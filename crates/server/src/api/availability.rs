@@ -2,6 +2,7 @@
 //! [`evaluate`] is shared with conversations and scheduling requests.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use axum::extract::State;
 use axum::response::Response;
@@ -9,7 +10,7 @@ use convene_engine::{
     Available, Format, Group, Interval, Managed, Member, Query, Required, SignedDuration,
     Timestamp, WeeklyRule,
 };
-use convene_store::Db;
+use convene_store::{BusyRow, Db, Period, Rule};
 use serde_json::{Value, json};
 
 use crate::auth::AppAuth;
@@ -88,9 +89,118 @@ pub struct QuerySpec {
     pub exclude_event_ids: Vec<String>,
 }
 
+/// What availability is computed from, for one account, as of a version.
+struct Cached {
+    version: i64,
+    from_ms: i64,
+    to_ms: i64,
+    busy: Arc<Vec<BusyRow>>,
+    rules: Arc<Vec<Rule>>,
+    periods: Arc<Vec<Period>>,
+}
+
+type MemberData = (Arc<Vec<BusyRow>>, Arc<Vec<Rule>>, Arc<Vec<Period>>);
+
+/// Accounts whose data this process keeps; past it the cache starts over.
+const CACHE_ACCOUNTS: usize = 20_000;
+/// A miss fetches at least this far past the window's start, so that the
+/// next queries (whose windows move with the clock) still hit.
+const FETCH_SPAN_MS: i64 = 45 * 24 * 3_600_000;
+
+static CACHE: LazyLock<Mutex<HashMap<String, Cached>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// Whether `cached` may answer for `account` over `[from, to)`: the same
+/// availability version (bumped in the transaction of every change to the
+/// account's events, rules or periods, by any process) and a wide enough window.
+fn fresh(cached: &Cached, version: i64, from: i64, to: i64) -> bool {
+    cached.version == version && cached.from_ms <= from && to <= cached.to_ms
+}
+
+/// Every member's busy intervals, rules and available periods covering
+/// `[from, to)`. One query reads the accounts' availability versions; data
+/// cached at the same version is current, whichever process changed it.
+/// Only the accounts that changed are read again, in three queries whatever
+/// their number.
+async fn member_data(
+    db: &Db,
+    ids: &[String],
+    from: i64,
+    to: i64,
+) -> Result<HashMap<String, MemberData>, ApiError> {
+    let accounts = db.accounts(ids).await?;
+    let mut out: HashMap<String, MemberData> = HashMap::new();
+    let mut missing: Vec<(String, i64)> = Vec::new();
+    {
+        let cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+        for a in &accounts {
+            match cache.get(&a.id) {
+                Some(c) if fresh(c, a.availability_version, from, to) => {
+                    out.insert(
+                        a.id.clone(),
+                        (c.busy.clone(), c.rules.clone(), c.periods.clone()),
+                    );
+                }
+                _ => missing.push((a.id.clone(), a.availability_version)),
+            }
+        }
+    }
+    if missing.is_empty() {
+        return Ok(out);
+    }
+    let fetch_to = to.max(from + FETCH_SPAN_MS);
+    let miss_ids: Vec<String> = missing.iter().map(|(id, _)| id.clone()).collect();
+    let new_busy = db.busy(&miss_ids, from, fetch_to).await?;
+    let new_rules = db.rules_for(&miss_ids).await?;
+    let new_periods = db
+        .periods_for(&miss_ids, Some(from), Some(fetch_to))
+        .await?;
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if cache.len() + missing.len() > CACHE_ACCOUNTS {
+        cache.clear();
+    }
+    for (id, version) in missing {
+        let entry = Cached {
+            version,
+            from_ms: from,
+            to_ms: fetch_to,
+            busy: Arc::new(
+                new_busy
+                    .iter()
+                    .filter(|b| b.account_id == id)
+                    .cloned()
+                    .collect(),
+            ),
+            rules: Arc::new(
+                new_rules
+                    .iter()
+                    .filter(|r| r.account_id == id)
+                    .cloned()
+                    .collect(),
+            ),
+            periods: Arc::new(
+                new_periods
+                    .iter()
+                    .filter(|p| p.account_id == id)
+                    .cloned()
+                    .collect(),
+            ),
+        };
+        out.insert(
+            id.clone(),
+            (
+                entry.busy.clone(),
+                entry.rules.clone(),
+                entry.periods.clone(),
+            ),
+        );
+        cache.insert(id, entry);
+    }
+    Ok(out)
+}
+
 /// Loads every member's busy time, rules and available periods for the
-/// query window in three queries (whatever the number of members or days)
-/// and runs the engine.
+/// query window (see [`member_data`]) and runs the engine.
 #[tracing::instrument(skip_all, fields(groups = spec.groups.len()))]
 pub async fn evaluate(db: &Db, spec: &QuerySpec) -> Result<Vec<Available>, ApiError> {
     let starts: Vec<Timestamp> = match &spec.query_slots {
@@ -124,39 +234,8 @@ pub async fn evaluate(db: &Db, spec: &QuerySpec) -> Result<Vec<Available>, ApiEr
         .collect();
     ids.sort();
     ids.dedup();
-    let managed_ids: Vec<String> = {
-        let set: HashSet<&str> = spec
-            .groups
-            .iter()
-            .flat_map(|g| {
-                g.members
-                    .iter()
-                    .filter(|m| m.managed)
-                    .map(|m| m.sub.as_str())
-            })
-            .collect();
-        ids.iter()
-            .filter(|id| set.contains(id.as_str()))
-            .cloned()
-            .collect()
-    };
-    let busy = db.busy(&ids, to_ms(from), to_ms(to)).await?;
-    let rules = db.rules_for(&managed_ids).await?;
-    let periods = db
-        .periods_for(&managed_ids, Some(to_ms(from)), Some(to_ms(to)))
-        .await?;
-
-    let mut busy_by: HashMap<&str, Vec<(&str, Interval)>> = HashMap::new();
-    for b in busy.iter().filter(|b| {
-        b.event_id
-            .as_ref()
-            .is_none_or(|id| !spec.exclude_event_ids.contains(id))
-    }) {
-        busy_by.entry(&b.account_id).or_default().push((
-            &b.calendar_id,
-            Interval::new(from_ms(b.start_ms), from_ms(b.end_ms)),
-        ));
-    }
+    let data = member_data(db, &ids, to_ms(from), to_ms(to)).await?;
+    let none: MemberData = Default::default();
     let groups = spec
         .groups
         .iter()
@@ -166,9 +245,9 @@ pub async fn evaluate(db: &Db, spec: &QuerySpec) -> Result<Vec<Available>, ApiEr
                 .members
                 .iter()
                 .map(|m| {
-                    let my_rules: Vec<_> = rules
+                    let (busy, rules, periods) = data.get(&m.sub).unwrap_or(&none);
+                    let my_rules: Vec<&Rule> = rules
                         .iter()
-                        .filter(|r| r.account_id == m.sub)
                         .filter(|r| {
                             m.rule_ids
                                 .as_ref()
@@ -189,21 +268,21 @@ pub async fn evaluate(db: &Db, spec: &QuerySpec) -> Result<Vec<Available>, ApiEr
                             .collect();
                         (!named.is_empty()).then_some(named)
                     });
-                    let member_busy = busy_by
-                        .get(m.sub.as_str())
-                        .map(|v| {
-                            v.iter()
-                                .filter(|(cal, _)| {
-                                    calendars
-                                        .as_ref()
-                                        .is_none_or(|c| c.iter().any(|x| x == cal))
-                                })
-                                .map(|(_, i)| *i)
-                                .collect()
+                    let member_busy = busy
+                        .iter()
+                        .filter(|b| {
+                            b.event_id
+                                .as_ref()
+                                .is_none_or(|id| !spec.exclude_event_ids.contains(id))
                         })
-                        .unwrap_or_default();
-                    let has_windows =
-                        !my_rules.is_empty() || periods.iter().any(|p| p.account_id == m.sub);
+                        .filter(|b| {
+                            calendars
+                                .as_ref()
+                                .is_none_or(|c| c.contains(&b.calendar_id))
+                        })
+                        .map(|b| Interval::new(from_ms(b.start_ms), from_ms(b.end_ms)))
+                        .collect();
+                    let has_windows = !my_rules.is_empty() || !periods.is_empty();
                     let managed =
                         (m.managed && (has_windows || !m.open_without_rules)).then(|| Managed {
                             rules: my_rules
@@ -223,7 +302,6 @@ pub async fn evaluate(db: &Db, spec: &QuerySpec) -> Result<Vec<Available>, ApiEr
                                 .collect(),
                             periods: periods
                                 .iter()
-                                .filter(|p| p.account_id == m.sub)
                                 .map(|p| Interval::new(from_ms(p.start_ms), from_ms(p.end_ms)))
                                 .collect(),
                         });

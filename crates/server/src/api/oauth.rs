@@ -104,6 +104,7 @@ pub async fn application_calendar(
             default_tzid: "Etc/UTC".into(),
             last_booked_ms: None,
             organizational_unit_id: app.organizational_unit_id.clone(),
+            availability_version: 0,
         },
         profile_id: new_id("pro"),
         profile_name: format!("{apc} (Convene)"),

@@ -481,3 +481,107 @@ async fn sequenced_availability_chains_steps(app: TestApp) {
         "errors.required"
     );
 }
+
+both!(answers_follow_every_change_even_from_another_process);
+async fn answers_follow_every_change_even_from_another_process(app: TestApp) {
+    let (c, alice, _bob) = setup(&app).await;
+    let replica = app.replica().await;
+    let mon = next_monday();
+    let query = json!({
+        "participants": [{"members": [{"sub": alice.sub, "managed_availability": true}]}],
+        "required_duration": {"minutes": 60},
+        "query_periods": [{"start": at(mon, 0, 0), "end": at(mon.tomorrow().unwrap(), 0, 0)}]
+    });
+    let periods = |b: &Value| {
+        b["available_periods"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p["start"].clone(), p["end"].clone()))
+            .collect::<Vec<_>>()
+    };
+    let (_, before) = app
+        .call(
+            Method::POST,
+            "/v1/availability",
+            Some(&c.client_secret),
+            Some(query.clone()),
+        )
+        .await;
+    // Another process books Alice's morning; this process must see it at once.
+    let (s, _) = replica
+        .call(
+            Method::POST,
+            &format!("/v1/calendars/{}/events", alice.calendar_id),
+            Some(&alice.token),
+            Some(json!({
+                "event_id": "late", "summary": "x", "start": at(mon, 10, 0), "end": at(mon, 15, 0)
+            })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let (_, after) = app
+        .call(
+            Method::POST,
+            "/v1/availability",
+            Some(&c.client_secret),
+            Some(query.clone()),
+        )
+        .await;
+    assert_ne!(periods(&before), periods(&after));
+    for p in after["available_periods"].as_array().unwrap() {
+        assert!(
+            ts(&p["end"]) <= at(mon, 10, 0).parse::<Timestamp>().unwrap()
+                || ts(&p["start"]) >= at(mon, 15, 0).parse::<Timestamp>().unwrap(),
+            "{p}"
+        );
+    }
+    // A rule change is seen too.
+    set_rule(
+        &replica,
+        &alice,
+        "America/New_York",
+        &EVERY_DAY[6..],
+        &[("09:00", "10:00")],
+    )
+    .await;
+    let (_, ruled) = app
+        .call(
+            Method::POST,
+            "/v1/availability",
+            Some(&c.client_secret),
+            Some(query.clone()),
+        )
+        .await;
+    assert!(
+        ruled["available_periods"].as_array().unwrap().is_empty(),
+        "{ruled}"
+    );
+    // Deleting the event and the rule brings the first answer back.
+    let (s, _) = replica
+        .call(
+            Method::DELETE,
+            &format!("/v1/calendars/{}/events", alice.calendar_id),
+            Some(&alice.token),
+            Some(json!({"event_id": "late"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    set_rule(
+        &replica,
+        &alice,
+        "America/New_York",
+        &EVERY_DAY[1..6],
+        &[("09:00", "17:00")],
+    )
+    .await;
+    let (_, back) = app
+        .call(
+            Method::POST,
+            "/v1/availability",
+            Some(&c.client_secret),
+            Some(query),
+        )
+        .await;
+    assert_eq!(periods(&before), periods(&back));
+}
