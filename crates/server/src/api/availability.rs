@@ -10,7 +10,7 @@ use convene_engine::{
     Available, Format, Group, Interval, Managed, Member, Query, Required, SignedDuration,
     Timestamp, WeeklyRule,
 };
-use convene_store::{BusyRow, Db, Period, Rule};
+use convene_store::{Account, BusyRow, Db, Period, Rule};
 use serde_json::{Value, json};
 
 use crate::auth::AppAuth;
@@ -87,6 +87,9 @@ pub struct QuerySpec {
     /// Events (by `event_id`) that do not count as busy: a booking being
     /// moved must not block its own new time.
     pub exclude_event_ids: Vec<String>,
+    /// The members' accounts, when this request has just read them (with
+    /// their availability versions); empty means `evaluate` reads them.
+    pub accounts: Vec<Account>,
 }
 
 /// What availability is computed from, for one account, as of a version.
@@ -125,15 +128,22 @@ fn fresh(cached: &Cached, version: i64, from: i64, to: i64) -> bool {
 async fn member_data(
     db: &Db,
     ids: &[String],
+    known: &[Account],
     from: i64,
     to: i64,
 ) -> Result<HashMap<String, MemberData>, ApiError> {
-    let accounts = db.accounts(ids).await?;
+    let read;
+    let accounts = if !known.is_empty() && ids.iter().all(|id| known.iter().any(|a| &a.id == id)) {
+        known
+    } else {
+        read = db.accounts(ids).await?;
+        &read
+    };
     let mut out: HashMap<String, MemberData> = HashMap::new();
     let mut missing: Vec<(String, i64)> = Vec::new();
     {
         let cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
-        for a in &accounts {
+        for a in accounts {
             match cache.get(&a.id) {
                 Some(c) if fresh(c, a.availability_version, from, to) => {
                     out.insert(
@@ -234,7 +244,7 @@ pub async fn evaluate(db: &Db, spec: &QuerySpec) -> Result<Vec<Available>, ApiEr
         .collect();
     ids.sort();
     ids.dedup();
-    let data = member_data(db, &ids, to_ms(from), to_ms(to)).await?;
+    let data = member_data(db, &ids, &spec.accounts, to_ms(from), to_ms(to)).await?;
     let none: MemberData = Default::default();
     let groups = spec
         .groups
@@ -531,7 +541,7 @@ pub async fn parse_query(db: &Db, ou: &str, body: &Value) -> ApiResult<QuerySpec
     };
     let groups = parse_groups(&root.get("participants"), &mut errs, now);
     errs.finish()?;
-    check_members(db, ou, &groups, "participants").await?;
+    let accounts = check_members(db, ou, &groups, "participants").await?;
     Ok(QuerySpec {
         groups: groups.into_iter().map(|(_, g)| g).collect(),
         periods,
@@ -543,6 +553,7 @@ pub async fn parse_query(db: &Db, ou: &str, body: &Value) -> ApiResult<QuerySpec
         format,
         max_results,
         exclude_event_ids: Vec::new(),
+        accounts,
     })
 }
 
@@ -656,7 +667,7 @@ pub async fn check_members(
     ou: &str,
     groups: &[(String, GroupSpec)],
     _what: &str,
-) -> ApiResult<()> {
+) -> ApiResult<Vec<Account>> {
     let ids: Vec<String> = groups
         .iter()
         .flat_map(|(_, g)| g.members.iter().map(|m| m.sub.clone()))
@@ -677,7 +688,8 @@ pub async fn check_members(
             }
         }
     }
-    errs.finish()
+    errs.finish()?;
+    Ok(found)
 }
 
 #[tracing::instrument(skip_all, fields(app = %auth.app.id))]

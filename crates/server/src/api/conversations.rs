@@ -595,6 +595,7 @@ fn slot_query(
         format: Format::Slots,
         max_results: limits::MAX_SLOTS,
         exclude_event_ids: Vec::new(),
+        accounts: Vec::new(),
     }
 }
 

@@ -203,6 +203,7 @@ impl RequestSpec {
             format: Format::OverlappingSlots,
             max_results: 512,
             exclude_event_ids: vec![exclude.to_string()],
+            accounts: Vec::new(),
         }
     }
 }
