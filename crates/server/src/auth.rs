@@ -4,6 +4,10 @@
 //! `Cronofy-Impersonate`. 401 = not recognised; 403 = recognised but not
 //! allowed here.
 
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
+use std::time::{Duration, Instant};
+
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use convene_store::{Account, Application};
@@ -52,11 +56,34 @@ pub async fn account_for_token(
     Ok(Some((acc, app)))
 }
 
+/// How long a recognised client secret is trusted without asking the
+/// database again: the hot application endpoints (availability) then cost
+/// no authentication query, and a retired secret stops working within it.
+pub const SECRET_CACHE_TTL: Duration = Duration::from_secs(2);
+
+static SECRETS: LazyLock<Mutex<HashMap<String, (Application, Instant)>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
 pub async fn app_for_secret(
     state: &AppState,
     secret: &str,
 ) -> Result<Option<Application>, ApiError> {
-    Ok(state.db.application_by_secret_hash(&digest(secret)).await?)
+    let d = digest(secret);
+    if let Some((app, at)) = SECRETS.lock().unwrap_or_else(|e| e.into_inner()).get(&d)
+        && at.elapsed() < SECRET_CACHE_TTL
+    {
+        return Ok(Some(app.clone()));
+    }
+    let app = state.db.application_by_secret_hash(&d).await?;
+    if let Some(a) = &app {
+        let mut cache = SECRETS.lock().unwrap_or_else(|e| e.into_inner());
+        // Unknown secrets are never cached, so the map only holds real ones.
+        if cache.len() > 10_000 {
+            cache.clear();
+        }
+        cache.insert(d, (a.clone(), Instant::now()));
+    }
+    Ok(app)
 }
 
 /// An account of the application's own Organizational Unit, or 403.

@@ -34,8 +34,14 @@ fn app_json(app: &convene_store::Application) -> Value {
 }
 
 #[tracing::instrument(skip_all, fields(app = %auth.app.id))]
-pub async fn read(auth: AppAuth) -> ApiResult<Response> {
-    Ok(super::ok(app_json(&auth.app)))
+pub async fn read(State(state): State<AppState>, auth: AppAuth) -> ApiResult<Response> {
+    // Read again: the credential's copy may be a few seconds old.
+    let app = state
+        .db
+        .application(&auth.app.id)
+        .await?
+        .unwrap_or(auth.app);
+    Ok(super::ok(app_json(&app)))
 }
 
 /// `POST /v1/application` with `{"webhook_url": "https://…"}` (null clears it).
