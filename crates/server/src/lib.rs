@@ -45,6 +45,9 @@ pub struct Config {
     pub attempt_timeout_ms: u64,
     /// Which callback addresses Convene refuses to call.
     pub callback_policy: notifications::CallbackPolicy,
+    /// How often requests and conversations whose window has passed are
+    /// marked expired (and their notifications recorded) without a read.
+    pub expiry_sweep_ms: u64,
 }
 
 impl Config {
@@ -59,6 +62,7 @@ impl Config {
             retry_window_ms: 25 * 3600 * 1000,
             attempt_timeout_ms: 10_000,
             callback_policy: notifications::CallbackPolicy::Default,
+            expiry_sweep_ms: 30_000,
         }
     }
 

@@ -398,11 +398,46 @@ pub fn http_client(state: &AppState) -> reqwest::Client {
         .expect("the HTTP client builds")
 }
 
+/// Expires what nobody reads any more: requests and conversations whose
+/// window has passed get their state and notification now, not on the next
+/// read. Idempotent and safe to run in every process.
+pub async fn sweep_expired(state: &AppState) {
+    let now = now_ms();
+    // A request closes once the rest of its window cannot hold the meeting;
+    // `refresh` decides, so look a day ahead and let it.
+    match state.db.requests_ending_by(now + 24 * 3_600_000, 100).await {
+        Ok(rs) => {
+            for r in rs {
+                if let Err(e) = crate::api::scheduling::refresh(state, r).await {
+                    tracing::warn!(error = ?e, "expiring a request failed");
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "listing requests to expire failed"),
+    }
+    match state.db.conversations_ended_by(now, 100).await {
+        Ok(ids) => {
+            for id in ids {
+                if let Err(e) = crate::api::conversations::refresh(state, &id).await {
+                    tracing::warn!(error = ?e, "expiring a conversation failed");
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "listing conversations to expire failed"),
+    }
+}
+
 /// Runs the worker until `stop` is cancelled.
 pub async fn run(state: AppState, stop: CancellationToken) {
     let http = http_client(&state);
     let permits = Arc::new(Semaphore::new(16));
+    let mut last_sweep =
+        std::time::Instant::now() - Duration::from_millis(state.cfg.expiry_sweep_ms);
     loop {
+        if last_sweep.elapsed() >= Duration::from_millis(state.cfg.expiry_sweep_ms) {
+            sweep_expired(&state).await;
+            last_sweep = std::time::Instant::now();
+        }
         let started = tick(&state, &http, &permits).await;
         if started == 0 {
             tokio::select! {

@@ -153,6 +153,34 @@ impl Db {
         }))
     }
 
+    /// Open requests whose window ends by `until_ms` (candidates for expiry).
+    #[tracing::instrument(skip(self))]
+    pub async fn requests_ending_by(&self, until_ms: i64, limit: i64) -> Result<Vec<Request>> {
+        Ok(dispatch!(self, |p| {
+            let mut qb = sqlx::QueryBuilder::new(format!(
+                "SELECT {REQUEST_COLS} FROM scheduling_requests WHERE state IN ('pending', 'pending_rescheduling') AND window_end_ms <= "
+            ));
+            qb.push_bind(until_ms)
+                .push(" ORDER BY window_end_ms LIMIT ")
+                .push_bind(limit);
+            qb.build_query_as().fetch_all(p).await?
+        }))
+    }
+
+    /// In-progress conversations whose last period has ended.
+    #[tracing::instrument(skip(self))]
+    pub async fn conversations_ended_by(&self, now_ms: i64, limit: i64) -> Result<Vec<String>> {
+        Ok(dispatch!(self, |p| {
+            sqlx::query_scalar(
+            "SELECT id FROM scheduling_conversations WHERE status = 'in_progress' AND ends_ms <= $1 ORDER BY ends_ms LIMIT $2"
+        )
+        .bind(now_ms)
+        .bind(limit)
+        .fetch_all(p)
+        .await?
+        }))
+    }
+
     /// A named per-installation secret, created with `fresh` on first use.
     #[tracing::instrument(skip(self, fresh))]
     pub async fn instance_secret(&self, name: &str, fresh: &str) -> Result<String> {

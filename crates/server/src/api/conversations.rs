@@ -880,7 +880,10 @@ fn only_auto(parts: &[Participant]) -> bool {
 /// The conversation as it stands now: expired once its last period has
 /// passed, and completed on the earliest open slot when nobody chooses
 /// manually. Both are computed on read and persisted.
-async fn refresh(state: &AppState, id: &str) -> ApiResult<(Conversation, Vec<Participant>)> {
+pub(crate) async fn refresh(
+    state: &AppState,
+    id: &str,
+) -> ApiResult<(Conversation, Vec<Participant>)> {
     let db = &state.db;
     let (c, parts) = db
         .conversation_with_participants(id)

@@ -112,6 +112,7 @@ impl TestApp {
         // Callbacks are retried quickly in tests.
         cfg.notify_poll_ms = 50;
         cfg.retry_base_ms = 100;
+        cfg.expiry_sweep_ms = 200;
         tweak(&mut cfg);
         let state = AppState::new(db.clone(), cfg).await.unwrap();
         let links = state.links.clone();

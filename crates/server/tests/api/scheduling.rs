@@ -579,3 +579,33 @@ async fn concurrent_selections_never_double_book(app: TestApp) {
     starts.sort();
     assert_eq!(starts, vec![picks[0].as_str(), picks[1].as_str()]);
 }
+
+both!(requests_expire_without_being_read);
+async fn requests_expire_without_being_read(app: TestApp) {
+    let w = world(&app).await;
+    let sub = template(&app, &w, json!({})).await;
+    let r = create_request(&app, &w, &sub).await;
+    let id = r["scheduling_request_id"].as_str().unwrap();
+    let stored = app.db.request(id).await.unwrap().unwrap();
+    let mut spec: Value = serde_json::from_str(&stored.spec_json).unwrap();
+    spec["periods"] = json!([[1_000_000, 2_000_000]]);
+    convene_store::dispatch!(&app.db, |p| sqlx::query(
+        "UPDATE scheduling_requests SET spec_json = $1, window_end_ms = $2 WHERE id = $3"
+    )
+    .bind(spec.to_string())
+    .bind(2_000_000_i64)
+    .bind(id)
+    .execute(p)
+    .await
+    .map(|_| ())
+    .unwrap());
+    // Nobody reads it: the background sweep expires it and records the notification.
+    for _ in 0..100 {
+        if recorded(&app, id).await == vec!["scheduling_request_expired"] {
+            assert_eq!(app.db.request(id).await.unwrap().unwrap().state, "expired");
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("not expired: {:?}", recorded(&app, id).await);
+}
