@@ -411,3 +411,64 @@ async fn scheduling_request_webhooks_are_signed_with_every_active_secret(app: Te
     );
     assert_eq!(sigs[1], hmac_b64(second.as_bytes(), got[0].body.as_bytes()));
 }
+
+both!(conversation_notifications_reach_channels_that_enabled_them);
+async fn conversation_notifications_reach_channels_that_enabled_them(app: TestApp) {
+    let with = Receiver::start(0).await;
+    let without = Receiver::start(0).await;
+    let c = app.client("Acme").await;
+    let grace = app.account(&c, "grace").await;
+    for (rx, enabled) in [(&with, true), (&without, false)] {
+        let (s, _) = app
+            .call(Method::POST, "/v1/channels", Some(&grace.token), Some(json!({"callback_url": rx.url, "scheduling_conversations": {"enabled": enabled}})))
+            .await;
+        assert_eq!(s, StatusCode::OK);
+    }
+    let day = crate::availability::next_monday();
+    let (s, b) = app
+        .call(Method::POST, "/v1/scheduling_conversations", Some(&grace.token), Some(json!({
+            "participants": [
+                {"participant_id": "@grace", "sub": grace.sub, "common_name": "Grace Devlin", "slots": {"selection_method": "auto"}},
+                {"participant_id": "@karl", "common_name": "Karl Cramer"}
+            ],
+            "tzid": "America/Chicago", "subject": "Project Titan review",
+            "required_duration": {"minutes": 60},
+            "available_periods": [{"start": crate::availability::at(day, 14, 0), "end": crate::availability::at(day, 18, 0)}]
+        })))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let id = b["scheduling_conversation"]["scheduling_conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // verification + joined on the enabled channel; verification only on the other.
+    let got = with.wait_for(2).await;
+    let kinds: Vec<String> = got
+        .iter()
+        .map(|r| serde_json::from_str::<Value>(&r.body).unwrap())
+        .filter(|v| v["notification"]["scheduling_conversation_id"] == json!(id))
+        .map(|v| {
+            assert_eq!(
+                v["channel"]["scheduling_conversations"]["enabled"],
+                json!(true)
+            );
+            v["notification"]["type"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert!(
+        kinds.contains(&"scheduling_conversation_joined".to_string()),
+        "{kinds:?}"
+    );
+    for r in &got {
+        verify(&c.client_secret, r);
+    }
+    without.wait_for(1).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(
+        without
+            .got()
+            .iter()
+            .all(|r| !r.body.contains("scheduling_conversation")),
+        "not enabled there"
+    );
+}
