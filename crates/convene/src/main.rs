@@ -52,6 +52,9 @@ enum Command {
         /// First retry delay of a failed callback, in seconds (doubles each attempt, with jitter).
         #[arg(long, env = "CONVENE_RETRY_BASE_SECS", default_value_t = 5)]
         retry_base_secs: i64,
+        /// Requests a minute allowed per bearer credential (or client address); 0 means no limit.
+        #[arg(long, env = "CONVENE_RATE_LIMIT_PER_MINUTE", default_value_t = 0)]
+        rate_limit_per_minute: u32,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -201,6 +204,7 @@ async fn main() -> anyhow::Result<()> {
             data_center,
             callback_policy,
             retry_base_secs,
+            rate_limit_per_minute,
             db,
         } => {
             let database = Db::connect(&db.database_url)
@@ -208,6 +212,7 @@ async fn main() -> anyhow::Result<()> {
                 .context("opening the database")?;
             let mut cfg = Config::new(&public_url);
             cfg.data_center = data_center;
+            cfg.rate_limit_per_minute = rate_limit_per_minute;
             cfg.callback_policy = callback_policy;
             cfg.retry_base_ms = retry_base_secs.max(0) * 1000;
             let listener = tokio::net::TcpListener::bind(&listen)

@@ -20,6 +20,7 @@ pub mod links;
 pub mod notifications;
 pub mod openapi;
 pub mod pages;
+pub mod ratelimit;
 pub mod time;
 
 pub use convene_store::Db;
@@ -48,6 +49,8 @@ pub struct Config {
     /// How often requests and conversations whose window has passed are
     /// marked expired (and their notifications recorded) without a read.
     pub expiry_sweep_ms: u64,
+    /// Requests a minute per bearer credential (or client address); 0 = no limit.
+    pub rate_limit_per_minute: u32,
 }
 
 impl Config {
@@ -63,6 +66,7 @@ impl Config {
             attempt_timeout_ms: 10_000,
             callback_policy: notifications::CallbackPolicy::Default,
             expiry_sweep_ms: 30_000,
+            rate_limit_per_minute: 0,
         }
     }
 
@@ -76,6 +80,7 @@ pub struct AppState {
     pub db: Db,
     pub cfg: Arc<Config>,
     pub links: links::LinkKey,
+    pub rate: ratelimit::Shared,
 }
 
 impl AppState {
@@ -87,6 +92,7 @@ impl AppState {
             db,
             cfg: Arc::new(cfg),
             links,
+            rate: Default::default(),
         })
     }
 }

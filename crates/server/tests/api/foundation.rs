@@ -637,3 +637,48 @@ async fn every_documented_route_is_served_and_described() {
     let (s, h) = app.call(Method::GET, "/healthz", None, None).await;
     assert_eq!((s, h["status"].clone()), (StatusCode::OK, json!("ok")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limited_credentials_get_429_with_retry_after() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |cfg| cfg.rate_limit_per_minute = 5).await;
+    let c = app.client("Acme").await;
+    // One request with the token already (the helper lists calendars).
+    let a = app.account(&c, "alice").await;
+    for _ in 0..4 {
+        assert_eq!(
+            app.call(Method::GET, "/v1/account", Some(&a.token), None)
+                .await
+                .0,
+            StatusCode::OK
+        );
+    }
+    let resp = app
+        .http
+        .get(app.url("/v1/account"))
+        .bearer_auth(&a.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait));
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], json!("too_many_requests"));
+    // Another credential has its own budget; health checks are never limited.
+    assert_eq!(
+        app.call(Method::GET, "/v1/application", Some(&c.client_secret), None)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    for _ in 0..10 {
+        assert_eq!(
+            app.call(Method::GET, "/healthz", None, None).await.0,
+            StatusCode::OK
+        );
+    }
+}

@@ -1,0 +1,73 @@
+//! An optional per-credential rate limit (Cronofy limits each application;
+//! Convene limits each bearer credential, or each client address without
+//! one). Off unless `--rate-limit-per-minute` is set: self-hosters size
+//! their own deployments. Per process: with N replicas the effective limit
+//! is N times the setting.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::AppState;
+use crate::ids::digest;
+
+#[derive(Default, Debug)]
+pub struct Windows(Mutex<HashMap<String, (Instant, u32)>>);
+
+pub type Shared = Arc<Windows>;
+
+const WINDOW: Duration = Duration::from_secs(60);
+
+impl Windows {
+    /// Counts one request; `Some(seconds to wait)` when over the limit.
+    fn hit(&self, key: String, limit: u32) -> Option<u64> {
+        let now = Instant::now();
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() > 100_000 {
+            map.retain(|_, (start, _)| now.duration_since(*start) < WINDOW);
+        }
+        let entry = map.entry(key).or_insert((now, 0));
+        if now.duration_since(entry.0) >= WINDOW {
+            *entry = (now, 0);
+        }
+        entry.1 += 1;
+        (entry.1 > limit).then(|| (WINDOW - now.duration_since(entry.0)).as_secs().max(1))
+    }
+}
+
+pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let per_minute = state.cfg.rate_limit_per_minute;
+    if per_minute == 0 || req.uri().path() == "/healthz" {
+        return next.run(req).await;
+    }
+    let key = match req
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(auth) => format!("cred:{}", digest(auth)),
+        None => match req.extensions().get::<ConnectInfo<std::net::SocketAddr>>() {
+            Some(ConnectInfo(addr)) => format!("ip:{}", addr.ip()),
+            None => "anonymous".into(),
+        },
+    };
+    match state.rate.hit(key, per_minute) {
+        None => next.run(req).await,
+        Some(wait) => {
+            let mut resp = (
+                StatusCode::TOO_MANY_REQUESTS,
+                axum::Json(json!({"error": "too_many_requests", "message": format!("at most {per_minute} requests a minute; retry in {wait} s")})),
+            )
+                .into_response();
+            resp.headers_mut()
+                .insert("retry-after", HeaderValue::from(wait));
+            resp
+        }
+    }
+}
