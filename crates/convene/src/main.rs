@@ -2,6 +2,12 @@
 #![forbid(unsafe_code)]
 
 use anyhow::Context as _;
+
+/// A request allocates and frees many small objects (JSON values, rows,
+/// intervals); mimalloc made the availability endpoint measurably faster
+/// than the system allocator (BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::{Args, Parser, Subcommand};
 use convene_server::{AppState, Config, Db, ids};
 
