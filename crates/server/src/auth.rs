@@ -144,13 +144,31 @@ impl FromRequestParts<AppState> for AccountAuth {
     }
 }
 
-/// Endpoints of the application (availability, scheduling requests…):
-/// the application's `client_secret`, or an account token of it.
+/// Endpoints of the application (templates, scheduling requests, its
+/// webhook and delivery log): the application's `client_secret`, optionally
+/// acting as an account of its Organizational Unit with
+/// `Cronofy-Impersonate`. An account's token is recognised but not allowed
+/// here (403): it would let one person manage the whole unit.
 #[derive(Clone, Debug)]
 pub struct AppAuth {
     pub app: Application,
-    /// The account when an access token (or impersonation) was used.
+    /// The impersonated account, if any.
     pub account: Option<Account>,
+}
+
+async fn app_secret_auth(
+    parts: &Parts,
+    state: &AppState,
+    token: &str,
+) -> Result<Option<AppAuth>, ApiError> {
+    let Some(app) = app_for_secret(state, token).await? else {
+        return Ok(None);
+    };
+    let account = match parts.headers.get(IMPERSONATE).and_then(|v| v.to_str().ok()) {
+        Some(sub) => Some(impersonate(state, &app, sub).await?),
+        None => None,
+    };
+    Ok(Some(AppAuth { app, account }))
 }
 
 impl FromRequestParts<AppState> for AppAuth {
@@ -158,18 +176,36 @@ impl FromRequestParts<AppState> for AppAuth {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer(parts).ok_or(ApiError::Unauthorized("credentials are required"))?;
-        if let Some(app) = app_for_secret(state, token).await? {
-            let account = match parts.headers.get(IMPERSONATE).and_then(|v| v.to_str().ok()) {
-                Some(sub) => Some(impersonate(state, &app, sub).await?),
-                None => None,
-            };
-            return Ok(AppAuth { app, account });
+        if let Some(auth) = app_secret_auth(parts, state, token).await? {
+            return Ok(auth);
+        }
+        if account_for_token(state, token).await?.is_some() {
+            return Err(ApiError::Forbidden(
+                "this endpoint needs the application's client_secret".into(),
+            ));
+        }
+        Err(ApiError::Unauthorized("the credentials are not recognised"))
+    }
+}
+
+/// Availability queries (contract §1.3): the application's `client_secret`,
+/// or an account access token of the application (as the SDKs send).
+#[derive(Clone, Debug)]
+pub struct QueryAuth(pub AppAuth);
+
+impl FromRequestParts<AppState> for QueryAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer(parts).ok_or(ApiError::Unauthorized("credentials are required"))?;
+        if let Some(auth) = app_secret_auth(parts, state, token).await? {
+            return Ok(QueryAuth(auth));
         }
         if let Some((account, app)) = account_for_token(state, token).await? {
-            return Ok(AppAuth {
+            return Ok(QueryAuth(AppAuth {
                 app,
                 account: Some(account),
-            });
+            }));
         }
         Err(ApiError::Unauthorized("the credentials are not recognised"))
     }

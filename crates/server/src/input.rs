@@ -73,10 +73,23 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryInput {
     }
 }
 
+/// Bracket segments one form key may have (`a[b][c]` has 2); deeper keys
+/// are dropped: nothing Convene reads is nested deeper, and unbounded
+/// nesting would recurse without bound.
+pub const MAX_FORM_DEPTH: usize = 8;
+/// Pairs read from one form or query string.
+pub const MAX_FORM_PAIRS: usize = 2_000;
+
 /// `a=1&b[]=2&b[]=3&c[d]=4` → `{"a":"1","b":["2","3"],"c":{"d":"4"}}`.
 pub fn parse_form(bytes: &[u8]) -> Value {
     let mut root = Value::Object(Map::new());
-    for (k, v) in form_urlencoded_pairs(bytes) {
+    for (k, v) in form_urlencoded_pairs(bytes)
+        .into_iter()
+        .take(MAX_FORM_PAIRS)
+    {
+        if k.matches('[').count() > MAX_FORM_DEPTH {
+            continue;
+        }
         let mut segs: Vec<String> = Vec::new();
         let (head, mut rest) = match k.find('[') {
             Some(i) => (&k[..i], &k[i..]),
@@ -476,6 +489,14 @@ mod tests {
             v,
             json!({"p":[{"start":"1","end":"2"},{"start":"3","end":"4"}]})
         );
+    }
+
+    #[test]
+    fn deep_form_keys_are_dropped_not_recursed() {
+        let deep = format!("a{}=1&b=2", "[x]".repeat(100_000));
+        assert_eq!(parse_form(deep.as_bytes()), json!({"b": "2"}));
+        let ok = format!("a{}=1", "[x]".repeat(MAX_FORM_DEPTH));
+        assert!(parse_form(ok.as_bytes())["a"].is_object());
     }
 
     #[test]

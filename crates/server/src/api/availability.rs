@@ -13,7 +13,7 @@ use convene_engine::{
 use convene_store::{Account, BusyRow, Db, Period, Rule};
 use serde_json::{Value, json};
 
-use crate::auth::AppAuth;
+use crate::auth::QueryAuth;
 use crate::error::{ApiError, ApiResult};
 use crate::input::{Body, Errors, F};
 use crate::time::{fmt_time, from_ms, to_ms};
@@ -695,7 +695,7 @@ pub async fn check_members(
 #[tracing::instrument(skip_all, fields(app = %auth.app.id))]
 pub async fn availability(
     State(state): State<crate::AppState>,
-    auth: AppAuth,
+    QueryAuth(auth): QueryAuth,
     Body(body): Body,
 ) -> ApiResult<Response> {
     let spec = parse_query(&state.db, &auth.app.organizational_unit_id, &body).await?;
@@ -730,7 +730,7 @@ fn minutes_of(v: Option<&Value>) -> Option<i64> {
 #[tracing::instrument(skip_all, fields(app = %auth.app.id))]
 pub async fn sequenced(
     State(state): State<crate::AppState>,
-    auth: AppAuth,
+    QueryAuth(auth): QueryAuth,
     Body(body): Body,
 ) -> ApiResult<Response> {
     let root = F::root(&body);

@@ -197,6 +197,24 @@ async fn seed_example_answers_the_seed_shape(app: TestApp) {
         )
         .await;
     assert_eq!(l["scheduling_templates"].as_array().unwrap().len(), 1);
+    // A person's token is recognised but may not manage the unit's templates,
+    // requests, webhook or delivery log.
+    for (m, path) in [
+        (Method::GET, "/v1/scheduling_templates".to_string()),
+        (Method::POST, "/v1/scheduling_requests/query".to_string()),
+        (Method::POST, "/v1/application".to_string()),
+        (Method::GET, "/v1/deliveries".to_string()),
+    ] {
+        let (s, b) = app
+            .call(
+                m,
+                &path,
+                Some(&w.host.token),
+                Some(json!({"scheduling_request_ids": ["x"]})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{path}: {b}");
+    }
     let other = app.client("Globex").await;
     assert_eq!(
         app.call(
