@@ -547,20 +547,14 @@ fn parse_create(body: &Value, now: Timestamp, errs: &mut Errors) -> Draft {
 // ---------------------------------------------------------------------------
 // Availability of a conversation
 
-fn managed_subs(parts: &[Participant]) -> Vec<String> {
-    parts
-        .iter()
-        .filter(|p| p.managed_availability)
-        .filter_map(|p| p.sub.clone())
-        .collect()
-}
-
 fn account_subs(parts: &[Participant]) -> Vec<String> {
     parts.iter().filter_map(|p| p.sub.clone()).collect()
 }
 
 /// The engine query of a conversation: its periods from `now` on, and one
-/// group where every participant with managed availability must be free.
+/// group where every participant with an account must be free. Their
+/// calendars always count (the meeting is written into them); their rules
+/// and available periods count too when `managed_availability` is on.
 fn slot_query(
     c: &Conversation,
     parts: &[Participant],
@@ -575,12 +569,20 @@ fn slot_query(
             (p.end > s && p.end.duration_since(s) >= duration).then_some(Interval::new(s, p.end))
         })
         .collect();
-    let managed = managed_subs(parts);
-    let groups = if managed.is_empty() {
+    let members: Vec<MemberSpec> = parts
+        .iter()
+        .filter_map(|p| {
+            let sub = p.sub.as_ref()?;
+            let mut m = MemberSpec::managed(sub);
+            m.managed = p.managed_availability;
+            Some(m)
+        })
+        .collect();
+    let groups = if members.is_empty() {
         Vec::new()
     } else {
         vec![GroupSpec {
-            members: managed.iter().map(|s| MemberSpec::managed(s)).collect(),
+            members,
             required: Required::All,
         }]
     };

@@ -1296,3 +1296,47 @@ async fn only_its_owners_read_a_conversation(app: TestApp) {
     let (s, _) = select(&app, &cross, "slt_1").await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 }
+
+both!(unmanaged_participants_are_never_double_booked);
+async fn unmanaged_participants_are_never_double_booked(app: TestApp) {
+    let c = app.client("Acme").await;
+    let doc = app.account(&c, "doc").await;
+    let marty = app.account(&c, "marty").await;
+    let day = next_monday();
+    let (s, _) = app
+        .call(Method::POST, &format!("/v1/calendars/{}/events", marty.calendar_id), Some(&marty.token), Some(json!({
+            "event_id": "busy", "summary": "Marty is busy", "start": at(day, 10, 0), "end": at(day, 11, 0)
+        })))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    // Neither has managed availability; both are `auto`; the only hour is Marty's busy one.
+    let (s, b) = app
+        .call(Method::POST, PATH, Some(&doc.token), Some(json!({
+            "participants": [
+                {"participant_id": "@doc", "sub": doc.sub, "common_name": "Doc", "slots": {"selection_method": "auto"}},
+                {"participant_id": "@marty", "sub": marty.sub, "slots": {"selection_method": "auto"}}
+            ],
+            "tzid": "Etc/UTC", "required_duration": {"minutes": 60},
+            "available_periods": [{"start": at(day, 10, 0), "end": at(day, 11, 0)}]
+        })))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_ne!(
+        b["scheduling_conversation"]["status"],
+        json!("complete"),
+        "{b}"
+    );
+    let (_, evs) = app
+        .call(
+            Method::GET,
+            "/v1/events?tzid=Etc/UTC",
+            Some(&marty.token),
+            None,
+        )
+        .await;
+    assert_eq!(
+        evs["events"].as_array().unwrap().len(),
+        1,
+        "only Marty's own event: {evs}"
+    );
+}
