@@ -492,12 +492,34 @@ pub async fn parse_query(db: &Db, ou: &str, body: &Value) -> ApiResult<QuerySpec
                     format!("query_slots must hold 1 to {} slots", limits::MAX_RESULTS),
                 );
             }
-            query_slots = Some(
-                items
-                    .iter()
-                    .filter_map(|s| s.get("start").req_time(&mut errs))
-                    .collect(),
-            );
+            let starts: Vec<Timestamp> = items
+                .iter()
+                .filter_map(|f| {
+                    let t = f.get("start").req_time(&mut errs)?;
+                    if t < now {
+                        errs.add(
+                            &format!("{}.start", f.path),
+                            "in_the_past",
+                            "the slot has already started",
+                        );
+                        return None;
+                    }
+                    Some(t)
+                })
+                .collect();
+            if let (Some(lo), Some(hi)) = (starts.iter().min(), starts.iter().max())
+                && hi.duration_since(*lo) > SignedDuration::from_hours(24 * limits::MAX_SPAN_DAYS)
+            {
+                errs.add(
+                    "query_slots",
+                    "too_long",
+                    format!(
+                        "slots must lie within {} days of the earliest",
+                        limits::MAX_SPAN_DAYS
+                    ),
+                );
+            }
+            query_slots = Some(starts);
         }
     }
     let buffer = root.get("buffer");
@@ -714,11 +736,22 @@ pub const MAX_SEQUENCES: usize = 20;
 /// Steps in one sequence.
 pub const MAX_STEPS: usize = 5;
 
-fn minutes_of(v: Option<&Value>) -> Option<i64> {
-    let v = v?;
-    let h = v.get("hours").and_then(Value::as_i64).unwrap_or(0);
-    let m = v.get("minutes").and_then(Value::as_i64).unwrap_or(0);
-    (v.get("hours").is_some() || v.get("minutes").is_some()).then_some(h * 60 + m)
+/// A buffer's `maximum` in minutes, checked like every Duration.
+fn buffer_maximum(f: &F<'_>, errs: &mut Errors) -> Option<i64> {
+    let d = f.duration(errs)?;
+    if d.as_mins() > limits::MAX_BUFFER_MINUTES {
+        errs.add(
+            &f.path,
+            "invalid",
+            format!(
+                "{} must be at most {} minutes",
+                f.path,
+                limits::MAX_BUFFER_MINUTES
+            ),
+        );
+        return None;
+    }
+    Some(d.as_mins())
 }
 
 /// `POST /v1/sequenced_availability` (contract §5.2): consecutive steps,
@@ -749,13 +782,14 @@ pub async fn sequenced(
     errs.finish()?;
     let global = body
         .get("query_periods")
-        .or_else(|| body.get("available_periods"))
+        .filter(|v| !v.is_null())
+        .or_else(|| body.get("available_periods").filter(|v| !v.is_null()))
         .cloned();
     let mut parsed = Vec::new();
     for (i, step) in steps.iter().enumerate() {
         let mut b = step.v.cloned().unwrap_or_else(|| json!({}));
-        if b.get("query_periods").is_none()
-            && b.get("available_periods").is_none()
+        if b.get("query_periods").is_none_or(Value::is_null)
+            && b.get("available_periods").is_none_or(Value::is_null)
             && let Some(g) = &global
         {
             b["query_periods"] = g.clone();
@@ -778,10 +812,11 @@ pub async fn sequenced(
             }
             Err(e) => return Err(e),
         };
-        let buffer = step.v.and_then(|v| v.get("buffer"));
-        let side = |k: &str, bound: &str| {
-            minutes_of(buffer.and_then(|b| b.get(k)).and_then(|s| s.get(bound)))
-        };
+        let mut errs = Errors::new();
+        let buffer = step.get("buffer");
+        let before_max = buffer_maximum(&buffer.get("before").get("maximum"), &mut errs);
+        let after_max = buffer_maximum(&buffer.get("after").get("maximum"), &mut errs);
+        errs.finish()?;
         let ordinal = step
             .v
             .and_then(|v| v.get("ordinal"))
@@ -793,14 +828,7 @@ pub async fn sequenced(
             .cloned()
             .unwrap_or(json!(i));
         let slots = evaluate(&state.db, &spec).await?;
-        parsed.push((
-            ordinal,
-            id,
-            spec,
-            slots,
-            side("before", "maximum"),
-            side("after", "maximum"),
-        ));
+        parsed.push((ordinal, id, spec, slots, before_max, after_max));
     }
     parsed.sort_by_key(|p| p.0);
     let mut sequences = Vec::new();

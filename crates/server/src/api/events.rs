@@ -393,7 +393,11 @@ fn parse_listing(account_id: &str, q: &Value) -> ApiResult<Listing> {
     let only_managed = root.get("only_managed").bool(&mut errs).unwrap_or(false);
     let localized = root.get("localized_times").bool(&mut errs).unwrap_or(false);
     let calendar_ids = root.get("calendar_ids").str_array(&mut errs);
-    let page = root.get("page").int(&mut errs).unwrap_or(1).max(1);
+    let page = root
+        .get("page")
+        .int(&mut errs)
+        .unwrap_or(1)
+        .clamp(1, super::MAX_PAGE);
     errs.finish()?;
     let now = Timestamp::now();
     let (from, to) = if last_modified.is_some() {

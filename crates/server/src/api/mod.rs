@@ -275,6 +275,10 @@ pub fn ok(v: Value) -> Response {
     Json(v).into_response()
 }
 
+/// Highest page number served; beyond it a listing is empty anyway and the
+/// offset arithmetic stays far from overflow.
+pub const MAX_PAGE: i64 = 1_000_000;
+
 /// `{"pages": …}` with an absolute `next_page` built from the public URL.
 pub fn pages(state: &AppState, base: &str, query: &Value, page: i64, total_items: i64) -> Value {
     let total = ((total_items + state.cfg.page_size - 1) / state.cfg.page_size).max(1);

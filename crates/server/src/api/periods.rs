@@ -70,7 +70,11 @@ async fn list_inner(state: &AppState, auth: &AccountAuth, q: Value) -> ApiResult
     let from = bound("from");
     let to = bound("to");
     let localized = root.get("localized_times").bool(&mut errs).unwrap_or(false);
-    let page = root.get("page").int(&mut errs).unwrap_or(1).max(1);
+    let page = root
+        .get("page")
+        .int(&mut errs)
+        .unwrap_or(1)
+        .clamp(1, super::MAX_PAGE);
     errs.finish()?;
     let all = state
         .db

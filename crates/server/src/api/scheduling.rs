@@ -871,7 +871,7 @@ pub async fn create(
             "name": "direct",
             "host": body.get("host"), "host_group": body.get("host_group"),
             "collaborator_groups": body.get("collaborator_groups"), "event": body.get("event"),
-            "duration": body.get("duration").or_else(|| body.get("event").and_then(|e| e.get("duration"))),
+            "duration": body.get("duration").filter(|v| !v.is_null()).or_else(|| body.get("event").and_then(|e| e.get("duration"))),
             "buffer": body.get("buffer"), "start_interval": body.get("start_interval"),
             "minimum_notice": body.get("minimum_notice"), "tzid": body.get("tzid"),
             "availability_mode": body.get("availability_mode"),

@@ -7,6 +7,7 @@ use axum::response::Response;
 use convene_store::scheduling::Template;
 use serde_json::{Map, Value, json};
 
+use super::availability::limits;
 use crate::auth::AppAuth;
 use crate::error::{ApiError, ApiResult};
 use crate::ids::new_id;
@@ -26,7 +27,18 @@ fn group_json(f: &F<'_>, errs: &mut Errors, with_name: bool) -> Option<Value> {
         g.insert("name".into(), json!(n));
     }
     let mut members = Vec::new();
-    for m in f.get("members").array(errs).unwrap_or_default() {
+    let items = f.get("members").array(errs).unwrap_or_default();
+    if items.len() > limits::MAX_MEMBERS_PER_GROUP {
+        errs.add(
+            &format!("{}.members", f.path),
+            "too_many",
+            format!(
+                "at most {} members per group",
+                limits::MAX_MEMBERS_PER_GROUP
+            ),
+        );
+    }
+    for m in items {
         let sub = match m.v {
             Some(Value::String(s)) => Some(s.clone()),
             _ => m.get("sub").req_str(errs),
@@ -84,6 +96,13 @@ pub fn normalize(body: &Value) -> ApiResult<Value> {
         .iter()
         .filter_map(|g| group_json(g, &mut errs, true))
         .collect();
+    if groups.len() >= limits::MAX_GROUPS {
+        errs.add(
+            "collaborator_groups",
+            "too_many",
+            format!("at most {} collaborator groups", limits::MAX_GROUPS - 1),
+        );
+    }
     t.insert("collaborator_groups".into(), Value::Array(groups));
     let ev = root.get("event");
     let mut event = Map::new();
@@ -112,6 +131,16 @@ pub fn normalize(body: &Value) -> ApiResult<Value> {
     let mut b = Map::new();
     for side in ["before", "after"] {
         if let Some(d) = buffer.get(side).duration(&mut errs) {
+            if d.as_mins() > limits::MAX_BUFFER_MINUTES {
+                errs.add(
+                    &format!("buffer.{side}"),
+                    "invalid",
+                    format!(
+                        "buffer.{side} must be at most {} minutes",
+                        limits::MAX_BUFFER_MINUTES
+                    ),
+                );
+            }
             b.insert(side.into(), duration_json(d));
         }
     }
@@ -129,6 +158,16 @@ pub fn normalize(body: &Value) -> ApiResult<Value> {
                     "start_interval must be a multiple of 5 minutes, from 5 to 240",
                 );
             }
+            if key == "minimum_notice" && d.as_mins() > limits::MAX_SPAN_DAYS * 24 * 60 {
+                errs.add(
+                    key,
+                    "invalid",
+                    format!(
+                        "minimum_notice must be at most {} days",
+                        limits::MAX_SPAN_DAYS
+                    ),
+                );
+            }
             t.insert(key.into(), duration_json(d));
         }
     }
@@ -139,6 +178,7 @@ pub fn normalize(body: &Value) -> ApiResult<Value> {
     let mut mode = Map::new();
     if am.get("query_periods").present() {
         let mut periods = Vec::new();
+        let mut bounds = Vec::new();
         for p in am.get("query_periods").array(&mut errs).unwrap_or_default() {
             let (s, e) = (
                 p.get("start").req_time(&mut errs),
@@ -152,8 +192,30 @@ pub fn normalize(body: &Value) -> ApiResult<Value> {
                         "end must be after start",
                     );
                 }
+                bounds.push((s, e));
                 periods.push(json!({"start": fmt_time(s), "end": fmt_time(e)}));
             }
+        }
+        if periods.len() > limits::MAX_PERIODS {
+            errs.add(
+                "availability_mode.query_periods",
+                "too_many",
+                format!("at most {} periods", limits::MAX_PERIODS),
+            );
+        }
+        if let (Some(lo), Some(hi)) = (
+            bounds.iter().map(|b| b.0).min(),
+            bounds.iter().map(|b| b.1).max(),
+        ) && hi.duration_since(lo) > jiff::SignedDuration::from_hours(24 * limits::MAX_SPAN_DAYS)
+        {
+            errs.add(
+                "availability_mode.query_periods",
+                "too_long",
+                format!(
+                    "periods must lie within {} days of the earliest start",
+                    limits::MAX_SPAN_DAYS
+                ),
+            );
         }
         mode.insert("query_periods".into(), Value::Array(periods));
     } else {

@@ -585,3 +585,78 @@ async fn answers_follow_every_change_even_from_another_process(app: TestApp) {
         .await;
     assert_eq!(periods(&before), periods(&back));
 }
+
+both!(hostile_numbers_get_4xx_not_500);
+async fn hostile_numbers_get_4xx_not_500(app: TestApp) {
+    let (c, alice, _bob) = setup(&app).await;
+    let mon = next_monday();
+    let s = Some(c.client_secret.as_str());
+    let huge = json!({"minutes": i64::MAX});
+    let (st, b) = app
+        .call(Method::POST, "/v1/sequenced_availability", s, Some(json!({
+            "sequence": [
+                {"participants": [{"members": [{"sub": alice.sub}]}], "required_duration": {"minutes": 30},
+                 "buffer": {"after": {"minimum": {"minutes": 0}, "maximum": huge}}},
+                {"participants": [{"members": [{"sub": alice.sub}]}], "required_duration": {"minutes": 30}}
+            ],
+            "query_periods": [{"start": at(mon, 9, 0), "end": at(mon, 17, 0)}]
+        })))
+        .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    // A step's null query_periods inherits the top-level ones.
+    let (st, b) = app
+        .call(Method::POST, "/v1/sequenced_availability", s, Some(json!({
+            "sequence": [{"participants": [{"members": [{"sub": alice.sub}]}], "required_duration": {"minutes": 30}, "query_periods": null}],
+            "query_periods": [{"start": at(mon, 14, 0), "end": at(mon, 17, 0)}]
+        })))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    let query = |slots: Value| json!({"participants": [{"members": [{"sub": alice.sub}]}], "required_duration": {"minutes": 30}, "query_slots": slots});
+    let (st, b) = app
+        .call(
+            Method::POST,
+            "/v1/availability",
+            s,
+            Some(query(json!([{"start": "2001-01-01T09:00:00Z"}]))),
+        )
+        .await;
+    assert_eq!(
+        (st, err_key(&b, "query_slots[0].start")),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "errors.in_the_past".into()
+        )
+    );
+    let (st, b) = app
+        .call(
+            Method::POST,
+            "/v1/availability",
+            s,
+            Some(query(
+                json!([{"start": at(mon, 9, 0)}, {"start": "9999-01-04T09:00:00Z"}]),
+            )),
+        )
+        .await;
+    assert_eq!(
+        (st, err_key(&b, "query_slots")),
+        (StatusCode::UNPROCESSABLE_ENTITY, "errors.too_long".into())
+    );
+    for path in [
+        "/v1/events?page=9223372036854775807",
+        "/v1/available_periods?page=9223372036854775807",
+    ] {
+        let (st, b) = app.call(Method::GET, path, Some(&alice.token), None).await;
+        assert_eq!(st, StatusCode::OK, "{path}: {b}");
+    }
+    let (st, b) = app
+        .call(Method::POST, "/v1/scheduling_templates", s, Some(json!({"name": "far",
+            "availability_mode": {"query_periods": [{"start": at(mon, 9, 0), "end": "9999-12-01T00:00:00Z"}]},
+            "buffer": {"before": {"minutes": 100000}}})))
+        .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    assert_eq!(
+        err_key(&b, "availability_mode.query_periods"),
+        "errors.too_long"
+    );
+    assert_eq!(err_key(&b, "buffer.before"), "errors.invalid");
+}
