@@ -18,6 +18,7 @@ pub const WEBHOOK_TYPES: &[&str] = &[
     "scheduling_request_time_chosen",
     "scheduling_request_rescheduling",
     "scheduling_request_rescheduled",
+    "scheduling_request_reschedule_expired",
     "scheduling_request_declined",
     "scheduling_request_cancelled",
     "scheduling_request_expired",

@@ -397,17 +397,35 @@ pub async fn refresh(state: &AppState, r: Request) -> ApiResult<Request> {
     if !spec.open_periods(now_ms()).is_empty() {
         return Ok(r);
     }
-    match transition(
-        state,
-        &r,
-        "expired",
-        "no slot remains in the window",
-        None,
-        "scheduling_request_expired",
-        Vec::new(),
-    )
-    .await
-    {
+    // A booking being moved stays booked when no new time can be chosen:
+    // the page promised the current booking stays until a new one is picked.
+    let moved = match booking_of(&r).filter(|_| r.state == "pending_rescheduling") {
+        Some(b) => {
+            transition(
+                state,
+                &r,
+                "complete",
+                "the window to reschedule passed; the booking stands",
+                Some(&b),
+                "scheduling_request_reschedule_expired",
+                Vec::new(),
+            )
+            .await
+        }
+        None => {
+            transition(
+                state,
+                &r,
+                "expired",
+                "no slot remains in the window",
+                None,
+                "scheduling_request_expired",
+                Vec::new(),
+            )
+            .await
+        }
+    };
+    match moved {
         Ok(n) => Ok(n),
         // Someone else moved it first: read what they wrote.
         Err(_) => Ok(state.db.request(&r.id).await?.unwrap_or(r)),

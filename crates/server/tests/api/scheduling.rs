@@ -627,3 +627,52 @@ async fn requests_expire_without_being_read(app: TestApp) {
     }
     panic!("not expired: {:?}", recorded(&app, id).await);
 }
+
+both!(a_reschedule_that_runs_out_of_window_keeps_the_booking);
+async fn a_reschedule_that_runs_out_of_window_keeps_the_booking(app: TestApp) {
+    let w = world(&app).await;
+    let sub = template(&app, &w, json!({})).await;
+    let r = create_request(&app, &w, &sub).await;
+    let id = r["scheduling_request_id"].as_str().unwrap().to_string();
+    let url = r["primary_select_url"].as_str().unwrap().to_string();
+    let (_, html) = get_page(&app, &url).await;
+    let slot = slots_in(&html)[0].clone();
+    assert_eq!(
+        post_form(&app, &url, &format!("slot={slot}")).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        post_form(&app, &url, "action=reschedule").await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        state_of(&app, &w, &id).await["slot_selection"],
+        json!("pending_rescheduling")
+    );
+    let stored = app.db.request(&id).await.unwrap().unwrap();
+    let mut spec: Value = serde_json::from_str(&stored.spec_json).unwrap();
+    spec["periods"] = json!([[1_000_000, 2_000_000]]);
+    convene_store::dispatch!(&app.db, |p| sqlx::query(
+        "UPDATE scheduling_requests SET spec_json = $1 WHERE id = $2"
+    )
+    .bind(spec.to_string())
+    .bind(&id)
+    .execute(p)
+    .await
+    .map(|_| ())
+    .unwrap());
+    let q = state_of(&app, &w, &id).await;
+    assert_eq!(q["slot_selection"], json!("complete"), "{q}");
+    assert_eq!(q["event"]["start"]["time"], json!(slot));
+    assert!(
+        events_of(&app, &w.host)
+            .await
+            .iter()
+            .any(|e| e["event_id"] == json!(id) && e["start"] == json!(slot))
+    );
+    assert!(
+        recorded(&app, &id)
+            .await
+            .contains(&"scheduling_request_reschedule_expired".to_string())
+    );
+}
