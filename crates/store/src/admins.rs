@@ -2,7 +2,9 @@
 //! dashboard needs that the API does not (accounts and applications of a
 //! unit).
 
-use crate::{Account, Application, Db, OrgUnit, Result, StoreError, dispatch, write_tx};
+use crate::{
+    Account, Application, Db, OrgUnit, Result, StoreError, dispatch, dispatch_write, write_tx,
+};
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct Admin {
@@ -116,7 +118,7 @@ impl Db {
     /// without a background job).
     #[tracing::instrument(skip_all, fields(admin = %s.admin_id))]
     pub async fn insert_admin_session(&self, s: &AdminSession) -> Result<()> {
-        dispatch!(self, |p| {
+        dispatch_write!(self, |p| {
             sqlx::query("DELETE FROM admin_sessions WHERE expires_ms < $1")
                 .bind(s.created_ms)
                 .execute(p)
@@ -165,7 +167,7 @@ impl Db {
 
     #[tracing::instrument(skip_all)]
     pub async fn delete_admin_session(&self, token_hash: &str) -> Result<()> {
-        dispatch!(self, |p| {
+        dispatch_write!(self, |p| {
             sqlx::query("DELETE FROM admin_sessions WHERE token_hash = $1")
                 .bind(token_hash)
                 .execute(p)

@@ -106,6 +106,33 @@ macro_rules! dispatch {
     };
 }
 
+/// SQLite has one writer at a time. Writers of this process queue here,
+/// before taking a pooled connection, rather than inside SQLite's busy
+/// timeout while holding one: a booking that holds the write lock must
+/// still find connections for its reads.
+pub static SQLITE_WRITE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// [`dispatch!`] for a statement that writes: on SQLite it first takes this
+/// process's turn to write ([`SQLITE_WRITE`]).
+#[macro_export]
+macro_rules! dispatch_write {
+    ($db:expr, |$p:ident| $body:expr) => {
+        match $db {
+            $crate::Db::Sqlite($p) => {
+                #[allow(unused)]
+                const IS_PG: bool = false;
+                let _turn = $crate::SQLITE_WRITE.lock().await;
+                $body
+            }
+            $crate::Db::Postgres($p) => {
+                #[allow(unused)]
+                const IS_PG: bool = true;
+                $body
+            }
+        }
+    };
+}
+
 /// Runs `$body` in one write transaction that the database serializes:
 /// SQLite takes the write lock up front (`BEGIN IMMEDIATE`) so a read-check-
 /// write cannot interleave with another writer; PostgreSQL callers take row
@@ -118,6 +145,7 @@ macro_rules! write_tx {
             $crate::Db::Sqlite(p) => {
                 #[allow(unused)]
                 const IS_PG: bool = false;
+                let _turn = $crate::SQLITE_WRITE.lock().await;
                 let mut $tx = p.begin_with("BEGIN IMMEDIATE").await?;
                 let out = $body;
                 if out.is_ok() {
@@ -158,7 +186,7 @@ impl Db {
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true);
             let pool = SqlitePoolOptions::new()
-                .max_connections(if rest == ":memory:" { 1 } else { 8 })
+                .max_connections(if rest == ":memory:" { 1 } else { 16 })
                 .connect_with(opts)
                 .await?;
             sqlx::migrate!("migrations/sqlite").run(&pool).await?;

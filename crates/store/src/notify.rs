@@ -1,7 +1,7 @@
 //! The notification pipeline's storage: secrets by version, channels, the
 //! outbox's fan-out into deliveries, and leased claiming of due attempts.
 
-use crate::{Db, NewNotification, Result, StoreError, dispatch, write_tx};
+use crate::{Db, NewNotification, Result, StoreError, dispatch, dispatch_write, write_tx};
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct Channel {
@@ -146,7 +146,7 @@ impl Db {
         hash: &str,
         now_ms: i64,
     ) -> Result<()> {
-        dispatch!(self, |p| {
+        dispatch_write!(self, |p| {
             sqlx::query(
             "INSERT INTO application_secrets (hash, application_id, version, active, created_ms) VALUES ($1, $2, $3, $4, $5)"
         )
@@ -190,7 +190,7 @@ impl Db {
     /// Retires every secret version below `keep_from`.
     #[tracing::instrument(skip(self))]
     pub async fn retire_secrets_before(&self, app_id: &str, keep_from: i64) -> Result<u64> {
-        Ok(dispatch!(self, |p| sqlx::query(
+        Ok(dispatch_write!(self, |p| sqlx::query(
             "UPDATE application_secrets SET active = $3 WHERE application_id = $1 AND version < $2"
         )
         .bind(app_id)
@@ -256,7 +256,7 @@ impl Db {
 
     #[tracing::instrument(skip(self))]
     pub async fn close_channel(&self, account_id: &str, id: &str) -> Result<bool> {
-        let n = dispatch!(self, |p| sqlx::query(
+        let n = dispatch_write!(self, |p| sqlx::query(
             "UPDATE channels SET closed = $3 WHERE account_id = $1 AND id = $2 AND closed = $4"
         )
         .bind(account_id)
@@ -346,6 +346,7 @@ impl Db {
     pub async fn claim_due(&self, now_ms: i64, lease_ms: i64, limit: i64) -> Result<Vec<Delivery>> {
         Ok(match self {
             Db::Sqlite(p) => {
+                let _turn = crate::SQLITE_WRITE.lock().await;
                 sqlx::query_as(sqlx::AssertSqlSafe(format!(
                     "UPDATE deliveries SET locked_until_ms = $1 WHERE id IN (SELECT id FROM deliveries WHERE state = 'pending' AND next_attempt_ms <= $2 AND locked_until_ms <= $2 ORDER BY next_attempt_ms LIMIT $3) RETURNING {DELIVERY_COLS}"
                 )))
@@ -390,7 +391,7 @@ impl Db {
                 ("failed", *status, Some(error.clone()), now_ms, None)
             }
         };
-        dispatch!(self, |p| {
+        dispatch_write!(self, |p| {
             sqlx::query(
             "UPDATE deliveries SET state = $2, attempts = attempts + 1, last_status = $3, last_error = $4, next_attempt_ms = $5, delivered_ms = $6, locked_until_ms = 0 WHERE id = $1"
         )

@@ -3,7 +3,7 @@
 
 use crate::{
     Account, Application, BusyRow, Calendar, Db, Event, EventFilter, OrgUnit, Period, Profile,
-    Result, Rule, StoreError, Token, dispatch, write_tx,
+    Result, Rule, StoreError, Token, dispatch, dispatch_write, write_tx,
 };
 
 /// A fresh account with its profile and primary calendar, created together.
@@ -105,7 +105,7 @@ impl Db {
 
     #[tracing::instrument(skip(self))]
     pub async fn set_webhook_url(&self, app_id: &str, url: Option<&str>) -> Result<bool> {
-        let n = dispatch!(self, |p| sqlx::query(
+        let n = dispatch_write!(self, |p| sqlx::query(
             "UPDATE applications SET webhook_url = $2 WHERE id = $1"
         )
         .bind(app_id)
@@ -229,7 +229,7 @@ impl Db {
         expires_ms: Option<i64>,
         now_ms: i64,
     ) -> Result<()> {
-        dispatch!(self, |p| {
+        dispatch_write!(self, |p| {
             sqlx::query(
             "INSERT INTO tokens (hash, kind, account_id, application_id, expires_ms, revoked, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)"
         )
@@ -267,7 +267,7 @@ impl Db {
         account_id: &str,
         application_id: &str,
     ) -> Result<u64> {
-        Ok(dispatch!(self, |p| sqlx::query(
+        Ok(dispatch_write!(self, |p| sqlx::query(
             "UPDATE tokens SET revoked = $3 WHERE account_id = $1 AND application_id = $2"
         )
         .bind(account_id)
@@ -338,7 +338,7 @@ impl Db {
     /// that name.
     #[tracing::instrument(skip(self, cal))]
     pub async fn create_calendar(&self, cal: &Calendar, now_ms: i64) -> Result<()> {
-        let r = dispatch!(self, |p| {
+        let r = dispatch_write!(self, |p| {
             sqlx::query(
             "INSERT INTO calendars (id, account_id, profile_id, name, color, is_primary, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)"
         )

@@ -1,6 +1,6 @@
 //! Templates and scheduling requests.
 
-use crate::{Db, Result, StoreError, dispatch};
+use crate::{Db, Result, StoreError, dispatch, dispatch_write};
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct Template {
@@ -36,7 +36,7 @@ const REQUEST_COLS: &str = "id, application_id, organizational_unit_id, template
 impl Db {
     #[tracing::instrument(skip(self, t), fields(template = %t.id))]
     pub async fn upsert_template(&self, t: &Template) -> Result<()> {
-        dispatch!(self, |p| {
+        dispatch_write!(self, |p| {
             sqlx::query(
             "INSERT INTO scheduling_templates (id, organizational_unit_id, name, body_json, deleted, created_ms, updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $7) \
              ON CONFLICT (id) DO UPDATE SET name = excluded.name, body_json = excluded.body_json, deleted = excluded.deleted, updated_ms = excluded.updated_ms"
@@ -85,7 +85,7 @@ impl Db {
 
     #[tracing::instrument(skip(self, r), fields(request = %r.id))]
     pub async fn insert_request(&self, r: &Request) -> Result<()> {
-        dispatch!(self, |p| {
+        dispatch_write!(self, |p| {
             sqlx::query(
             "INSERT INTO scheduling_requests (id, application_id, organizational_unit_id, template_id, state, token_hash, spec_json, booking_json, history_json, window_end_ms, created_ms, updated_ms) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
@@ -184,7 +184,7 @@ impl Db {
     /// A named per-installation secret, created with `fresh` on first use.
     #[tracing::instrument(skip(self, fresh))]
     pub async fn instance_secret(&self, name: &str, fresh: &str) -> Result<String> {
-        dispatch!(self, |p| {
+        dispatch_write!(self, |p| {
             sqlx::query("INSERT INTO instance_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
             .bind(name)
             .bind(fresh)

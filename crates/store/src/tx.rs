@@ -150,7 +150,6 @@ macro_rules! apply_writes {
     }};
 }
 
-static SQLITE_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// Half of the PostgreSQL pool (see `Db::connect`).
 static PG_TURNS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(8);
 
@@ -174,7 +173,7 @@ impl Db {
                     // process wait for the lock keeps waiters from using up
                     // the pool the holder needs (other processes still queue
                     // on the lock itself).
-                    let _turn = SQLITE_TURN.lock().await;
+                    let _turn = crate::SQLITE_WRITE.lock().await;
                     let mut tx = p
                         .begin_with("BEGIN IMMEDIATE")
                         .await

@@ -581,8 +581,29 @@ async fn concurrent_selections_never_double_book(app: TestApp) {
             })
         })
         .collect();
+    // Meanwhile, plain writers compete for the same database: none may be
+    // starved or fail while bookings hold the write lock.
+    let writers: Vec<_> = (0..30)
+        .map(|i| {
+            let http = app.http.clone();
+            let url = app.url(&format!("/v1/calendars/{}/events", w.pool[i % 3].calendar_id));
+            let token = w.pool[i % 3].token.clone();
+            tokio::spawn(async move {
+                http.post(url)
+                    .bearer_auth(token)
+                    .json(&json!({"event_id": format!("w{i}"), "summary": "w", "start": future(20, 9), "end": future(20, 10)}))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            })
+        })
+        .collect();
     let mut ok = 0;
     let mut conflict = 0;
+    for t in writers {
+        assert_eq!(t.await.unwrap(), StatusCode::ACCEPTED);
+    }
     for t in tasks {
         match t.await.unwrap() {
             StatusCode::OK => ok += 1,
