@@ -113,29 +113,35 @@ pub fn check_url(url: &str, policy: CallbackPolicy) -> Result<reqwest::Url, Stri
 }
 
 /// The same check on every address the host resolves to, at send time, so
-/// a DNS name cannot smuggle in a refused address.
-async fn check_resolved(u: &reqwest::Url, policy: CallbackPolicy) -> Result<(), String> {
-    if policy == CallbackPolicy::Any {
-        return Ok(());
-    }
+/// a DNS name cannot smuggle in a refused address. Answers the addresses
+/// checked, which the attempt then connects to (so a second lookup cannot
+/// answer differently); none for an IP literal, which `check_url` checked.
+async fn check_resolved(
+    u: &reqwest::Url,
+    policy: CallbackPolicy,
+) -> Result<Vec<std::net::SocketAddr>, String> {
     let host = u
         .host_str()
         .unwrap_or("")
         .trim_matches(['[', ']'])
         .to_string();
+    if host.parse::<IpAddr>().is_ok() {
+        return Ok(Vec::new());
+    }
     let port = u.port_or_known_default().unwrap_or(80);
-    let addrs = tokio::net::lookup_host((host.as_str(), port))
+    let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
         .await
-        .map_err(|e| format!("cannot resolve {host}: {e}"))?;
-    for a in addrs {
-        if refused_ip(a.ip(), policy) {
+        .map_err(|e| format!("cannot resolve {host}: {e}"))?
+        .collect();
+    for a in &addrs {
+        if policy != CallbackPolicy::Any && refused_ip(a.ip(), policy) {
             return Err(format!(
                 "{host} resolves to {}, which Convene does not call",
                 a.ip()
             ));
         }
     }
-    Ok(())
+    Ok(addrs)
 }
 
 /// Queues the same body again as a new delivery (new id, `replay_of` the
@@ -229,7 +235,10 @@ async fn fan_out(
         };
         if wanted {
             let body = json!({ "notification": payload.get("notification").cloned().unwrap_or_else(|| json!({"type": n.kind})), "channel": channel_json(c) });
-            out.push(delivery(n, Some(c), &c.callback_url, body.to_string()));
+            let mut d = delivery(n, Some(c), &c.callback_url, body.to_string());
+            // Signed with, and logged for, the application that opened the channel.
+            d.application_id = c.application_id.clone();
+            out.push(d);
         }
     }
     Ok(out)
@@ -266,7 +275,14 @@ async fn attempt(state: &AppState, http: &reqwest::Client, d: &Delivery) -> Atte
         Err(e) => (None, e),
         Ok(u) => match check_resolved(&u, policy).await {
             Err(e) => (None, e),
-            Ok(()) => {
+            Ok(addrs) => {
+                let pinned;
+                let http = if addrs.is_empty() {
+                    http
+                } else {
+                    pinned = pinned_client(state, u.host_str().unwrap_or(""), &addrs);
+                    &pinned
+                };
                 let sig = match signature(state, &d.application_id, d.body.as_bytes()).await {
                     Ok(s) => s,
                     Err(e) => {
@@ -385,7 +401,21 @@ pub fn install_tls() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// A client that connects to `host` only at the addresses already checked.
+fn pinned_client(state: &AppState, host: &str, addrs: &[std::net::SocketAddr]) -> reqwest::Client {
+    client_builder(state)
+        .resolve_to_addrs(host, addrs)
+        .build()
+        .expect("the HTTP client builds")
+}
+
 pub fn http_client(state: &AppState) -> reqwest::Client {
+    client_builder(state)
+        .build()
+        .expect("the HTTP client builds")
+}
+
+fn client_builder(state: &AppState) -> reqwest::ClientBuilder {
     install_tls();
     reqwest::Client::builder()
         .timeout(Duration::from_millis(state.cfg.attempt_timeout_ms))
@@ -394,8 +424,6 @@ pub fn http_client(state: &AppState) -> reqwest::Client {
         ))
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("Convene/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .expect("the HTTP client builds")
 }
 
 /// Expires what nobody reads any more: requests and conversations whose

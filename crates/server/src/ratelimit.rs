@@ -1,6 +1,5 @@
-//! An optional per-credential rate limit (Cronofy limits each application;
-//! Convene limits each bearer credential, or each client address without
-//! one). Off unless `--rate-limit-per-minute` is set: self-hosters size
+//! An optional rate limit (Cronofy limits each application; Convene limits
+//! each bearer credential, and each client address at ten times that). Off unless `--rate-limit-per-minute` is set: self-hosters size
 //! their own deployments. Per process: with N replicas the effective limit
 //! is N times the setting.
 
@@ -46,18 +45,20 @@ pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> R
     if per_minute == 0 || req.uri().path() == "/healthz" {
         return next.run(req).await;
     }
-    let key = match req
+    // Every request counts against its client address (at ten times the
+    // limit, for clients behind one proxy) and, with a bearer, against that
+    // credential: sending a new made-up bearer each time does not escape.
+    let ip = match req.extensions().get::<ConnectInfo<std::net::SocketAddr>>() {
+        Some(ConnectInfo(addr)) => format!("ip:{}", addr.ip()),
+        None => "ip:unknown".into(),
+    };
+    let over_ip = state.rate.hit(ip, per_minute.saturating_mul(10));
+    let over_cred = req
         .headers()
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-    {
-        Some(auth) => format!("cred:{}", digest(auth)),
-        None => match req.extensions().get::<ConnectInfo<std::net::SocketAddr>>() {
-            Some(ConnectInfo(addr)) => format!("ip:{}", addr.ip()),
-            None => "anonymous".into(),
-        },
-    };
-    match state.rate.hit(key, per_minute) {
+        .and_then(|auth| state.rate.hit(format!("cred:{}", digest(auth)), per_minute));
+    match over_ip.or(over_cred) {
         None => next.run(req).await,
         Some(wait) => {
             let mut resp = (

@@ -241,6 +241,7 @@ pub fn router(state: AppState) -> Router {
         .merge(scheduling::routes())
         .merge(crate::pages::dashboard::routes())
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()
         }))
@@ -260,6 +261,14 @@ async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) ->
             .into_response(),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "database unavailable"}))).into_response(),
     }
+}
+
+async fn method_not_allowed() -> Response {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        Json(json!({"error": "method_not_allowed", "message": "this route does not take that method"})),
+    )
+        .into_response()
 }
 
 async fn not_found() -> ApiError {

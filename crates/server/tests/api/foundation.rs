@@ -629,6 +629,11 @@ async fn every_documented_route_is_served_and_described() {
             "{method} {path} is not routed"
         );
     }
+    let (s, body) = app.call(Method::PUT, "/v1/calendars", None, None).await;
+    assert_eq!(
+        (s, body["error"].clone()),
+        (StatusCode::METHOD_NOT_ALLOWED, json!("method_not_allowed"))
+    );
     let (s, body) = app.call(Method::GET, "/v1/nope", None, None).await;
     assert_eq!(
         (s, body["error"].clone()),
