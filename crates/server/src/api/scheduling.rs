@@ -252,14 +252,33 @@ pub fn template_dashboard_url(state: &AppState, sub: &str) -> String {
     state.cfg.url(&format!("/dashboard/templates/{sub}"))
 }
 
+/// Whether the recipient may still (decline, reschedule): not once the
+/// booked meeting has started, and rescheduling only while the window can
+/// still hold another time.
+pub fn changes_allowed(r: &Request, spec: &RequestSpec, now: i64) -> (bool, bool) {
+    let not_started = booking_of(r).is_none_or(|b| b.start_ms > now);
+    let decline = not_started
+        && matches!(
+            r.state.as_str(),
+            "pending" | "pending_rescheduling" | "complete"
+        );
+    let reschedule = not_started && r.state == "complete" && !spec.open_periods(now).is_empty();
+    (decline, reschedule)
+}
+
 /// The seed's representation.
 pub fn request_json(state: &AppState, r: &Request) -> ApiResult<Value> {
     let spec = spec_of(r)?;
     let url = select_url(state, r);
     let mut ops = json!({ "view_url": url });
+    let (can_decline, can_reschedule) = changes_allowed(r, &spec, now_ms());
     if r.state == "complete" {
-        ops["reschedule_url"] = json!(format!("{url}?reschedule=true"));
-        ops["decline_url"] = json!(format!("{url}?decline=true"));
+        if can_reschedule {
+            ops["reschedule_url"] = json!(format!("{url}?reschedule=true"));
+        }
+        if can_decline {
+            ops["decline_url"] = json!(format!("{url}?decline=true"));
+        }
     }
     let mut event = json!({ "summary": spec.summary });
     if let Some(b) = booking_of(r).filter(|_| r.state == "complete") {
@@ -321,8 +340,12 @@ fn notification(r: &Request, kind: &str, representation: Value) -> NewNotificati
     }
 }
 
-/// Moves a request from one state to another (compare-and-set), with its
-/// history entry, its notification and any extra writes, in one transaction.
+/// Moves a request from one state to another, with its history entry, its
+/// notification and any extra writes, in one transaction. The update is a
+/// compare-and-set on the state *and* `updated_ms` of the copy the caller
+/// read (every change moves `updated_ms` forward), so a transition decided
+/// on a stale copy — e.g. a cancel that read the booking before a
+/// reschedule moved it — fails instead of acting on the wrong booking.
 async fn transition(
     state: &AppState,
     r: &Request,
@@ -332,7 +355,7 @@ async fn transition(
     kind: &str,
     mut extra: Vec<Write>,
 ) -> Result<Request, ApiError> {
-    let now = now_ms();
+    let now = now_ms().max(r.updated_ms + 1);
     let mut next = r.clone();
     next.state = to.to_string();
     next.updated_ms = now;
@@ -348,8 +371,8 @@ async fn transition(
     next.history_json = serde_json::to_string(&h).expect("serializable");
     extra.push(Write::Stmt(
         Stmt::new(
-            "UPDATE scheduling_requests SET state = $1, booking_json = $2, history_json = $3, updated_ms = $4 WHERE id = $5 AND state = $6",
-            vec![to.into(), next.booking_json.clone().into(), next.history_json.clone().into(), now.into(), r.id.clone().into(), r.state.clone().into()],
+            "UPDATE scheduling_requests SET state = $1, booking_json = $2, history_json = $3, updated_ms = $4 WHERE id = $5 AND state = $6 AND updated_ms = $7",
+            vec![to.into(), next.booking_json.clone().into(), next.history_json.clone().into(), now.into(), r.id.clone().into(), r.state.clone().into(), r.updated_ms.into()],
         )
         .expect(1),
     ));
@@ -599,7 +622,7 @@ pub async fn book(state: &AppState, r: &Request, start: Timestamp) -> Result<Req
             }
             let mut next = cur.clone();
             next.state = "complete".into();
-            next.updated_ms = now;
+            next.updated_ms = now.max(cur.updated_ms + 1);
             next.booking_json = Some(serde_json::to_string(&booking).expect("serializable"));
             let mut h = history_of(&cur);
             let rescheduled = cur.state == "pending_rescheduling";
@@ -612,7 +635,7 @@ pub async fn book(state: &AppState, r: &Request, start: Timestamp) -> Result<Req
             writes.push(Write::Stmt(
                 Stmt::new(
                     "UPDATE scheduling_requests SET state = $1, booking_json = $2, history_json = $3, updated_ms = $4 WHERE id = $5 AND state = $6",
-                    vec!["complete".into(), next.booking_json.clone().into(), next.history_json.clone().into(), now.into(), id.clone().into(), cur.state.clone().into()],
+                    vec!["complete".into(), next.booking_json.clone().into(), next.history_json.clone().into(), next.updated_ms.into(), id.clone().into(), cur.state.clone().into()],
                 )
                 .expect(1),
             ));
@@ -1035,6 +1058,8 @@ pub async fn cancel(
             "no such scheduling request",
         )
     })?;
+    // A request whose window has passed is expired, not cancellable.
+    let r = refresh(&state, r).await?;
     match r.state.as_str() {
         "cancelled" => {}
         "expired" => {

@@ -15,8 +15,8 @@ use serde_json::Value;
 use super::ZONES;
 use crate::api::availability::evaluate;
 use crate::api::scheduling::{
-    BookError, RequestSpec, book, booking_of, cancel_request, refresh, select_url, spec_of,
-    start_rescheduling,
+    BookError, RequestSpec, book, booking_of, cancel_request, changes_allowed, refresh, select_url,
+    spec_of, start_rescheduling,
 };
 use crate::error::ApiError;
 use crate::ids::digest;
@@ -205,6 +205,9 @@ fn missing() -> Response {
     render(StatusCode::NOT_FOUND, &p)
 }
 
+const TOO_LATE: &str =
+    "This booking can no longer be changed: the meeting has started, or no other time is left.";
+
 fn mode_for(r: &Request) -> &'static str {
     match r.state.as_str() {
         "pending" | "pending_rescheduling" => "pick",
@@ -243,12 +246,19 @@ pub async fn show(
     };
     let asked = qstr(&q, "tz");
     let wants = |k: &str| qstr(&q, k).is_some_and(|v| v.eq_ignore_ascii_case("true"));
-    let mode = match (r.state.as_str(), wants("reschedule"), wants("decline")) {
-        ("complete", true, _) => "confirm_reschedule",
-        ("complete" | "pending" | "pending_rescheduling", _, true) => "confirm_decline",
-        _ => mode_for(&r),
+    let (can_decline, can_reschedule) = match spec_of(&r) {
+        Ok(spec) => changes_allowed(&r, &spec, now_ms()),
+        Err(e) => return error_page(e),
     };
-    match page(&state, &r, asked, mode, None).await {
+    let (mode, message) = match (wants("reschedule"), wants("decline")) {
+        (true, _) if can_reschedule => ("confirm_reschedule", None),
+        (_, true) if can_decline => ("confirm_decline", None),
+        (true, _) | (_, true) if r.state == "complete" => {
+            (mode_for(&r), Some(TOO_LATE.to_string()))
+        }
+        _ => (mode_for(&r), None),
+    };
+    match page(&state, &r, asked, mode, message).await {
         Ok(p) => render(StatusCode::OK, &p),
         Err(e) => error_page(e),
     }
@@ -278,9 +288,23 @@ pub async fn submit(
     };
     match qstr(&form, "action").unwrap_or("choose") {
         "decline" => {
-            if matches!(r.state.as_str(), "cancelled" | "expired") {
+            let allowed = spec_of(&r)
+                .map(|spec| changes_allowed(&r, &spec, now_ms()).0)
+                .unwrap_or(false);
+            if !allowed {
                 let m = mode_for(&r);
-                return show(r, StatusCode::OK, m, None).await;
+                let msg = (r.state == "complete").then(|| TOO_LATE.to_string());
+                return show(
+                    r,
+                    if msg.is_some() {
+                        StatusCode::CONFLICT
+                    } else {
+                        StatusCode::OK
+                    },
+                    m,
+                    msg,
+                )
+                .await;
             }
             match cancel_request(
                 &state,
@@ -303,9 +327,23 @@ pub async fn submit(
             }
         }
         "reschedule" => {
-            if r.state != "complete" {
+            let allowed = spec_of(&r)
+                .map(|spec| changes_allowed(&r, &spec, now_ms()).1)
+                .unwrap_or(false);
+            if !allowed {
                 let m = mode_for(&r);
-                return show(r, StatusCode::OK, m, None).await;
+                let msg = (r.state == "complete").then(|| TOO_LATE.to_string());
+                return show(
+                    r,
+                    if msg.is_some() {
+                        StatusCode::CONFLICT
+                    } else {
+                        StatusCode::OK
+                    },
+                    m,
+                    msg,
+                )
+                .await;
             }
             match start_rescheduling(&state, &r).await {
                 Ok(n) => {

@@ -697,3 +697,57 @@ async fn a_reschedule_that_runs_out_of_window_keeps_the_booking(app: TestApp) {
             .contains(&"scheduling_request_reschedule_expired".to_string())
     );
 }
+
+both!(a_meeting_that_has_started_can_no_longer_be_declined_or_moved);
+async fn a_meeting_that_has_started_can_no_longer_be_declined_or_moved(app: TestApp) {
+    let w = world(&app).await;
+    let sub = template(&app, &w, json!({})).await;
+    let r = create_request(&app, &w, &sub).await;
+    let id = r["scheduling_request_id"].as_str().unwrap().to_string();
+    let url = r["primary_select_url"].as_str().unwrap().to_string();
+    let (_, html) = get_page(&app, &url).await;
+    let slot = slots_in(&html)[0].clone();
+    assert_eq!(
+        post_form(&app, &url, &format!("slot={slot}")).await.0,
+        StatusCode::OK
+    );
+    // The booked meeting is now under way.
+    let stored = app.db.request(&id).await.unwrap().unwrap();
+    let mut booking: Value = serde_json::from_str(stored.booking_json.as_deref().unwrap()).unwrap();
+    let now = jiff::Timestamp::now().as_millisecond();
+    booking["start_ms"] = json!(now - 60_000);
+    convene_store::dispatch!(&app.db, |p| sqlx::query(
+        "UPDATE scheduling_requests SET booking_json = $1 WHERE id = $2"
+    )
+    .bind(booking.to_string())
+    .bind(&id)
+    .execute(p)
+    .await
+    .map(|_| ())
+    .unwrap());
+    let q = state_of(&app, &w, &id).await;
+    assert!(
+        q["recipient_operations"].get("decline_url").is_none(),
+        "{q}"
+    );
+    assert!(
+        q["recipient_operations"].get("reschedule_url").is_none(),
+        "{q}"
+    );
+    let (_, page) = get_page(&app, &format!("{url}?decline=true")).await;
+    assert!(!page.contains("value=\"decline\""));
+    for action in ["decline", "reschedule"] {
+        let (s, _) = post_form(&app, &url, &format!("action={action}")).await;
+        assert_eq!(s, StatusCode::CONFLICT, "{action}");
+    }
+    assert_eq!(
+        state_of(&app, &w, &id).await["slot_selection"],
+        json!("complete")
+    );
+    assert!(
+        events_of(&app, &w.host)
+            .await
+            .iter()
+            .any(|e| e["event_id"] == json!(id))
+    );
+}
