@@ -6,6 +6,14 @@ use crate::{
     Result, Rule, StoreError, Token, dispatch, dispatch_write, write_tx,
 };
 
+/// SQL: the event is not one of a booking's (scheduling request or
+/// conversation), whose ids Convene reserves.
+macro_rules! not_booked {
+    () => {
+        "(event_id IS NULL OR (substr(event_id, 1, 4) <> 'srq_' AND substr(event_id, 1, 4) <> 'scv_'))"
+    };
+}
+
 /// A fresh account with its profile and primary calendar, created together.
 #[derive(Clone, Debug)]
 pub struct NewAccount {
@@ -383,8 +391,10 @@ impl Db {
         now_ms: i64,
     ) -> Result<bool> {
         write_tx!(self, |tx| {
+            // Events of bookings (event ids srq_…, scv_…) are removed by
+            // their booking's cancel or decline, never through the events API.
             let sql = if by_uid {
-                "UPDATE events SET deleted = $3, updated_ms = $4 WHERE calendar_id = $1 AND event_uid = $2 AND deleted = $5"
+                "UPDATE events SET deleted = $3, updated_ms = $4 WHERE calendar_id = $1 AND event_uid = $2 AND deleted = $5 AND (event_id IS NULL OR (substr(event_id, 1, 4) <> 'srq_' AND substr(event_id, 1, 4) <> 'scv_'))"
             } else {
                 "UPDATE events SET deleted = $3, updated_ms = $4 WHERE calendar_id = $1 AND event_id = $2 AND deleted = $5"
             };
@@ -420,7 +430,8 @@ impl Db {
                 .push(" WHERE account_id = ")
                 .push_bind(account_id)
                 .push(" AND deleted = ")
-                .push_bind(false);
+                .push_bind(false)
+                .push(concat!(" AND ", not_booked!()));
             if let Some(ids) = calendar_ids {
                 qb.push(" AND calendar_id IN (");
                 let mut sep = qb.separated(", ");

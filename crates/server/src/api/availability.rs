@@ -623,6 +623,9 @@ pub fn parse_groups(f: &F<'_>, errs: &mut Errors, now: Timestamp) -> Vec<(String
                 for m in items {
                     // SDKs accept a bare string as `{"sub": …}`.
                     if let Some(Value::String(s)) = m.v {
+                        if members.iter().any(|x: &MemberSpec| &x.sub == s) {
+                            continue;
+                        }
                         members.push(MemberSpec {
                             sub: s.clone(),
                             calendar_ids: None,
@@ -637,6 +640,10 @@ pub fn parse_groups(f: &F<'_>, errs: &mut Errors, now: Timestamp) -> Vec<(String
                     let Some(sub) = m.get("sub").req_str(errs) else {
                         continue;
                     };
+                    // A person listed twice is still one person: N of M counts people.
+                    if members.iter().any(|x: &MemberSpec| x.sub == sub) {
+                        continue;
+                    }
                     distinct.insert(sub.clone());
                     let ap = m.get("available_periods");
                     members.push(MemberSpec {

@@ -15,6 +15,15 @@ use crate::input::{Body, Errors, EventTime, F, QueryInput};
 use crate::time::{fmt_ms, from_ms, parse_date, parse_time, to_ms};
 use crate::{AppState, now_ms, tz};
 
+/// `event_id`s Convene itself gives the events it books (scheduling
+/// requests and conversations): the API may read them but not change or
+/// delete them, or a booking and its calendar event would disagree.
+fn reserved(event_id: &str) -> bool {
+    event_id.starts_with("srq_") || event_id.starts_with("scv_")
+}
+
+const RESERVED: &str = "event ids starting srq_ or scv_ belong to Convene's own bookings";
+
 /// Keys of an upsert body that are stored as given and echoed on read.
 const ECHOED: &[&str] = &[
     "location",
@@ -53,6 +62,9 @@ pub async fn upsert(
     let mut event_id = root.get("event_id").str(&mut errs);
     if event_id.is_none() && event_uid_in.is_none() {
         errs.add("event_id", "required", "event_id is required");
+    }
+    if event_id.as_deref().is_some_and(reserved) {
+        errs.add("event_id", "reserved", RESERVED);
     }
     if event_id
         .as_ref()
@@ -185,6 +197,9 @@ pub async fn upsert(
             .0;
         let found = page.into_iter().find(|e| &e.event_uid == uid);
         match found {
+            Some(e) if e.event_id.as_deref().is_some_and(reserved) => {
+                return Err(ApiError::field("event_uid", "reserved", RESERVED));
+            }
             Some(e) => {
                 event_id = e.event_id.clone().or_else(|| Some(uid.clone()));
                 Some(e)
@@ -287,6 +302,9 @@ pub async fn delete(
     let event_uid = root.get("event_uid").str(&mut errs);
     if event_id.is_none() && event_uid.is_none() {
         errs.add("event_id", "required", "event_id or event_uid is required");
+    }
+    if event_id.as_deref().is_some_and(reserved) {
+        errs.add("event_id", "reserved", RESERVED);
     }
     errs.finish()?;
     // Deleting what is already gone is a success: deletes are idempotent.

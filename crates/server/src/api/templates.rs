@@ -26,7 +26,7 @@ fn group_json(f: &F<'_>, errs: &mut Errors, with_name: bool) -> Option<Value> {
     if with_name && let Some(n) = f.get("name").str(errs) {
         g.insert("name".into(), json!(n));
     }
-    let mut members = Vec::new();
+    let mut members: Vec<Value> = Vec::new();
     let items = f.get("members").array(errs).unwrap_or_default();
     if items.len() > limits::MAX_MEMBERS_PER_GROUP {
         errs.add(
@@ -43,7 +43,10 @@ fn group_json(f: &F<'_>, errs: &mut Errors, with_name: bool) -> Option<Value> {
             Some(Value::String(s)) => Some(s.clone()),
             _ => m.get("sub").req_str(errs),
         };
-        if let Some(sub) = sub {
+        // A person listed twice is still one person: N of M counts people.
+        if let Some(sub) = sub
+            && !members.iter().any(|m: &Value| m["sub"] == json!(sub))
+        {
             members.push(json!({ "sub": sub }));
         }
     }

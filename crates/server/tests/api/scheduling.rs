@@ -419,6 +419,54 @@ async fn recipient_picks_books_reschedules_and_cancels(app: TestApp) {
         }
     }
     assert_eq!(holders.len(), 1, "one of the pool of three");
+    // The booking's event belongs to the booking: the events API cannot
+    // move or delete it, and a bulk delete leaves it alone.
+    let events_path = format!("/v1/calendars/{}/events", w.host.calendar_id);
+    let (s, b) = app
+        .call(Method::POST, &events_path, Some(&w.host.token), Some(json!({"event_id": id, "summary": "mine now", "start": future(5, 9), "end": future(5, 10)})))
+        .await;
+    assert_eq!(
+        (s, err_key(&b, "event_id")),
+        (StatusCode::UNPROCESSABLE_ENTITY, "errors.reserved".into())
+    );
+    let (s, _) = app
+        .call(
+            Method::DELETE,
+            &events_path,
+            Some(&w.host.token),
+            Some(json!({"event_id": id})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let uid = host_ev[0]["event_uid"].as_str().unwrap().to_string();
+    assert_eq!(
+        app.call(
+            Method::DELETE,
+            &events_path,
+            Some(&w.host.token),
+            Some(json!({"event_uid": uid}))
+        )
+        .await
+        .0,
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        app.call(
+            Method::DELETE,
+            "/v1/events",
+            Some(&w.host.token),
+            Some(json!({"delete_all": true}))
+        )
+        .await
+        .0,
+        StatusCode::ACCEPTED
+    );
+    assert!(
+        events_of(&app, &w.host)
+            .await
+            .iter()
+            .any(|e| e["event_id"] == json!(id) && e["start"] == json!(chosen))
+    );
     // Selecting again once complete is refused.
     let (s, _) = post_form(&app, &url, &format!("slot={}", slots[1])).await;
     assert_eq!(s, StatusCode::CONFLICT);
