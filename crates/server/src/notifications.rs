@@ -426,9 +426,11 @@ fn client_builder(state: &AppState) -> reqwest::ClientBuilder {
         .user_agent(concat!("Convene/", env!("CARGO_PKG_VERSION")))
 }
 
-/// Expires what nobody reads any more: requests and conversations whose
-/// window has passed get their state and notification now, not on the next
-/// read. Idempotent and safe to run in every process.
+/// Moves on what nobody reads any more: requests and conversations whose
+/// window has passed expire, and conversations with only `auto`
+/// participants book a slot that has opened — now, with their
+/// notifications, not on the next read. Idempotent and safe to run in
+/// every process.
 pub async fn sweep_expired(state: &AppState) {
     let now = now_ms();
     // A request closes once the rest of its window cannot hold the meeting;
@@ -442,6 +444,18 @@ pub async fn sweep_expired(state: &AppState) {
             }
         }
         Err(e) => tracing::warn!(error = %e, "listing requests to expire failed"),
+    }
+    // Conversations nobody chooses in by hand book the first open slot;
+    // nobody may be reading them when one opens.
+    match state.db.auto_conversations_in_progress(100).await {
+        Ok(ids) => {
+            for id in ids {
+                if let Err(e) = crate::api::conversations::refresh(state, &id).await {
+                    tracing::warn!(error = ?e, "completing a conversation failed");
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "listing open conversations failed"),
     }
     match state.db.conversations_ended_by(now, 100).await {
         Ok(ids) => {

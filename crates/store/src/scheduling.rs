@@ -181,6 +181,22 @@ impl Db {
         }))
     }
 
+    /// In-progress conversations where nobody chooses by hand: they complete
+    /// as soon as a slot opens, which only a look at them notices.
+    #[tracing::instrument(skip(self))]
+    pub async fn auto_conversations_in_progress(&self, limit: i64) -> Result<Vec<String>> {
+        Ok(dispatch!(self, |p| {
+            sqlx::query_scalar(
+            "SELECT c.id FROM scheduling_conversations c WHERE c.status = 'in_progress' AND NOT EXISTS \
+             (SELECT 1 FROM scheduling_conversation_participants p WHERE p.conversation_id = c.id AND p.selection_method = 'manual') \
+             ORDER BY c.ends_ms LIMIT $1"
+        )
+        .bind(limit)
+        .fetch_all(p)
+        .await?
+        }))
+    }
+
     /// A named per-installation secret, created with `fresh` on first use.
     #[tracing::instrument(skip(self, fresh))]
     pub async fn instance_secret(&self, name: &str, fresh: &str) -> Result<String> {

@@ -1340,3 +1340,64 @@ async fn unmanaged_participants_are_never_double_booked(app: TestApp) {
         "only Marty's own event: {evs}"
     );
 }
+
+both!(auto_only_conversations_book_when_a_slot_opens_without_a_read);
+async fn auto_only_conversations_book_when_a_slot_opens_without_a_read(app: TestApp) {
+    let c = app.client("Acme").await;
+    let ann = app.account(&c, "ann").await;
+    let dan = app.account(&c, "dan").await;
+    let day = next_monday();
+    let dan_events = format!("/v1/calendars/{}/events", dan.calendar_id);
+    let (s, _) = app
+        .call(Method::POST, &dan_events, Some(&dan.token), Some(json!({"event_id": "away", "summary": "away", "start": at(day, 9, 0), "end": at(day, 11, 0)})))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let (s, b) = app
+        .call(Method::POST, PATH, Some(&ann.token), Some(json!({
+            "participants": [
+                {"participant_id": "@ann", "sub": ann.sub, "common_name": "Ann", "slots": {"selection_method": "auto"}},
+                {"participant_id": "@dan", "sub": dan.sub, "slots": {"selection_method": "auto"}}
+            ],
+            "tzid": "Etc/UTC", "required_duration": {"minutes": 60},
+            "available_periods": [{"start": at(day, 9, 0), "end": at(day, 11, 0)}]
+        })))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let id = b["scheduling_conversation"]["scheduling_conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(b["scheduling_conversation"]["status"], json!("in_progress"));
+    // Dan's time frees up; nobody reads the conversation.
+    let (s, _) = app
+        .call(
+            Method::DELETE,
+            &dan_events,
+            Some(&dan.token),
+            Some(json!({"event_id": "away"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    for _ in 0..100 {
+        if app.db.conversation(&id).await.unwrap().unwrap().status == "complete" {
+            let (_, evs) = app
+                .call(
+                    Method::GET,
+                    "/v1/events?tzid=Etc/UTC",
+                    Some(&dan.token),
+                    None,
+                )
+                .await;
+            assert!(
+                evs["events"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|e| e["event_id"] == json!(id))
+            );
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the conversation did not complete on its own");
+}
