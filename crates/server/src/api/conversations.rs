@@ -719,7 +719,9 @@ fn notifications(kind: &str, c: &Conversation, parts: &[Participant], now: i64) 
                     "notification": { "type": kind, "scheduling_conversation_id": c.id }
                 })
                 .to_string(),
-                created_ms: now,
+                // `joined` sorts before the `updated` of the same change:
+                // the outbox delivers in (created_ms, id) order.
+                created_ms: if kind == UPDATED { now + 1 } else { now },
             })
         })
         .collect()
