@@ -1146,7 +1146,10 @@ pub async fn list_slots(
     let me = participant_by_token(&state, Some(&id), &token).await?;
     let (c, parts) = refresh(&state, &id).await?;
     let me = find(&parts, me.position)?;
-    let slots = if c.status == IN_PROGRESS && me.status == NEEDS_ACTION {
+    // A proposer waiting on their proposal may list the open slots to revise it.
+    let proposer =
+        me.status == WAITING && me.selection_method == MANUAL && me.selected_start_ms.is_some();
+    let slots = if c.status == IN_PROGRESS && (me.status == NEEDS_ACTION || proposer) {
         offered(
             &state.db,
             &c,
@@ -1293,7 +1296,12 @@ pub async fn select_slots(
                     "no such scheduling conversation participant",
                 )));
             };
-            if me.status != NEEDS_ACTION {
+            // A `manual` participant waiting on their own proposal may
+            // revise it (e.g. after it stopped being free).
+            let revising = me.status == WAITING
+                && me.selection_method == MANUAL
+                && me.selected_start_ms.is_some();
+            if me.status != NEEDS_ACTION && !revising {
                 return Ok((
                     refused(
                         sel_path,

@@ -879,10 +879,8 @@ async fn two_manual_participants_propose_and_accept(app: TestApp) {
     );
     assert_eq!(list(&app, &k_url).await, vec![all[2].clone()]);
     assert_eq!(list(&app, &format!("{k_url}?alternatives=true")).await, all);
-    assert!(list(&app, &a_url).await.is_empty());
-    let (s, b) = select(&app, &a_url, all[3]["slot_id"].as_str().unwrap()).await;
-    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(err_key(&b, "selected_slots"), "errors.no_action_needed");
+    // While she waits, Alice may list every open slot to revise her proposal.
+    assert_eq!(list(&app, &a_url).await, all);
 
     // Karl answers with another time: the roles swap.
     let (s, b) = select(&app, &k_url, all[4]["slot_id"].as_str().unwrap()).await;
@@ -1400,4 +1398,73 @@ async fn auto_only_conversations_book_when_a_slot_opens_without_a_read(app: Test
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     panic!("the conversation did not complete on its own");
+}
+
+both!(a_proposer_whose_proposal_lapses_can_propose_again);
+async fn a_proposer_whose_proposal_lapses_can_propose_again(app: TestApp) {
+    let c = app.client("Acme").await;
+    let ann = app.account(&c, "ann").await;
+    let ben = app.account(&c, "ben").await;
+    let day = next_monday();
+    let (s, b) = app
+        .call(
+            Method::POST,
+            PATH,
+            Some(&ann.token),
+            Some(json!({
+                "participants": [
+                    {"participant_id": "@ann", "sub": ann.sub, "common_name": "Ann"},
+                    {"participant_id": "@ben", "sub": ben.sub}
+                ],
+                "tzid": "Etc/UTC", "required_duration": {"minutes": 60},
+                "available_periods": [{"start": at(day, 9, 0), "end": at(day, 12, 0)}]
+            })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let ann_url =
+        b["scheduling_conversation"]["participants"][0]["possible_actions"]["slots_select"]["url"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    let (_, list) = app.call(Method::GET, &ann_url, None, None).await;
+    let first = list["slots"][0]["slot_id"].as_str().unwrap().to_string();
+    let (s, _) = app
+        .call(
+            Method::POST,
+            &ann_url,
+            None,
+            Some(json!({"selected_slots": [{"slot_id": first}]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    // Ann's proposal stops being free.
+    let (s, _) = app
+        .call(Method::POST, &format!("/v1/calendars/{}/events", ann.calendar_id), Some(&ann.token), Some(json!({
+            "event_id": "clash", "summary": "x", "start": list["slots"][0]["start"], "end": list["slots"][0]["end"]
+        })))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let (_, again) = app.call(Method::GET, &ann_url, None, None).await;
+    let other = again["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["slot_id"].as_str().unwrap().to_string())
+        .find(|id| *id != first)
+        .expect("open slots to revise with");
+    let (s, b) = app
+        .call(
+            Method::POST,
+            &ann_url,
+            None,
+            Some(json!({"selected_slots": [{"slot_id": other}]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let parts = b["scheduling_conversation"]["participants"]
+        .as_array()
+        .unwrap();
+    assert_eq!(parts[0]["status"], json!("waiting"));
+    assert_eq!(parts[0]["slots"]["selected"][0]["slot_id"], json!(other));
 }
