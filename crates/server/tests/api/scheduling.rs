@@ -530,6 +530,23 @@ async fn recipient_picks_books_reschedules_and_cancels(app: TestApp) {
     );
 }
 
+/// Moves a request's search window into the past, as if its days had gone by.
+async fn close_window(app: &TestApp, id: &str) {
+    let stored = app.db.request(id).await.unwrap().unwrap();
+    let mut spec: Value = serde_json::from_str(&stored.spec_json).unwrap();
+    spec["periods"] = json!([[1_000_000, 2_000_000]]);
+    convene_store::dispatch!(&app.db, |p| sqlx::query(
+        "UPDATE scheduling_requests SET spec_json = $1, window_end_ms = $2 WHERE id = $3"
+    )
+    .bind(spec.to_string())
+    .bind(2_000_000_i64)
+    .bind(id)
+    .execute(p)
+    .await
+    .map(|_| ())
+    .unwrap());
+}
+
 async fn recorded(app: &TestApp, id: &str) -> Vec<String> {
     convene_store::dispatch!(&app.db, |p| sqlx::query_scalar::<_, String>(
         "SELECT kind FROM notifications WHERE subject_id = $1 ORDER BY created_ms, id"
@@ -564,18 +581,7 @@ async fn decline_and_expiry_pages(app: TestApp) {
     // Expiry: the window has passed (moved into the past in the database).
     let r2 = create_request(&app, &w, &sub).await;
     let id2 = r2["scheduling_request_id"].as_str().unwrap();
-    let stored = app.db.request(id2).await.unwrap().unwrap();
-    let mut spec: Value = serde_json::from_str(&stored.spec_json).unwrap();
-    spec["periods"] = json!([[1_000_000, 2_000_000]]);
-    convene_store::dispatch!(&app.db, |p| sqlx::query(
-        "UPDATE scheduling_requests SET spec_json = $1 WHERE id = $2"
-    )
-    .bind(spec.to_string())
-    .bind(id2)
-    .execute(p)
-    .await
-    .map(|_| ())
-    .unwrap());
+    close_window(&app, id2).await;
     assert_eq!(
         state_of(&app, &w, id2).await["slot_selection"],
         json!("expired")
@@ -673,19 +679,7 @@ async fn requests_expire_without_being_read(app: TestApp) {
     let sub = template(&app, &w, json!({})).await;
     let r = create_request(&app, &w, &sub).await;
     let id = r["scheduling_request_id"].as_str().unwrap();
-    let stored = app.db.request(id).await.unwrap().unwrap();
-    let mut spec: Value = serde_json::from_str(&stored.spec_json).unwrap();
-    spec["periods"] = json!([[1_000_000, 2_000_000]]);
-    convene_store::dispatch!(&app.db, |p| sqlx::query(
-        "UPDATE scheduling_requests SET spec_json = $1, window_end_ms = $2 WHERE id = $3"
-    )
-    .bind(spec.to_string())
-    .bind(2_000_000_i64)
-    .bind(id)
-    .execute(p)
-    .await
-    .map(|_| ())
-    .unwrap());
+    close_window(&app, id).await;
     // Nobody reads it: the background sweep expires it and records the notification.
     for _ in 0..100 {
         if recorded(&app, id).await == vec!["scheduling_request_expired"] {
@@ -718,18 +712,7 @@ async fn a_reschedule_that_runs_out_of_window_keeps_the_booking(app: TestApp) {
         state_of(&app, &w, &id).await["slot_selection"],
         json!("pending_rescheduling")
     );
-    let stored = app.db.request(&id).await.unwrap().unwrap();
-    let mut spec: Value = serde_json::from_str(&stored.spec_json).unwrap();
-    spec["periods"] = json!([[1_000_000, 2_000_000]]);
-    convene_store::dispatch!(&app.db, |p| sqlx::query(
-        "UPDATE scheduling_requests SET spec_json = $1 WHERE id = $2"
-    )
-    .bind(spec.to_string())
-    .bind(&id)
-    .execute(p)
-    .await
-    .map(|_| ())
-    .unwrap());
+    close_window(&app, &id).await;
     let q = state_of(&app, &w, &id).await;
     assert_eq!(q["slot_selection"], json!("complete"), "{q}");
     assert_eq!(q["event"]["start"]["time"], json!(slot));
