@@ -2,9 +2,8 @@
 //! dashboard needs that the API does not (accounts and applications of a
 //! unit).
 
-use crate::{
-    Account, Application, Db, OrgUnit, Result, StoreError, dispatch, dispatch_write, write_tx,
-};
+use crate::tx::in_tx;
+use crate::{Account, Application, Db, OrgUnit, Result, StoreError, Tx, dispatch};
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct Admin {
@@ -42,7 +41,7 @@ impl Db {
         name: &str,
         now_ms: i64,
     ) -> Result<OrgUnit> {
-        write_tx!(self, |tx| {
+        self.write(async |tx: &mut Tx| in_tx!(tx, |c| {
             // Inserting first and ignoring a conflict keeps this idempotent
             // when two `admin add` runs race on a new unit.
             sqlx::query(
@@ -51,15 +50,15 @@ impl Db {
             .bind(id_if_new)
             .bind(name)
             .bind(now_ms)
-            .execute(&mut *tx)
+            .execute(&mut *c)
             .await?;
             let ou: OrgUnit =
                 sqlx::query_as("SELECT id, name FROM organizational_units WHERE name = $1")
                     .bind(name)
-                    .fetch_one(&mut *tx)
+                    .fetch_one(&mut *c)
                     .await?;
             Ok::<_, StoreError>(ou)
-        })
+        })).await
     }
 
     #[tracing::instrument(skip(self))]
@@ -77,7 +76,7 @@ impl Db {
     /// password must lock out whoever knew the old one.
     #[tracing::instrument(skip(self, a), fields(email = %a.email))]
     pub async fn upsert_admin(&self, a: &Admin) -> Result<Admin> {
-        write_tx!(self, |tx| {
+        self.write(async |tx: &mut Tx| in_tx!(tx, |c| {
             let row: Admin = sqlx::query_as(concat!(
                 "INSERT INTO admins (",
                 admin_cols!(),
@@ -92,14 +91,14 @@ impl Db {
             .bind(&a.password_hash)
             .bind(a.created_ms)
             .bind(a.updated_ms)
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut *c)
             .await?;
             sqlx::query("DELETE FROM admin_sessions WHERE admin_id = $1")
                 .bind(&row.id)
-                .execute(&mut *tx)
+                .execute(&mut *c)
                 .await?;
             Ok::<_, StoreError>(row)
-        })
+        })).await
     }
 
     #[tracing::instrument(skip(self))]
@@ -118,10 +117,10 @@ impl Db {
     /// without a background job).
     #[tracing::instrument(skip_all, fields(admin = %s.admin_id))]
     pub async fn insert_admin_session(&self, s: &AdminSession) -> Result<()> {
-        dispatch_write!(self, |p| {
+        self.write(async |tx: &mut Tx| -> Result<()> { in_tx!(tx, |p| {
             sqlx::query("DELETE FROM admin_sessions WHERE expires_ms < $1")
                 .bind(s.created_ms)
-                .execute(p)
+                .execute(&mut *p)
                 .await?;
             sqlx::query(
                 "INSERT INTO admin_sessions (token_hash, admin_id, csrf_token, expires_ms, created_ms) VALUES ($1, $2, $3, $4, $5)",
@@ -131,9 +130,9 @@ impl Db {
             .bind(&s.csrf_token)
             .bind(s.expires_ms)
             .bind(s.created_ms)
-            .execute(p)
+            .execute(&mut *p)
             .await?;
-        });
+        }); Ok(()) }).await?;
         Ok(())
     }
 
@@ -167,13 +166,16 @@ impl Db {
 
     #[tracing::instrument(skip_all)]
     pub async fn delete_admin_session(&self, token_hash: &str) -> Result<()> {
-        dispatch_write!(self, |p| {
-            sqlx::query("DELETE FROM admin_sessions WHERE token_hash = $1")
-                .bind(token_hash)
-                .execute(p)
-                .await?;
-        });
-        Ok(())
+        self.write(async |tx: &mut Tx| -> Result<()> {
+            in_tx!(tx, |p| {
+                sqlx::query("DELETE FROM admin_sessions WHERE token_hash = $1")
+                    .bind(token_hash)
+                    .execute(&mut *p)
+                    .await?;
+            });
+            Ok(())
+        })
+        .await
     }
 
     /// Accounts of every application of a unit, by name (for the template

@@ -1,11 +1,11 @@
 //! Scheduling Conversations: a conversation row and one row per participant.
 //!
-//! Reads go through the pool; every change is a [`Write`] so that the server
-//! can apply it inside [`Db::transact`] together with the events and the
+//! Reads go through the pool; changes are [`Tx`] functions, so the domain
+//! applies them in one transaction together with the events and the
 //! notifications the change causes.
 
-use crate::tx::{Stmt, Write};
-use crate::{Db, Result, dispatch};
+use crate::tx::{expect_one, in_tx};
+use crate::{Db, Result, Tx, dispatch};
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct Conversation {
@@ -128,94 +128,100 @@ impl Db {
     }
 }
 
-/// `SELECT … FOR UPDATE` on the conversation row (PostgreSQL only; SQLite
-/// serializes every writer anyway).
-pub fn lock(id: &str) -> Stmt {
-    Stmt::new(
-        "SELECT id FROM scheduling_conversations WHERE id = $1 FOR UPDATE",
-        vec![id.into()],
-    )
-}
+impl Tx {
+    #[tracing::instrument(skip_all, fields(conversation = %c.id))]
+    pub async fn insert_conversation(&mut self, c: &Conversation) -> Result<()> {
+        in_tx!(self, |x| {
+            sqlx::query(
+            "INSERT INTO scheduling_conversations (id, application_id, organizational_unit_id, creator_account_id, tzid, subject, event_json, required_minutes, periods_json, starts_ms, ends_ms, status, chosen_start_ms, chosen_end_ms, version, created_ms, updated_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+        )
+        .bind(&c.id)
+        .bind(&c.application_id)
+        .bind(&c.organizational_unit_id)
+        .bind(&c.creator_account_id)
+        .bind(&c.tzid)
+        .bind(&c.subject)
+        .bind(&c.event_json)
+        .bind(c.required_minutes)
+        .bind(&c.periods_json)
+        .bind(c.starts_ms)
+        .bind(c.ends_ms)
+        .bind(c.status.as_str())
+        .bind(c.chosen_start_ms)
+        .bind(c.chosen_end_ms)
+        .bind(c.version)
+        .bind(c.created_ms)
+        .bind(c.updated_ms)
+        .execute(&mut *x)
+        .await?.rows_affected()
+        });
+        Ok(())
+    }
 
-pub fn insert_conversation(c: &Conversation) -> Write {
-    Write::Stmt(Stmt::new(
-        "INSERT INTO scheduling_conversations (id, application_id, organizational_unit_id, creator_account_id, tzid, subject, event_json, required_minutes, periods_json, starts_ms, ends_ms, status, chosen_start_ms, chosen_end_ms, version, created_ms, updated_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
-        vec![
-            c.id.clone().into(),
-            c.application_id.clone().into(),
-            c.organizational_unit_id.clone().into(),
-            c.creator_account_id.clone().into(),
-            c.tzid.clone().into(),
-            c.subject.clone().into(),
-            c.event_json.clone().into(),
-            c.required_minutes.into(),
-            c.periods_json.clone().into(),
-            c.starts_ms.into(),
-            c.ends_ms.into(),
-            c.status.clone().into(),
-            c.chosen_start_ms.into(),
-            c.chosen_end_ms.into(),
-            c.version.into(),
-            c.created_ms.into(),
-            c.updated_ms.into(),
-        ],
-    ))
-}
+    #[tracing::instrument(skip_all, fields(conversation = %p.conversation_id))]
+    pub async fn insert_participant(&mut self, p: &ConversationParticipant) -> Result<()> {
+        in_tx!(self, |x| {
+            sqlx::query(
+            "INSERT INTO scheduling_conversation_participants (conversation_id, position, participant_id, sub, email, common_name, managed_availability, selection_method, status, token_hash, selected_start_ms, selected_end_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(&p.conversation_id)
+        .bind(p.position)
+        .bind(&p.participant_id)
+        .bind(&p.sub)
+        .bind(&p.email)
+        .bind(&p.common_name)
+        .bind(p.managed_availability)
+        .bind(&p.selection_method)
+        .bind(p.status.as_str())
+        .bind(&p.token_hash)
+        .bind(p.selected_start_ms)
+        .bind(p.selected_end_ms)
+        .execute(&mut *x)
+        .await?.rows_affected()
+        });
+        Ok(())
+    }
 
-pub fn insert_participant(p: &ConversationParticipant) -> Write {
-    Write::Stmt(Stmt::new(
-        "INSERT INTO scheduling_conversation_participants (conversation_id, position, participant_id, sub, email, common_name, managed_availability, selection_method, status, token_hash, selected_start_ms, selected_end_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        vec![
-            p.conversation_id.clone().into(),
-            p.position.into(),
-            p.participant_id.clone().into(),
-            p.sub.clone().into(),
-            p.email.clone().into(),
-            p.common_name.clone().into(),
-            p.managed_availability.into(),
-            p.selection_method.clone().into(),
-            p.status.clone().into(),
-            p.token_hash.clone().into(),
-            p.selected_start_ms.into(),
-            p.selected_end_ms.into(),
-        ],
-    ))
-}
-
-/// Moves the conversation from the `version` the caller read to the next
-/// one: a compare-and-set, so a change decided on stale state rolls back.
-pub fn update_conversation(c: &Conversation, read_version: i64) -> Write {
-    Write::Stmt(
-        Stmt::new(
+    /// Moves the conversation from the `version` the caller read to the
+    /// next one: a compare-and-set, so a change decided on stale state fails
+    /// with `Conflict` (and its transaction rolls back).
+    #[tracing::instrument(skip_all, fields(conversation = %c.id))]
+    pub async fn update_conversation(&mut self, c: &Conversation, read_version: i64) -> Result<()> {
+        let n = in_tx!(self, |x| {
+            sqlx::query(
             "UPDATE scheduling_conversations SET status = $1, chosen_start_ms = $2, chosen_end_ms = $3, version = $4, updated_ms = $5 WHERE id = $6 AND version = $7",
-            vec![
-                c.status.clone().into(),
-                c.chosen_start_ms.into(),
-                c.chosen_end_ms.into(),
-                c.version.into(),
-                c.updated_ms.into(),
-                c.id.clone().into(),
-                read_version.into(),
-            ],
         )
-        .expect(1),
-    )
-}
+        .bind(c.status.as_str())
+        .bind(c.chosen_start_ms)
+        .bind(c.chosen_end_ms)
+        .bind(c.version)
+        .bind(c.updated_ms)
+        .bind(&c.id)
+        .bind(read_version)
+        .execute(&mut *x)
+        .await?
+        .rows_affected()
+        });
+        expect_one(n)
+    }
 
-pub fn update_participant(p: &ConversationParticipant) -> Write {
-    Write::Stmt(
-        Stmt::new(
+    #[tracing::instrument(skip_all, fields(conversation = %p.conversation_id))]
+    pub async fn update_participant(&mut self, p: &ConversationParticipant) -> Result<()> {
+        let n = in_tx!(self, |x| {
+            sqlx::query(
             "UPDATE scheduling_conversation_participants SET status = $1, selected_start_ms = $2, selected_end_ms = $3 WHERE conversation_id = $4 AND position = $5",
-            vec![
-                p.status.clone().into(),
-                p.selected_start_ms.into(),
-                p.selected_end_ms.into(),
-                p.conversation_id.clone().into(),
-                p.position.into(),
-            ],
         )
-        .expect(1),
-    )
+        .bind(p.status.as_str())
+        .bind(p.selected_start_ms)
+        .bind(p.selected_end_ms)
+        .bind(&p.conversation_id)
+        .bind(p.position)
+        .execute(&mut *x)
+        .await?
+        .rows_affected()
+        });
+        expect_one(n)
+    }
 }

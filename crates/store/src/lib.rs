@@ -2,8 +2,11 @@
 //!
 //! Every query is written once, in SQL that both backends accept (`$1`
 //! placeholders, `TEXT` ids, `BIGINT` epoch milliseconds, `BOOLEAN`), and
-//! expanded once per backend by [`dispatch!`] / [`write_tx!`] so that it is
-//! type-checked against both drivers.
+//! expanded once per backend by [`dispatch!`] (pools) or `in_tx!`
+//! (transactions) so that it is type-checked against both drivers. Writes
+//! go through a [`Tx`] value: `db.write(async |tx| …)` or
+//! `db.begin()` … `tx.commit()`; store functions take `&mut Tx` and are
+//! ordinary functions, so `?` leaves the function it is written in.
 #![forbid(unsafe_code)]
 
 use std::str::FromStr;
@@ -13,43 +16,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
-/// Upserts an event inside a caller's transaction (bookings write several);
-/// a macro so that it expands against each backend's transaction type.
-#[macro_export]
-macro_rules! upsert_event_in {
-    ($tx:expr, $ev:expr) => {{
-        let ev: &$crate::Event = $ev;
-        let row: $crate::Event = sqlx::query_as(
-            "INSERT INTO events (event_uid, calendar_id, account_id, event_id, summary, description, start_ms, end_ms, start_date, end_date, tzid, transparency, status, participation, body_json, deleted, created_ms, updated_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
-             ON CONFLICT (calendar_id, event_id) DO UPDATE SET summary = excluded.summary, description = excluded.description, start_ms = excluded.start_ms, end_ms = excluded.end_ms, start_date = excluded.start_date, end_date = excluded.end_date, tzid = excluded.tzid, transparency = excluded.transparency, status = excluded.status, body_json = excluded.body_json, deleted = excluded.deleted, updated_ms = excluded.updated_ms \
-             RETURNING event_uid, calendar_id, account_id, event_id, summary, description, start_ms, end_ms, start_date, end_date, tzid, transparency, status, participation, body_json, deleted, created_ms, updated_ms",
-        )
-        .bind(&ev.event_uid)
-        .bind(&ev.calendar_id)
-        .bind(&ev.account_id)
-        .bind(&ev.event_id)
-        .bind(&ev.summary)
-        .bind(&ev.description)
-        .bind(ev.start_ms)
-        .bind(ev.end_ms)
-        .bind(&ev.start_date)
-        .bind(&ev.end_date)
-        .bind(&ev.tzid)
-        .bind(&ev.transparency)
-        .bind(&ev.status)
-        .bind(&ev.participation)
-        .bind(&ev.body_json)
-        .bind(ev.deleted)
-        .bind(ev.created_ms)
-        .bind(ev.updated_ms)
-        .fetch_one(&mut *$tx)
-        .await?;
-        row
-    }};
-}
-
 pub mod admins;
+mod availability_data;
 pub mod conversations;
 pub mod model;
 pub mod notify;
@@ -63,6 +31,11 @@ pub mod queries_support {
 }
 
 pub use model::*;
+pub use tx::Tx;
+
+/// The schema, one folder for both backends: every statement in it is
+/// written in the SQL both accept.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -78,90 +51,39 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-/// The database: one of the two backends, chosen from the URL at start.
+/// The database: a pool of one of the two backends, plus the turns that
+/// keep this process's writers from starving the pool (see [`tx`]). Cloning
+/// shares both; a second `Db::connect` to the same database is a second
+/// replica, exactly like another OS process.
 #[derive(Clone, Debug)]
-pub enum Db {
+pub struct Db {
+    pool: Pool,
+    turns: tx::Turns,
+}
+
+/// The concrete pool, for the [`dispatch!`] macro.
+#[derive(Clone, Debug)]
+pub enum Pool {
     Sqlite(SqlitePool),
     Postgres(PgPool),
 }
 
 /// Runs the same block against whichever backend is in use. Inside the
 /// block `$p` is the concrete pool and `IS_PG` tells the backend, for the
-/// few statements (row locks) only PostgreSQL needs.
+/// few statements (aggregates, `SKIP LOCKED`) that differ.
 #[macro_export]
 macro_rules! dispatch {
     ($db:expr, |$p:ident| $body:expr) => {
-        match $db {
-            $crate::Db::Sqlite($p) => {
+        match $db.pool() {
+            $crate::Pool::Sqlite($p) => {
                 #[allow(unused)]
                 const IS_PG: bool = false;
                 $body
             }
-            $crate::Db::Postgres($p) => {
+            $crate::Pool::Postgres($p) => {
                 #[allow(unused)]
                 const IS_PG: bool = true;
                 $body
-            }
-        }
-    };
-}
-
-/// SQLite has one writer at a time. Writers of this process queue here,
-/// before taking a pooled connection, rather than inside SQLite's busy
-/// timeout while holding one: a booking that holds the write lock must
-/// still find connections for its reads.
-pub static SQLITE_WRITE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// [`dispatch!`] for a statement that writes: on SQLite it first takes this
-/// process's turn to write ([`SQLITE_WRITE`]).
-#[macro_export]
-macro_rules! dispatch_write {
-    ($db:expr, |$p:ident| $body:expr) => {
-        match $db {
-            $crate::Db::Sqlite($p) => {
-                #[allow(unused)]
-                const IS_PG: bool = false;
-                let _turn = $crate::SQLITE_WRITE.lock().await;
-                $body
-            }
-            $crate::Db::Postgres($p) => {
-                #[allow(unused)]
-                const IS_PG: bool = true;
-                $body
-            }
-        }
-    };
-}
-
-/// Runs `$body` in one write transaction that the database serializes:
-/// SQLite takes the write lock up front (`BEGIN IMMEDIATE`) so a read-check-
-/// write cannot interleave with another writer; PostgreSQL callers take row
-/// locks (`FOR UPDATE`, guarded by `IS_PG`) on what they re-check. The
-/// transaction commits when the body yields `Ok` and rolls back on `Err`.
-#[macro_export]
-macro_rules! write_tx {
-    ($db:expr, |$tx:ident| $body:expr) => {
-        match $db {
-            $crate::Db::Sqlite(p) => {
-                #[allow(unused)]
-                const IS_PG: bool = false;
-                let _turn = $crate::SQLITE_WRITE.lock().await;
-                let mut $tx = p.begin_with("BEGIN IMMEDIATE").await?;
-                let out = $body;
-                if out.is_ok() {
-                    $tx.commit().await?;
-                }
-                out
-            }
-            $crate::Db::Postgres(p) => {
-                #[allow(unused)]
-                const IS_PG: bool = true;
-                let mut $tx = p.begin().await?;
-                let out = $body;
-                if out.is_ok() {
-                    $tx.commit().await?;
-                }
-                out
             }
         }
     };
@@ -171,7 +93,7 @@ impl Db {
     /// Connects and runs the embedded migrations of the matching backend.
     #[tracing::instrument(skip_all)]
     pub async fn connect(url: &str) -> Result<Self> {
-        let db = if let Some(rest) = url
+        let pool = if let Some(rest) = url
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
         {
@@ -189,8 +111,8 @@ impl Db {
                 .max_connections(if rest == ":memory:" { 1 } else { 16 })
                 .connect_with(opts)
                 .await?;
-            sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-            Db::Sqlite(pool)
+            migrate_sqlite(&pool, rest).await?;
+            Pool::Sqlite(pool)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let opts = PgConnectOptions::from_str(url)?;
             let pool = PgPoolOptions::new()
@@ -198,22 +120,51 @@ impl Db {
                 .acquire_timeout(Duration::from_secs(30))
                 .connect_with(opts)
                 .await?;
-            sqlx::migrate!("migrations/postgres").run(&pool).await?;
-            Db::Postgres(pool)
+            // sqlx holds an advisory lock while it migrates PostgreSQL, so
+            // replicas started together take turns.
+            MIGRATOR.run(&pool).await?;
+            Pool::Postgres(pool)
         } else {
             return Err(StoreError::BadUrl(url.to_string()));
         };
-        Ok(db)
+        Ok(Db {
+            pool,
+            turns: tx::Turns::default(),
+        })
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.pool
     }
 
     pub fn backend(&self) -> &'static str {
-        match self {
-            Db::Sqlite(_) => "sqlite",
-            Db::Postgres(_) => "postgres",
+        match self.pool {
+            Pool::Sqlite(_) => "sqlite",
+            Pool::Postgres(_) => "postgres",
         }
     }
 
     pub async fn close(&self) {
         dispatch!(self, |p| p.close().await)
+    }
+}
+
+/// SQLite has no advisory lock: processes started together on a fresh file
+/// can both decide a migration is due, and the loser's `CREATE TABLE` fails
+/// once the winner commits. Every migration is one transaction, so the
+/// loser has written nothing; running again sees the winner's work and goes
+/// on from there.
+async fn migrate_sqlite(pool: &SqlitePool, path: &str) -> Result<()> {
+    let mut attempt = 0u32;
+    loop {
+        match MIGRATOR.run(pool).await {
+            Ok(()) => return Ok(()),
+            Err(e) if attempt < 20 => {
+                attempt += 1;
+                tracing::debug!(%e, attempt, path, "migration raced another process; again");
+                tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
 }

@@ -1,7 +1,8 @@
 //! The notification pipeline's storage: secrets by version, channels, the
 //! outbox's fan-out into deliveries, and leased claiming of due attempts.
 
-use crate::{Db, NewNotification, Result, StoreError, dispatch, dispatch_write, write_tx};
+use crate::tx::in_tx;
+use crate::{Db, NewNotification, Result, StoreError, Tx, dispatch};
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct Channel {
@@ -46,79 +47,8 @@ pub struct Delivery {
     pub delivered_ms: Option<i64>,
 }
 
-macro_rules! insert_delivery {
-    ($tx:ident, $d:expr) => {{
-        let d: &Delivery = $d;
-        sqlx::query(
-            "INSERT INTO deliveries (id, application_id, notification_id, channel_id, kind, url, body, state, attempts, next_attempt_ms, locked_until_ms, last_status, last_error, replay_of, created_ms, delivered_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-        )
-        .bind(&d.id)
-        .bind(&d.application_id)
-        .bind(&d.notification_id)
-        .bind(&d.channel_id)
-        .bind(&d.kind)
-        .bind(&d.url)
-        .bind(&d.body)
-        .bind(&d.state)
-        .bind(d.attempts)
-        .bind(d.next_attempt_ms)
-        .bind(d.locked_until_ms)
-        .bind(d.last_status)
-        .bind(&d.last_error)
-        .bind(&d.replay_of)
-        .bind(d.created_ms)
-        .bind(d.delivered_ms)
-        .execute(&mut *$tx)
-        .await?;
-    }};
-}
-
 const DELIVERY_COLS: &str = "id, application_id, notification_id, channel_id, kind, url, body, state, attempts, next_attempt_ms, locked_until_ms, last_status, last_error, replay_of, created_ms, delivered_ms";
 const CHANNEL_COLS: &str = "id, account_id, application_id, callback_url, filters_json, conversations_enabled, closed, created_ms";
-
-/// Records a `change` notification for an account, but only when it has an
-/// open channel: accounts nobody watches cost nothing. Binds: $1 id,
-/// $2 account, $3 calendar, $4 payload, $5 now.
-pub const CHANGE_NOTIFICATION_SQL: &str = "INSERT INTO notifications (id, application_id, account_id, kind, subject_id, payload_json, created_ms, dispatched) \
-     SELECT $1, a.application_id, a.id, 'change', $3, $4, $5, FALSE FROM accounts a \
-     WHERE a.id = $2 AND EXISTS (SELECT 1 FROM channels c WHERE c.account_id = a.id AND c.closed = FALSE) \
-     ON CONFLICT (id) DO NOTHING";
-
-/// Marks an account's availability data changed, inside a transaction.
-#[macro_export]
-macro_rules! bump_version_in {
-    ($tx:ident, $account:expr) => {{
-        sqlx::query(
-            "UPDATE accounts SET availability_version = availability_version + 1 WHERE id = $1",
-        )
-        .bind($account)
-        .execute(&mut *$tx)
-        .await?;
-    }};
-}
-
-/// Records a change of an account's calendar inside a transaction (and
-/// bumps its availability version).
-#[macro_export]
-macro_rules! record_change_in {
-    ($tx:ident, $account:expr, $calendar:expr, $now:expr) => {{
-        let (account, calendar, now): (&str, &str, i64) = ($account, $calendar, $now);
-        let changes_since = jiff::Timestamp::from_millisecond(now - 1000)
-            .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
-            .unwrap_or_default();
-        let payload = serde_json::json!({"notification": {"type": "change", "changes_since": changes_since}}).to_string();
-        $crate::bump_version_in!($tx, account);
-        sqlx::query($crate::notify::CHANGE_NOTIFICATION_SQL)
-            .bind(format!("chg_{account}_{calendar}_{now}"))
-            .bind(account)
-            .bind(calendar)
-            .bind(payload)
-            .bind(now)
-            .execute(&mut *$tx)
-            .await?;
-    }};
-}
 
 /// What the outcome of one attempt was.
 #[derive(Clone, Debug)]
@@ -146,7 +76,7 @@ impl Db {
         hash: &str,
         now_ms: i64,
     ) -> Result<()> {
-        dispatch_write!(self, |p| {
+        self.write(async |tx: &mut Tx| -> Result<()> { in_tx!(tx, |p| {
             sqlx::query(
             "INSERT INTO application_secrets (hash, application_id, version, active, created_ms) VALUES ($1, $2, $3, $4, $5)"
         )
@@ -155,10 +85,10 @@ impl Db {
         .bind(version)
         .bind(true)
         .bind(now_ms)
-        .execute(p)
+        .execute(&mut *p)
         .await
         .map(|_| ())?
-        });
+        }); Ok(()) }).await?;
         Ok(())
     }
 
@@ -190,15 +120,20 @@ impl Db {
     /// Retires every secret version below `keep_from`.
     #[tracing::instrument(skip(self))]
     pub async fn retire_secrets_before(&self, app_id: &str, keep_from: i64) -> Result<u64> {
-        Ok(dispatch_write!(self, |p| sqlx::query(
+        self.write(async |tx: &mut Tx| -> Result<_> {
+            Ok(in_tx!(tx, |p| {
+                sqlx::query(
             "UPDATE application_secrets SET active = $3 WHERE application_id = $1 AND version < $2"
         )
         .bind(app_id)
         .bind(keep_from)
         .bind(false)
-        .execute(p)
+        .execute(&mut *p)
         .await?
-        .rows_affected()))
+        .rows_affected()
+            }))
+        })
+        .await
     }
 
     /// Opens a channel and queues its `verification` callback in the same
@@ -210,7 +145,7 @@ impl Db {
         delivery_id: &str,
         verification_body: &str,
     ) -> Result<()> {
-        write_tx!(self, |tx| {
+        self.write(async |tx: &mut Tx| in_tx!(tx, |c| {
             sqlx::query(
                 "INSERT INTO channels (id, account_id, application_id, callback_url, filters_json, conversations_enabled, closed, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
@@ -222,7 +157,7 @@ impl Db {
             .bind(ch.conversations_enabled)
             .bind(false)
             .bind(ch.created_ms)
-            .execute(&mut *tx)
+            .execute(&mut *c)
             .await?;
             sqlx::query(
                 "INSERT INTO deliveries (id, application_id, notification_id, channel_id, kind, url, body, state, attempts, next_attempt_ms, locked_until_ms, created_ms) \
@@ -234,10 +169,10 @@ impl Db {
             .bind(&ch.callback_url)
             .bind(verification_body)
             .bind(ch.created_ms)
-            .execute(&mut *tx)
+            .execute(&mut *c)
             .await?;
             Ok::<_, StoreError>(())
-        })
+        })).await
     }
 
     #[tracing::instrument(skip(self))]
@@ -256,16 +191,22 @@ impl Db {
 
     #[tracing::instrument(skip(self))]
     pub async fn close_channel(&self, account_id: &str, id: &str) -> Result<bool> {
-        let n = dispatch_write!(self, |p| sqlx::query(
+        let n = self
+            .write(async |tx: &mut Tx| -> Result<_> {
+                Ok(in_tx!(tx, |p| {
+                    sqlx::query(
             "UPDATE channels SET closed = $3 WHERE account_id = $1 AND id = $2 AND closed = $4"
         )
         .bind(account_id)
         .bind(id)
         .bind(true)
         .bind(false)
-        .execute(p)
+        .execute(&mut *p)
         .await?
-        .rows_affected());
+        .rows_affected()
+                }))
+            })
+            .await?;
         Ok(n == 1)
     }
 
@@ -279,15 +220,17 @@ impl Db {
         payload: &str,
         now_ms: i64,
     ) -> Result<()> {
-        dispatch!(self, |p| sqlx::query(CHANGE_NOTIFICATION_SQL)
-            .bind(id)
-            .bind(account_id)
-            .bind(calendar_id)
-            .bind(payload)
-            .bind(now_ms)
-            .execute(p)
-            .await
-            .map(|_| ())?);
+        dispatch!(self, |p| sqlx::query(
+            crate::availability_data::CHANGE_NOTIFICATION_SQL
+        )
+        .bind(id)
+        .bind(account_id)
+        .bind(calendar_id)
+        .bind(payload)
+        .bind(now_ms)
+        .execute(p)
+        .await
+        .map(|_| ())?);
         Ok(())
     }
 
@@ -314,28 +257,26 @@ impl Db {
         notification_id: &str,
         deliveries: &[Delivery],
     ) -> Result<bool> {
-        let r: Result<bool> = write_tx!(self, |tx| {
-            let n = sqlx::query(
+        self.write(async |tx: &mut Tx| -> Result<bool> {
+            let n = in_tx!(tx, |c| sqlx::query(
                 "UPDATE notifications SET dispatched = $1 WHERE id = $2 AND dispatched = $3",
             )
             .bind(true)
             .bind(notification_id)
             .bind(false)
-            .execute(&mut *tx)
+            .execute(&mut *c)
             .await?
-            .rows_affected();
+            .rows_affected());
             if n != 1 {
-                return Err(StoreError::Conflict("already dispatched"));
+                // Another process fanned it out first: nothing to write.
+                return Ok(false);
             }
             for d in deliveries {
-                insert_delivery!(tx, d);
+                tx.insert_delivery(d).await?;
             }
-            Ok::<_, StoreError>(true)
-        });
-        match r {
-            Err(StoreError::Conflict(_)) => Ok(false),
-            other => other,
-        }
+            Ok(true)
+        })
+        .await
     }
 
     /// Claims up to `limit` due attempts for `lease_ms`. On PostgreSQL rows
@@ -344,29 +285,21 @@ impl Db {
     /// attempt goes to one worker until its lease runs out.
     #[tracing::instrument(skip(self))]
     pub async fn claim_due(&self, now_ms: i64, lease_ms: i64, limit: i64) -> Result<Vec<Delivery>> {
-        Ok(match self {
-            Db::Sqlite(p) => {
-                let _turn = crate::SQLITE_WRITE.lock().await;
-                sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                    "UPDATE deliveries SET locked_until_ms = $1 WHERE id IN (SELECT id FROM deliveries WHERE state = 'pending' AND next_attempt_ms <= $2 AND locked_until_ms <= $2 ORDER BY next_attempt_ms LIMIT $3) RETURNING {DELIVERY_COLS}"
-                )))
+        // On SQLite the claim runs under the single write lock, which is
+        // what makes it exclusive there.
+        self.write(async |tx: &mut Tx| -> Result<Vec<Delivery>> {
+            let skip_locked = if tx.is_pg() { " FOR UPDATE SKIP LOCKED" } else { "" };
+            let sql = format!(
+                "UPDATE deliveries SET locked_until_ms = $1 WHERE id IN (SELECT id FROM deliveries WHERE state = 'pending' AND next_attempt_ms <= $2 AND locked_until_ms <= $2 ORDER BY next_attempt_ms LIMIT $3{skip_locked}) RETURNING {DELIVERY_COLS}"
+            );
+            Ok(in_tx!(tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
                 .bind(now_ms + lease_ms)
                 .bind(now_ms)
                 .bind(limit)
-                .fetch_all(p)
-                .await?
-            }
-            Db::Postgres(p) => {
-                sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                    "UPDATE deliveries SET locked_until_ms = $1 WHERE id IN (SELECT id FROM deliveries WHERE state = 'pending' AND next_attempt_ms <= $2 AND locked_until_ms <= $2 ORDER BY next_attempt_ms LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING {DELIVERY_COLS}"
-                )))
-                .bind(now_ms + lease_ms)
-                .bind(now_ms)
-                .bind(limit)
-                .fetch_all(p)
-                .await?
-            }
+                .fetch_all(&mut *c)
+                .await?))
         })
+        .await
     }
 
     /// Records an attempt's outcome and releases the lease.
@@ -391,7 +324,7 @@ impl Db {
                 ("failed", *status, Some(error.clone()), now_ms, None)
             }
         };
-        dispatch_write!(self, |p| {
+        self.write(async |tx: &mut Tx| -> Result<()> { in_tx!(tx, |p| {
             sqlx::query(
             "UPDATE deliveries SET state = $2, attempts = attempts + 1, last_status = $3, last_error = $4, next_attempt_ms = $5, delivered_ms = $6, locked_until_ms = 0 WHERE id = $1"
         )
@@ -401,10 +334,10 @@ impl Db {
         .bind(error)
         .bind(next)
         .bind(delivered)
-        .execute(p)
+        .execute(&mut *p)
         .await
         .map(|_| ())?
-        });
+        }); Ok(()) }).await?;
         Ok(())
     }
 
@@ -443,10 +376,8 @@ impl Db {
 
     #[tracing::instrument(skip(self, d), fields(delivery = %d.id))]
     pub async fn insert_delivery(&self, d: &Delivery) -> Result<()> {
-        write_tx!(self, |tx| {
-            insert_delivery!(tx, d);
-            Ok::<_, StoreError>(())
-        })
+        self.write(async |tx: &mut Tx| tx.insert_delivery(d).await)
+            .await
     }
 
     /// Every delivery (tests and the dashboard's per-request view).
@@ -466,6 +397,58 @@ impl Db {
                 .push(" ORDER BY created_ms, id");
             qb.build_query_as().fetch_all(p).await?
         }))
+    }
+}
+
+impl Tx {
+    #[tracing::instrument(skip(self, d), fields(delivery = %d.id))]
+    pub async fn insert_delivery(&mut self, d: &Delivery) -> Result<()> {
+        in_tx!(self, |c| {
+            sqlx::query(
+            "INSERT INTO deliveries (id, application_id, notification_id, channel_id, kind, url, body, state, attempts, next_attempt_ms, locked_until_ms, last_status, last_error, replay_of, created_ms, delivered_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+        )
+        .bind(&d.id)
+        .bind(&d.application_id)
+        .bind(&d.notification_id)
+        .bind(&d.channel_id)
+        .bind(&d.kind)
+        .bind(&d.url)
+        .bind(&d.body)
+        .bind(&d.state)
+        .bind(d.attempts)
+        .bind(d.next_attempt_ms)
+        .bind(d.locked_until_ms)
+        .bind(d.last_status)
+        .bind(&d.last_error)
+        .bind(&d.replay_of)
+        .bind(d.created_ms)
+        .bind(d.delivered_ms)
+        .execute(&mut *c)
+        .await?.rows_affected()
+        });
+        Ok(())
+    }
+
+    /// Records a notification in the outbox, in the transaction of the
+    /// state change it reports.
+    #[tracing::instrument(skip(self, n), fields(kind = %n.kind))]
+    pub async fn insert_notification(&mut self, n: &NewNotification) -> Result<()> {
+        in_tx!(self, |c| {
+            sqlx::query(
+            "INSERT INTO notifications (id, application_id, account_id, kind, subject_id, payload_json, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&n.id)
+        .bind(&n.application_id)
+        .bind(&n.account_id)
+        .bind(&n.kind)
+        .bind(&n.subject_id)
+        .bind(&n.payload_json)
+        .bind(n.created_ms)
+        .execute(&mut *c)
+        .await?.rows_affected()
+        });
+        Ok(())
     }
 }
 

@@ -1,18 +1,11 @@
 //! The queries of the foundation: applications, accounts, tokens, calendars,
 //! events, availability rules and available periods.
 
+use crate::tx::in_tx;
 use crate::{
     Account, Application, BusyRow, Calendar, Db, Event, EventFilter, OrgUnit, Period, Profile,
-    Result, Rule, StoreError, Token, dispatch, dispatch_write, write_tx,
+    Result, Rule, StoreError, Token, Tx, dispatch,
 };
-
-/// SQL: the event is not one of a booking's (scheduling request or
-/// conversation), whose ids Convene reserves.
-macro_rules! not_booked {
-    () => {
-        "(event_id IS NULL OR (substr(event_id, 1, 4) <> 'srq_' AND substr(event_id, 1, 4) <> 'scv_'))"
-    };
-}
 
 /// A fresh account with its profile and primary calendar, created together.
 #[derive(Clone, Debug)]
@@ -43,11 +36,11 @@ impl Db {
         secret_hash: &str,
         now_ms: i64,
     ) -> Result<OrgUnit> {
-        write_tx!(self, |tx| {
+        self.write(async |tx: &mut Tx| in_tx!(tx, |c| {
             let existing: Option<OrgUnit> =
                 sqlx::query_as("SELECT id, name FROM organizational_units WHERE name = $1")
                     .bind(ou_name)
-                    .fetch_optional(&mut *tx)
+                    .fetch_optional(&mut *c)
                     .await?;
             let ou = match existing {
                 Some(ou) => ou,
@@ -58,7 +51,7 @@ impl Db {
                     .bind(ou_id_if_new)
                     .bind(ou_name)
                     .bind(now_ms)
-                    .execute(&mut *tx)
+                    .execute(&mut *c)
                     .await?;
                     OrgUnit {
                         id: ou_id_if_new.to_string(),
@@ -75,7 +68,7 @@ impl Db {
             .bind(secret_hash)
             .bind(&app.webhook_url)
             .bind(now_ms)
-            .execute(&mut *tx)
+            .execute(&mut *c)
             .await?;
             sqlx::query(
                 "INSERT INTO application_secrets (hash, application_id, version, active, created_ms) VALUES ($1, $2, 1, TRUE, $3)",
@@ -83,10 +76,10 @@ impl Db {
             .bind(secret_hash)
             .bind(&app.id)
             .bind(now_ms)
-            .execute(&mut *tx)
+            .execute(&mut *c)
             .await?;
             Ok::<_, StoreError>(ou)
-        })
+        })).await
     }
 
     #[tracing::instrument(skip_all)]
@@ -113,14 +106,18 @@ impl Db {
 
     #[tracing::instrument(skip(self))]
     pub async fn set_webhook_url(&self, app_id: &str, url: Option<&str>) -> Result<bool> {
-        let n = dispatch_write!(self, |p| sqlx::query(
-            "UPDATE applications SET webhook_url = $2 WHERE id = $1"
-        )
-        .bind(app_id)
-        .bind(url)
-        .execute(p)
-        .await?
-        .rows_affected());
+        let n = self
+            .write(async |tx: &mut Tx| -> Result<_> {
+                Ok(in_tx!(tx, |p| sqlx::query(
+                    "UPDATE applications SET webhook_url = $2 WHERE id = $1"
+                )
+                .bind(app_id)
+                .bind(url)
+                .execute(&mut *p)
+                .await?
+                .rows_affected()))
+            })
+            .await?;
         Ok(n == 1)
     }
 
@@ -164,36 +161,32 @@ impl Db {
             .application_calendar_id
             .as_deref()
             .unwrap_or_default();
-        let found: Result<Account> = write_tx!(self, |tx| {
-            let existing: Option<Account> = sqlx::query_as(
-                "SELECT a.id, a.application_id, a.application_calendar_id, a.email, a.name, a.default_tzid, a.last_booked_ms, ap.organizational_unit_id, a.availability_version FROM accounts a JOIN applications ap ON ap.id = a.application_id WHERE a.application_id = $1 AND a.application_calendar_id = $2",
+        let account_sql = "SELECT a.id, a.application_id, a.application_calendar_id, a.email, a.name, a.default_tzid, a.last_booked_ms, ap.organizational_unit_id, a.availability_version FROM accounts a JOIN applications ap ON ap.id = a.application_id WHERE a.application_id = $1 AND a.application_calendar_id = $2";
+        self.write(async |tx: &mut Tx| in_tx!(tx, |c| {
+            let a = &new.account;
+            // A concurrent first call for the same id inserts nothing here
+            // (PostgreSQL waits for it to commit, SQLite's write lock orders
+            // the two): the loser reads the winner's account below.
+            let inserted: Option<String> = sqlx::query_scalar(
+                "INSERT INTO accounts (id, application_id, application_calendar_id, email, name, default_tzid, last_booked_ms, created_ms) VALUES ($1, $2, $3, $4, $5, $6, NULL, $7) \
+                 ON CONFLICT (application_id, application_calendar_id) DO NOTHING RETURNING id",
             )
-            .bind(&new.account.application_id)
+            .bind(&a.id)
+            .bind(&a.application_id)
             .bind(apc)
-            .fetch_optional(&mut *tx)
+            .bind(&a.email)
+            .bind(&a.name)
+            .bind(&a.default_tzid)
+            .bind(new.created_ms)
+            .fetch_optional(&mut *c)
             .await?;
-            if let Some(a) = existing {
-                Ok::<_, StoreError>(a)
-            } else {
-                let a = &new.account;
-                sqlx::query(
-                    "INSERT INTO accounts (id, application_id, application_calendar_id, email, name, default_tzid, last_booked_ms, created_ms) VALUES ($1, $2, $3, $4, $5, $6, NULL, $7)",
-                )
-                .bind(&a.id)
-                .bind(&a.application_id)
-                .bind(apc)
-                .bind(&a.email)
-                .bind(&a.name)
-                .bind(&a.default_tzid)
-                .bind(new.created_ms)
-                .execute(&mut *tx)
-                .await?;
+            if inserted.is_some() {
                 sqlx::query("INSERT INTO profiles (id, account_id, name, created_ms) VALUES ($1, $2, $3, $4)")
                     .bind(&new.profile_id)
                     .bind(&a.id)
                     .bind(&new.profile_name)
                     .bind(new.created_ms)
-                    .execute(&mut *tx)
+                    .execute(&mut *c)
                     .await?;
                 sqlx::query(
                     "INSERT INTO calendars (id, account_id, profile_id, name, color, is_primary, created_ms) VALUES ($1, $2, $3, $4, NULL, $5, $6)",
@@ -204,27 +197,16 @@ impl Db {
                 .bind(&new.calendar_name)
                 .bind(true)
                 .bind(new.created_ms)
-                .execute(&mut *tx)
+                .execute(&mut *c)
                 .await?;
-                Ok(a.clone())
             }
-        });
-        match found {
-            // A concurrent first call won the unique (application, id) race.
-            Err(StoreError::Sqlx(e)) if unique_violation(&e) => {
-                let again: Option<Account> = dispatch!(self, |p| {
-                    sqlx::query_as(
-                    "SELECT a.id, a.application_id, a.application_calendar_id, a.email, a.name, a.default_tzid, a.last_booked_ms, ap.organizational_unit_id, a.availability_version FROM accounts a JOIN applications ap ON ap.id = a.application_id WHERE a.application_id = $1 AND a.application_calendar_id = $2",
-                )
-                .bind(&new.account.application_id)
+            let row: Account = sqlx::query_as(account_sql)
+                .bind(&a.application_id)
                 .bind(apc)
-                .fetch_optional(p)
-                .await?
-                });
-                again.ok_or(StoreError::Sqlx(e))
-            }
-            other => other,
-        }
+                .fetch_one(&mut *c)
+                .await?;
+            Ok(row)
+        })).await
     }
 
     #[tracing::instrument(skip_all)]
@@ -237,7 +219,7 @@ impl Db {
         expires_ms: Option<i64>,
         now_ms: i64,
     ) -> Result<()> {
-        dispatch_write!(self, |p| {
+        self.write(async |tx: &mut Tx| -> Result<()> { in_tx!(tx, |p| {
             sqlx::query(
             "INSERT INTO tokens (hash, kind, account_id, application_id, expires_ms, revoked, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)"
         )
@@ -248,10 +230,10 @@ impl Db {
         .bind(expires_ms)
         .bind(false)
         .bind(now_ms)
-        .execute(p)
+        .execute(&mut *p)
         .await
         .map(|_| ())?
-        });
+        }); Ok(()) }).await?;
         Ok(())
     }
 
@@ -275,15 +257,18 @@ impl Db {
         account_id: &str,
         application_id: &str,
     ) -> Result<u64> {
-        Ok(dispatch_write!(self, |p| sqlx::query(
-            "UPDATE tokens SET revoked = $3 WHERE account_id = $1 AND application_id = $2"
-        )
-        .bind(account_id)
-        .bind(application_id)
-        .bind(true)
-        .execute(p)
-        .await?
-        .rows_affected()))
+        self.write(async |tx: &mut Tx| -> Result<_> {
+            Ok(in_tx!(tx, |p| sqlx::query(
+                "UPDATE tokens SET revoked = $3 WHERE account_id = $1 AND application_id = $2"
+            )
+            .bind(account_id)
+            .bind(application_id)
+            .bind(true)
+            .execute(&mut *p)
+            .await?
+            .rows_affected()))
+        })
+        .await
     }
 
     #[tracing::instrument(skip(self))]
@@ -346,7 +331,7 @@ impl Db {
     /// that name.
     #[tracing::instrument(skip(self, cal))]
     pub async fn create_calendar(&self, cal: &Calendar, now_ms: i64) -> Result<()> {
-        let r = dispatch_write!(self, |p| {
+        let r = self.write(async |tx: &mut Tx| -> Result<()> { in_tx!(tx, |p| {
             sqlx::query(
             "INSERT INTO calendars (id, account_id, profile_id, name, color, is_primary, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)"
         )
@@ -357,98 +342,16 @@ impl Db {
         .bind(&cal.color)
         .bind(cal.is_primary)
         .bind(now_ms)
-        .execute(p)
+        .execute(&mut *p)
         .await
-        .map(|_| ())
-        });
+        .map(|_| ())?
+        }); Ok(()) }).await;
         match r {
-            Ok(_) => Ok(()),
-            Err(e) if unique_violation(&e) => Err(StoreError::Conflict("duplicate_calendar_name")),
-            Err(e) => Err(e.into()),
+            Err(StoreError::Sqlx(e)) if unique_violation(&e) => {
+                Err(StoreError::Conflict("duplicate_calendar_name"))
+            }
+            other => other,
         }
-    }
-
-    /// Inserts or updates a managed event by (calendar, event_id). Returns
-    /// the stored row.
-    #[tracing::instrument(skip(self, ev), fields(calendar = %ev.calendar_id))]
-    pub async fn upsert_event(&self, ev: &Event) -> Result<Event> {
-        write_tx!(self, |tx| {
-            let row = upsert_event_in!(tx, ev);
-            crate::record_change_in!(tx, &ev.account_id, &ev.calendar_id, ev.updated_ms);
-            Ok::<_, StoreError>(row)
-        })
-    }
-
-    /// Soft-deletes an event so `include_deleted` and `last_modified`
-    /// listings can report it. `by_uid` picks the column the caller named.
-    #[tracing::instrument(skip(self))]
-    pub async fn delete_event(
-        &self,
-        account_id: &str,
-        calendar_id: &str,
-        id: &str,
-        by_uid: bool,
-        now_ms: i64,
-    ) -> Result<bool> {
-        write_tx!(self, |tx| {
-            // Events of bookings (event ids srq_…, scv_…) are removed by
-            // their booking's cancel or decline, never through the events API.
-            let sql = if by_uid {
-                "UPDATE events SET deleted = $3, updated_ms = $4 WHERE calendar_id = $1 AND event_uid = $2 AND deleted = $5 AND (event_id IS NULL OR (substr(event_id, 1, 4) <> 'srq_' AND substr(event_id, 1, 4) <> 'scv_'))"
-            } else {
-                "UPDATE events SET deleted = $3, updated_ms = $4 WHERE calendar_id = $1 AND event_id = $2 AND deleted = $5"
-            };
-            let n = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(calendar_id)
-                .bind(id)
-                .bind(true)
-                .bind(now_ms)
-                .bind(false)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if n > 0 {
-                crate::record_change_in!(tx, account_id, calendar_id, now_ms);
-            }
-            Ok::<_, StoreError>(n > 0)
-        })
-    }
-
-    /// Bulk delete: every event of the account, or of the named calendars.
-    #[tracing::instrument(skip(self))]
-    pub async fn delete_events(
-        &self,
-        account_id: &str,
-        calendar_ids: Option<&[String]>,
-        now_ms: i64,
-    ) -> Result<u64> {
-        write_tx!(self, |tx| {
-            let mut qb = sqlx::QueryBuilder::new("UPDATE events SET deleted = ");
-            qb.push_bind(true)
-                .push(", updated_ms = ")
-                .push_bind(now_ms)
-                .push(" WHERE account_id = ")
-                .push_bind(account_id)
-                .push(" AND deleted = ")
-                .push_bind(false)
-                .push(concat!(" AND ", not_booked!()));
-            if let Some(ids) = calendar_ids {
-                qb.push(" AND calendar_id IN (");
-                let mut sep = qb.separated(", ");
-                for id in ids {
-                    sep.push_bind(id);
-                }
-                qb.push(")");
-            }
-            let n = qb.build().execute(&mut *tx).await?.rows_affected();
-            if n > 0 {
-                let all = vec!["*".to_string()];
-                for cal in calendar_ids.unwrap_or(&all) {
-                    crate::record_change_in!(tx, account_id, cal, now_ms);
-                }
-            }
-            Ok::<_, StoreError>(n)
-        })
     }
 
     /// One page of events (ordered by start, then uid) and the total count.
@@ -544,26 +447,6 @@ impl Db {
         Ok(out)
     }
 
-    #[tracing::instrument(skip(self, rule))]
-    pub async fn upsert_rule(&self, rule: &Rule, now_ms: i64) -> Result<()> {
-        write_tx!(self, |tx| {
-            sqlx::query(
-                "INSERT INTO availability_rules (account_id, rule_id, tzid, calendar_ids_json, weekly_periods_json, updated_ms) VALUES ($1, $2, $3, $4, $5, $6) \
-                 ON CONFLICT (account_id, rule_id) DO UPDATE SET tzid = excluded.tzid, calendar_ids_json = excluded.calendar_ids_json, weekly_periods_json = excluded.weekly_periods_json, updated_ms = excluded.updated_ms",
-            )
-            .bind(&rule.account_id)
-            .bind(&rule.rule_id)
-            .bind(&rule.tzid)
-            .bind(&rule.calendar_ids_json)
-            .bind(&rule.weekly_periods_json)
-            .bind(now_ms)
-            .execute(&mut *tx)
-            .await?;
-            crate::bump_version_in!(tx, &rule.account_id);
-            Ok::<_, StoreError>(())
-        })
-    }
-
     #[tracing::instrument(skip(self))]
     pub async fn rules(&self, account_id: &str) -> Result<Vec<Rule>> {
         self.rules_for(std::slice::from_ref(&account_id.to_string()))
@@ -587,41 +470,6 @@ impl Db {
             qb.push(") ORDER BY account_id, rule_id");
             qb.build_query_as().fetch_all(p).await?
         }))
-    }
-
-    #[tracing::instrument(skip(self))]
-    pub async fn delete_rule(&self, account_id: &str, rule_id: &str) -> Result<bool> {
-        write_tx!(self, |tx| {
-            let n = sqlx::query(
-                "DELETE FROM availability_rules WHERE account_id = $1 AND rule_id = $2",
-            )
-            .bind(account_id)
-            .bind(rule_id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            crate::bump_version_in!(tx, account_id);
-            Ok::<_, StoreError>(n > 0)
-        })
-    }
-
-    #[tracing::instrument(skip(self, period))]
-    pub async fn upsert_period(&self, period: &Period, now_ms: i64) -> Result<()> {
-        write_tx!(self, |tx| {
-            sqlx::query(
-                "INSERT INTO available_periods (account_id, period_id, start_ms, end_ms, updated_ms) VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (account_id, period_id) DO UPDATE SET start_ms = excluded.start_ms, end_ms = excluded.end_ms, updated_ms = excluded.updated_ms",
-            )
-            .bind(&period.account_id)
-            .bind(&period.period_id)
-            .bind(period.start_ms)
-            .bind(period.end_ms)
-            .bind(now_ms)
-            .execute(&mut *tx)
-            .await?;
-            crate::bump_version_in!(tx, &period.account_id);
-            Ok::<_, StoreError>(())
-        })
     }
 
     /// Available periods of many accounts overlapping `[from, to)`, in one
@@ -654,29 +502,6 @@ impl Db {
             qb.push(" ORDER BY account_id, start_ms, period_id");
             qb.build_query_as().fetch_all(p).await?
         }))
-    }
-
-    #[tracing::instrument(skip(self))]
-    pub async fn delete_period(&self, account_id: &str, period_id: Option<&str>) -> Result<u64> {
-        write_tx!(self, |tx| {
-            let n = match period_id {
-                Some(id) => sqlx::query(
-                    "DELETE FROM available_periods WHERE account_id = $1 AND period_id = $2",
-                )
-                .bind(account_id)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected(),
-                None => sqlx::query("DELETE FROM available_periods WHERE account_id = $1")
-                    .bind(account_id)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected(),
-            };
-            crate::bump_version_in!(tx, account_id);
-            Ok::<_, StoreError>(n)
-        })
     }
 }
 

@@ -1,6 +1,7 @@
 //! Templates and scheduling requests.
 
-use crate::{Db, Result, StoreError, dispatch, dispatch_write};
+use crate::tx::{expect_one, in_tx};
+use crate::{Db, Result, StoreError, Tx, dispatch};
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct Template {
@@ -36,7 +37,7 @@ const REQUEST_COLS: &str = "id, application_id, organizational_unit_id, template
 impl Db {
     #[tracing::instrument(skip(self, t), fields(template = %t.id))]
     pub async fn upsert_template(&self, t: &Template) -> Result<()> {
-        dispatch_write!(self, |p| {
+        self.write(async |tx: &mut Tx| -> Result<()> { in_tx!(tx, |p| {
             sqlx::query(
             "INSERT INTO scheduling_templates (id, organizational_unit_id, name, body_json, deleted, created_ms, updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $7) \
              ON CONFLICT (id) DO UPDATE SET name = excluded.name, body_json = excluded.body_json, deleted = excluded.deleted, updated_ms = excluded.updated_ms"
@@ -48,10 +49,10 @@ impl Db {
         .bind(t.deleted)
         .bind(t.created_ms)
         .bind(t.updated_ms)
-        .execute(p)
+        .execute(&mut *p)
         .await
         .map(|_| ())?
-        });
+        }); Ok(()) }).await?;
         Ok(())
     }
 
@@ -85,7 +86,7 @@ impl Db {
 
     #[tracing::instrument(skip(self, r), fields(request = %r.id))]
     pub async fn insert_request(&self, r: &Request) -> Result<()> {
-        dispatch_write!(self, |p| {
+        self.write(async |tx: &mut Tx| -> Result<()> { in_tx!(tx, |p| {
             sqlx::query(
             "INSERT INTO scheduling_requests (id, application_id, organizational_unit_id, template_id, state, token_hash, spec_json, booking_json, history_json, window_end_ms, created_ms, updated_ms) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
@@ -102,10 +103,10 @@ impl Db {
         .bind(r.window_end_ms)
         .bind(r.created_ms)
         .bind(r.updated_ms)
-        .execute(p)
+        .execute(&mut *p)
         .await
         .map(|_| ())?
-        });
+        }); Ok(()) }).await?;
         Ok(())
     }
 
@@ -200,14 +201,14 @@ impl Db {
     /// A named per-installation secret, created with `fresh` on first use.
     #[tracing::instrument(skip(self, fresh))]
     pub async fn instance_secret(&self, name: &str, fresh: &str) -> Result<String> {
-        dispatch_write!(self, |p| {
+        self.write(async |tx: &mut Tx| -> Result<()> { in_tx!(tx, |p| {
             sqlx::query("INSERT INTO instance_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
             .bind(name)
             .bind(fresh)
-            .execute(p)
+            .execute(&mut *p)
             .await
             .map(|_| ())?
-        });
+        }); Ok(()) }).await?;
         let v: Option<String> = dispatch!(self, |p| sqlx::query_scalar(
             "SELECT value FROM instance_secrets WHERE name = $1"
         )
@@ -215,5 +216,45 @@ impl Db {
         .fetch_optional(p)
         .await?);
         v.ok_or(StoreError::Conflict("instance secret vanished"))
+    }
+}
+
+impl Tx {
+    /// Moves a request from the copy the caller read to `next` (state,
+    /// booking, history): a compare-and-set on the read copy's state and
+    /// `updated_ms`, so a change decided on stale state fails with
+    /// `Conflict` and its transaction rolls back.
+    #[tracing::instrument(skip_all, fields(request = %next.id))]
+    pub async fn update_request(&mut self, next: &Request, read: &Request) -> Result<()> {
+        let n = in_tx!(self, |c| {
+            sqlx::query(
+            "UPDATE scheduling_requests SET state = $1, booking_json = $2, history_json = $3, updated_ms = $4 WHERE id = $5 AND state = $6 AND updated_ms = $7",
+        )
+        .bind(next.state.as_str())
+        .bind(&next.booking_json)
+        .bind(&next.history_json)
+        .bind(next.updated_ms)
+        .bind(&next.id)
+        .bind(read.state.as_str())
+        .bind(read.updated_ms)
+        .execute(&mut *c)
+        .await?
+        .rows_affected()
+        });
+        expect_one(n)
+    }
+
+    /// Remembers when an account was last booked (round-robin picks the
+    /// least recently booked member).
+    pub async fn set_last_booked(&mut self, account_id: &str, now_ms: i64) -> Result<()> {
+        in_tx!(self, |c| sqlx::query(
+            "UPDATE accounts SET last_booked_ms = $1 WHERE id = $2"
+        )
+        .bind(now_ms)
+        .bind(account_id)
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
+        Ok(())
     }
 }

@@ -1,240 +1,203 @@
-//! Read-check-write units that the database serializes: the primitive
-//! behind every booking, so two replicas can never both win a slot.
+//! Write transactions as values: the primitive behind every state change,
+//! and behind every booking, so two replicas can never both win a slot.
 //!
-//! SQLite: the transaction starts with `BEGIN IMMEDIATE`, taking the
+//! SQLite: a write transaction starts with `BEGIN IMMEDIATE`, taking the
 //! database's single write lock before anything is checked. PostgreSQL: the
-//! transaction first locks the rows named in `locks` (`SELECT … FOR UPDATE`,
-//! callers pass them in a stable order so two bookings cannot deadlock);
-//! every booking that touches the same account or request queues there.
-//! The `check` then reads the current state (through the pool: whatever it
-//! sees was committed by a previous lock holder) and returns the writes to
-//! apply, which run inside the transaction before it commits.
+//! caller locks the rows it re-checks ([`Tx::lock_accounts`],
+//! [`Tx::lock_request`], [`Tx::lock_conversation`]; accounts first, sorted,
+//! so two bookings cannot deadlock). A check may then read through the pool
+//! (`Db`'s read functions): whatever it sees was committed by a previous
+//! lock holder. Writes go through the `Tx`; it commits with
+//! [`Tx::commit`] (or when the closure given to [`Db::write`] answers `Ok`)
+//! and rolls back when dropped.
+//!
+//! The turns: writers of one process queue for one write turn (SQLite) or
+//! for half the pool (PostgreSQL) *before* taking a connection, rather than
+//! holding a connection while they wait for the database's lock: a
+//! transaction that holds the lock must still find connections for its
+//! reads. The turns belong to the `Db` value, so two `Db`s on one database
+//! (two replicas in one test) contend only through the database itself.
 
-use crate::{Db, Event, NewNotification, StoreError};
+use std::sync::Arc;
 
-/// A value bound to a statement.
-#[derive(Clone, Debug)]
-pub enum Bind {
-    Text(Option<String>),
-    Int(Option<i64>),
-    Bool(bool),
-}
+use tokio::sync::{Mutex, OwnedMutexGuard, OwnedSemaphorePermit, Semaphore};
 
-impl From<&str> for Bind {
-    fn from(s: &str) -> Self {
-        Bind::Text(Some(s.to_string()))
-    }
-}
-impl From<String> for Bind {
-    fn from(s: String) -> Self {
-        Bind::Text(Some(s))
-    }
-}
-impl From<Option<String>> for Bind {
-    fn from(s: Option<String>) -> Self {
-        Bind::Text(s)
-    }
-}
-impl From<i64> for Bind {
-    fn from(n: i64) -> Self {
-        Bind::Int(Some(n))
-    }
-}
-impl From<Option<i64>> for Bind {
-    fn from(n: Option<i64>) -> Self {
-        Bind::Int(n)
-    }
-}
-impl From<bool> for Bind {
-    fn from(b: bool) -> Self {
-        Bind::Bool(b)
-    }
-}
-
-/// One statement; with `expect_rows` the unit fails with
-/// [`StoreError::Conflict`] (and rolls back) unless exactly that many rows
-/// were affected, which turns "UPDATE … WHERE state = 'pending'" into a
-/// compare-and-set.
-#[derive(Clone, Debug)]
-pub struct Stmt {
-    pub sql: &'static str,
-    pub binds: Vec<Bind>,
-    pub expect_rows: Option<u64>,
-    /// When the statement changes an account's calendar: (account, calendar)
-    /// (or (account, "*")), so a `change` notification is recorded with it.
-    pub changes: Option<(String, String)>,
-}
-
-fn crate_now_ms() -> i64 {
-    jiff::Timestamp::now().as_millisecond()
-}
-
-impl Stmt {
-    pub fn new(sql: &'static str, binds: Vec<Bind>) -> Self {
-        Stmt {
-            sql,
-            binds,
-            expect_rows: None,
-            changes: None,
-        }
-    }
-
-    pub fn changes_calendar(mut self, account: &str, calendar: &str) -> Self {
-        self.changes = Some((account.to_string(), calendar.to_string()));
-        self
-    }
-
-    pub fn expect(mut self, rows: u64) -> Self {
-        self.expect_rows = Some(rows);
-        self
-    }
-}
-
-#[derive(Clone, Debug)]
-pub enum Write {
-    Event(Event),
-    Stmt(Stmt),
-    Notify(NewNotification),
-}
-
-macro_rules! bind_all {
-    ($q:expr, $binds:expr) => {{
-        let mut q = $q;
-        for b in $binds {
-            q = match b {
-                Bind::Text(v) => q.bind(v.clone()),
-                Bind::Int(v) => q.bind(*v),
-                Bind::Bool(v) => q.bind(*v),
-            };
-        }
-        q
-    }};
-}
-
-macro_rules! apply_writes {
-    ($tx:ident, $writes:expr) => {{
-        for w in $writes {
-            match w {
-                Write::Event(ev) => {
-                    let _row = upsert_event_in!($tx, ev);
-                    crate::record_change_in!($tx, &ev.account_id, &ev.calendar_id, ev.updated_ms);
-                }
-                Write::Stmt(st) => {
-                    let q = bind_all!(sqlx::query(sqlx::AssertSqlSafe(st.sql)), &st.binds);
-                    let n = q.execute(&mut *$tx).await?.rows_affected();
-                    if let Some((account, calendar)) = &st.changes {
-                        crate::record_change_in!($tx, account, calendar, crate_now_ms());
-                    }
-                    if let Some(want) = st.expect_rows
-                        && n != want
-                    {
-                        return Err(StoreError::Conflict("state changed concurrently"));
-                    }
-                }
-                Write::Notify(n) => {
-                    sqlx::query(
-                        "INSERT INTO notifications (id, application_id, account_id, kind, subject_id, payload_json, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                    )
-                    .bind(&n.id)
-                    .bind(&n.application_id)
-                    .bind(&n.account_id)
-                    .bind(&n.kind)
-                    .bind(&n.subject_id)
-                    .bind(&n.payload_json)
-                    .bind(n.created_ms)
-                    .execute(&mut *$tx)
-                    .await?;
-                }
-            }
-        }
-    }};
-}
+use crate::{Db, Pool, Result, StoreError};
 
 /// Half of the PostgreSQL pool (see `Db::connect`).
-static PG_TURNS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(8);
+const PG_WRITERS: usize = 8;
+
+#[derive(Clone, Debug)]
+pub(crate) struct Turns {
+    sqlite: Arc<Mutex<()>>,
+    postgres: Arc<Semaphore>,
+}
+
+impl Default for Turns {
+    fn default() -> Self {
+        Turns {
+            sqlite: Arc::new(Mutex::new(())),
+            postgres: Arc::new(Semaphore::new(PG_WRITERS)),
+        }
+    }
+}
+
+pub(crate) enum Conn {
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+#[allow(dead_code)] // held for their drop
+enum Turn {
+    Sqlite(OwnedMutexGuard<()>),
+    Postgres(OwnedSemaphorePermit),
+}
+
+/// One open write transaction. Dropping it without [`Tx::commit`] rolls
+/// it back.
+pub struct Tx {
+    pub(crate) conn: Conn,
+    _turn: Turn,
+}
+
+impl std::fmt::Debug for Tx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.is_pg() {
+            "Tx(postgres)"
+        } else {
+            "Tx(sqlite)"
+        })
+    }
+}
+
+/// Runs the same block against the transaction's backend: `$c` is the
+/// concrete connection (`&mut SqliteConnection` / `&mut PgConnection`);
+/// reborrow it (`&mut *c`) for each statement.
+macro_rules! in_tx {
+    ($tx:expr, |$c:ident| $body:expr) => {
+        match &mut $tx.conn {
+            $crate::tx::Conn::Sqlite(t) => {
+                #[allow(unused)]
+                const IS_PG: bool = false;
+                let $c: &mut sqlx::SqliteConnection = &mut *t;
+                $body
+            }
+            $crate::tx::Conn::Postgres(t) => {
+                #[allow(unused)]
+                const IS_PG: bool = true;
+                let $c: &mut sqlx::PgConnection = &mut *t;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use in_tx;
 
 impl Db {
-    /// Runs `check` under the serialization described in the module docs and
-    /// applies the writes it returns, all in one transaction. `locks` are
-    /// `SELECT … FOR UPDATE` statements, run (in order) on PostgreSQL only.
-    pub async fn transact<T, E>(
-        &self,
-        locks: &[Stmt],
-        check: impl AsyncFnOnce() -> Result<(T, Vec<Write>), E>,
-    ) -> Result<T, E>
+    /// Opens a write transaction (see the module docs).
+    #[tracing::instrument(skip_all)]
+    pub async fn begin(&self) -> Result<Tx> {
+        match &self.pool {
+            Pool::Sqlite(p) => {
+                let turn = self.turns.sqlite.clone().lock_owned().await;
+                let t = p.begin_with("BEGIN IMMEDIATE").await?;
+                Ok(Tx {
+                    conn: Conn::Sqlite(t),
+                    _turn: Turn::Sqlite(turn),
+                })
+            }
+            Pool::Postgres(p) => {
+                let turn = self
+                    .turns
+                    .postgres
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| StoreError::Conflict("shutting down"))?;
+                let t = p.begin().await?;
+                Ok(Tx {
+                    conn: Conn::Postgres(t),
+                    _turn: Turn::Postgres(turn),
+                })
+            }
+        }
+    }
+
+    /// Runs `body` in one write transaction: commits when it answers `Ok`,
+    /// rolls back when it answers `Err` (or panics).
+    pub async fn write<T, E>(&self, body: impl AsyncFnOnce(&mut Tx) -> Result<T, E>) -> Result<T, E>
     where
         E: From<StoreError>,
     {
-        let inner = async {
-            match self {
-                Db::Sqlite(p) => {
-                    // The check reads through other pooled connections while
-                    // this one holds the write lock; letting only one unit per
-                    // process wait for the lock keeps waiters from using up
-                    // the pool the holder needs (other processes still queue
-                    // on the lock itself).
-                    let _turn = crate::SQLITE_WRITE.lock().await;
-                    let mut tx = p
-                        .begin_with("BEGIN IMMEDIATE")
-                        .await
-                        .map_err(StoreError::from)?;
-                    let (out, writes) = check().await?;
-                    let applied: Result<(), StoreError> = async {
-                        apply_writes!(tx, &writes);
-                        Ok(())
-                    }
-                    .await;
-                    applied.map_err(E::from)?;
-                    tx.commit().await.map_err(StoreError::from)?;
-                    Ok(out)
-                }
-                Db::Postgres(p) => {
-                    // Same reason: at most half the pool waits on row locks,
-                    // so the lock holder always finds a connection to read.
-                    let _turn = PG_TURNS
-                        .acquire()
-                        .await
-                        .map_err(|_| StoreError::Conflict("shutting down"))?;
-                    let mut tx = p.begin().await.map_err(StoreError::from)?;
-                    for l in locks {
-                        let q = bind_all!(sqlx::query(sqlx::AssertSqlSafe(l.sql)), &l.binds);
-                        q.fetch_all(&mut *tx).await.map_err(StoreError::from)?;
-                    }
-                    let (out, writes) = check().await?;
-                    let applied: Result<(), StoreError> = async {
-                        apply_writes!(tx, &writes);
-                        Ok(())
-                    }
-                    .await;
-                    applied.map_err(E::from)?;
-                    tx.commit().await.map_err(StoreError::from)?;
-                    Ok(out)
-                }
-            }
-        };
-        inner.await
-    }
-
-    /// Applies writes in one transaction without a check (plain state changes
-    /// plus their notifications).
-    pub async fn apply(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        self.transact(&[], async || Ok::<_, StoreError>(((), writes)))
-            .await
+        let mut tx = self.begin().await?;
+        let out = body(&mut tx).await?;
+        tx.commit().await?;
+        Ok(out)
     }
 }
 
-/// `SELECT id FROM accounts WHERE id = $1 FOR UPDATE` for each id, sorted
-/// and deduplicated so concurrent bookings lock in the same order.
-pub fn account_locks(ids: &[String]) -> Vec<Stmt> {
-    let mut ids: Vec<&String> = ids.iter().collect();
-    ids.sort();
-    ids.dedup();
-    ids.into_iter()
-        .map(|id| {
-            Stmt::new(
-                "SELECT id FROM accounts WHERE id = $1 FOR UPDATE",
-                vec![id.clone().into()],
-            )
-        })
-        .collect()
+impl Tx {
+    pub fn is_pg(&self) -> bool {
+        matches!(self.conn, Conn::Postgres(_))
+    }
+
+    pub async fn commit(self) -> Result<()> {
+        match self.conn {
+            Conn::Sqlite(t) => t.commit().await?,
+            Conn::Postgres(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+
+    /// Locks the accounts' rows until commit (PostgreSQL; SQLite's write
+    /// lock already covers them). Sorted and deduplicated, so concurrent
+    /// bookings lock in the same order.
+    #[tracing::instrument(skip_all, fields(n = ids.len()))]
+    pub async fn lock_accounts(&mut self, ids: &[String]) -> Result<()> {
+        let mut ids: Vec<&String> = ids.iter().collect();
+        ids.sort();
+        ids.dedup();
+        if let Conn::Postgres(t) = &mut self.conn {
+            for id in ids {
+                sqlx::query("SELECT id FROM accounts WHERE id = $1 FOR UPDATE")
+                    .bind(id)
+                    .fetch_optional(&mut **t)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Locks a scheduling request's row until commit (PostgreSQL).
+    pub async fn lock_request(&mut self, id: &str) -> Result<()> {
+        if let Conn::Postgres(t) = &mut self.conn {
+            sqlx::query("SELECT id FROM scheduling_requests WHERE id = $1 FOR UPDATE")
+                .bind(id)
+                .fetch_optional(&mut **t)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Locks a conversation's row until commit (PostgreSQL).
+    pub async fn lock_conversation(&mut self, id: &str) -> Result<()> {
+        if let Conn::Postgres(t) = &mut self.conn {
+            sqlx::query("SELECT id FROM scheduling_conversations WHERE id = $1 FOR UPDATE")
+                .bind(id)
+                .fetch_optional(&mut **t)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// Fails a compare-and-set that did not touch exactly one row: the state
+/// it was decided on changed meanwhile, and the caller's transaction rolls
+/// back.
+pub(crate) fn expect_one(rows: u64) -> Result<()> {
+    if rows == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::Conflict("state changed concurrently"))
+    }
 }

@@ -9,7 +9,7 @@
 //! token; `auto` participants accept whatever they are free for. When a
 //! second `manual` participant exists, a choice is a proposal the other
 //! accepts (completing the conversation) or answers with a counter-proposal.
-//! Every decision is taken inside [`Db::transact`], so racing selections
+//! Every decision is taken inside one write transaction ([`Db::write`]), so racing selections
 //! serialize and can never produce two different chosen slots.
 
 use std::collections::HashMap;
@@ -21,11 +21,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use convene_engine::{DEFAULT_START_INTERVAL, Format, Interval, Required, SignedDuration};
-use convene_store::conversations::{
-    self as store, Conversation, ConversationParticipant as Participant,
-};
-use convene_store::tx::{Stmt, Write, account_locks};
-use convene_store::{Db, Event, NewNotification, StoreError};
+use convene_store::conversations::{Conversation, ConversationParticipant as Participant};
+use convene_store::{Db, Event, NewNotification, StoreError, Tx};
 use jiff::Timestamp;
 use serde_json::{Map, Value, json};
 
@@ -809,13 +806,50 @@ fn change_writes(
 ) -> Vec<Write> {
     next.version = c.version + 1;
     next.updated_ms = now;
-    let mut writes = vec![store::update_conversation(next, c.version)];
-    writes.extend(next_parts.iter().map(store::update_participant));
+    let mut writes = vec![Write::Update {
+        next: next.clone(),
+        read_version: c.version,
+    }];
+    writes.extend(next_parts.iter().cloned().map(Write::UpdateParticipant));
     if next.status == COMPLETE && c.status != COMPLETE {
         writes.extend(event_writes(next, next_parts, ctx, now));
     }
     writes.extend(notifications(UPDATED, next, next_parts, now));
     writes
+}
+
+/// One change a decision makes; [`apply`] writes them, in order, inside
+/// the decision's transaction.
+#[derive(Clone, Debug)]
+enum Write {
+    Insert(Conversation),
+    InsertParticipant(Participant),
+    /// Compare-and-set from the version the decision read.
+    Update {
+        next: Conversation,
+        read_version: i64,
+    },
+    UpdateParticipant(Participant),
+    Event(Event),
+    Notify(NewNotification),
+}
+
+async fn apply(tx: &mut Tx, writes: &[Write]) -> Result<(), StoreError> {
+    for w in writes {
+        match w {
+            Write::Insert(c) => tx.insert_conversation(c).await?,
+            Write::InsertParticipant(p) => tx.insert_participant(p).await?,
+            Write::Update { next, read_version } => {
+                tx.update_conversation(next, *read_version).await?
+            }
+            Write::UpdateParticipant(p) => tx.update_participant(p).await?,
+            Write::Event(e) => {
+                tx.upsert_event(e).await?;
+            }
+            Write::Notify(n) => tx.insert_notification(n).await?,
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug)]
@@ -849,11 +883,21 @@ async fn decide<'a, T>(
     conversation_id: &str,
     check: impl Fn() -> Check<'a, T>,
 ) -> ApiResult<T> {
-    // Accounts first, in the order every booking takes them, then the row.
-    let mut locks: Vec<Stmt> = account_locks(&account_subs(parts));
-    locks.push(store::lock(conversation_id));
+    let subs = account_subs(parts);
     for _ in 0..ATTEMPTS {
-        match state.db.transact(&locks, async || check().await).await {
+        let attempt = state
+            .db
+            .write(async |tx: &mut Tx| -> Result<T, TxError> {
+                // Accounts first, in the order every booking takes them,
+                // then the row.
+                tx.lock_accounts(&subs).await?;
+                tx.lock_conversation(conversation_id).await?;
+                let (out, writes) = check().await?;
+                apply(tx, &writes).await?;
+                Ok(out)
+            })
+            .await;
+        match attempt {
             Ok(out) => return Ok(out),
             Err(TxError::Store(StoreError::Conflict(_))) => continue,
             Err(TxError::Store(e)) => return Err(e.into()),
@@ -1038,8 +1082,8 @@ pub async fn create(
             if let Some((s, e)) = first {
                 complete(&mut c, &mut ps, s, e);
             }
-            let mut writes = vec![store::insert_conversation(&c)];
-            writes.extend(ps.iter().map(store::insert_participant));
+            let mut writes = vec![Write::Insert(c.clone())];
+            writes.extend(ps.iter().cloned().map(Write::InsertParticipant));
             writes.extend(notifications(JOINED, &c, &ps, to_ms(now)));
             if first.is_some() {
                 writes.extend(event_writes(&c, &ps, ctx, to_ms(now)));

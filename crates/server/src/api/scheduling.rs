@@ -9,8 +9,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use convene_engine::{Format, Interval, Required, SignedDuration, Timestamp};
 use convene_store::scheduling::Request;
-use convene_store::tx::{Stmt, Write, account_locks};
-use convene_store::{Event, NewNotification, StoreError};
+use convene_store::{Event, NewNotification, StoreError, Tx};
 use rand::seq::SliceRandom as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -353,7 +352,7 @@ async fn transition(
     note: &str,
     booking: Option<&Booking>,
     kind: &str,
-    mut extra: Vec<Write>,
+    remove_events_of: &[String],
 ) -> Result<Request, ApiError> {
     let now = now_ms().max(r.updated_ms + 1);
     let mut next = r.clone();
@@ -369,19 +368,18 @@ async fn transition(
         note: note.to_string(),
     });
     next.history_json = serde_json::to_string(&h).expect("serializable");
-    extra.push(Write::Stmt(
-        Stmt::new(
-            "UPDATE scheduling_requests SET state = $1, booking_json = $2, history_json = $3, updated_ms = $4 WHERE id = $5 AND state = $6 AND updated_ms = $7",
-            vec![to.into(), next.booking_json.clone().into(), next.history_json.clone().into(), now.into(), r.id.clone().into(), r.state.clone().into(), r.updated_ms.into()],
-        )
-        .expect(1),
-    ));
-    extra.push(Write::Notify(notification(
-        &next,
-        kind,
-        request_json(state, &next)?,
-    )));
-    state.db.apply(extra).await.map_err(|e| match e {
+    let note = notification(&next, kind, request_json(state, &next)?);
+    let written = state
+        .db
+        .write(async |tx: &mut Tx| {
+            for m in remove_events_of {
+                tx.delete_booking_events(m, &r.id, now).await?;
+            }
+            tx.update_request(&next, r).await?;
+            tx.insert_notification(&note).await
+        })
+        .await;
+    written.map_err(|e| match e {
         StoreError::Conflict(_) => ApiError::field(
             "scheduling_request_id",
             "state_changed",
@@ -390,23 +388,6 @@ async fn transition(
         e => e.into(),
     })?;
     Ok(next)
-}
-
-/// Soft-deletes the events a booking wrote.
-fn remove_events(r: &Request, members: &[String]) -> Vec<Write> {
-    let now = now_ms();
-    members
-        .iter()
-        .map(|m| {
-            Write::Stmt(
-                Stmt::new(
-                    "UPDATE events SET deleted = $1, updated_ms = $2 WHERE account_id = $3 AND event_id = $4 AND deleted = $5",
-                    vec![true.into(), now.into(), m.clone().into(), r.id.clone().into(), false.into()],
-                )
-                .changes_calendar(m, "*"),
-            )
-        })
-        .collect()
 }
 
 /// Marks a request expired when its window can no longer hold a slot.
@@ -431,7 +412,7 @@ pub async fn refresh(state: &AppState, r: Request) -> ApiResult<Request> {
                 "the window to reschedule passed; the booking stands",
                 Some(&b),
                 "scheduling_request_reschedule_expired",
-                Vec::new(),
+                &[],
             )
             .await
         }
@@ -443,7 +424,7 @@ pub async fn refresh(state: &AppState, r: Request) -> ApiResult<Request> {
                 "no slot remains in the window",
                 None,
                 "scheduling_request_expired",
-                Vec::new(),
+                &[],
             )
             .await
         }
@@ -461,10 +442,8 @@ pub async fn cancel_request(
     note: &str,
     kind: &str,
 ) -> ApiResult<Request> {
-    let extra = booking_of(r)
-        .map(|b| remove_events(r, &b.members))
-        .unwrap_or_default();
-    transition(state, r, "cancelled", note, None, kind, extra).await
+    let members = booking_of(r).map(|b| b.members).unwrap_or_default();
+    transition(state, r, "cancelled", note, None, kind, &members).await
 }
 
 pub async fn start_rescheduling(state: &AppState, r: &Request) -> ApiResult<Request> {
@@ -475,7 +454,7 @@ pub async fn start_rescheduling(state: &AppState, r: &Request) -> ApiResult<Requ
         "the recipient asked to reschedule",
         booking_of(r).as_ref(),
         "scheduling_request_rescheduling",
-        Vec::new(),
+        &[],
     )
     .await
 }
@@ -531,53 +510,79 @@ pub async fn book(state: &AppState, r: &Request, start: Timestamp) -> Result<Req
         .primary_calendars(&members)
         .await
         .map_err(ApiError::from)?;
-    let mut locks = account_locks(&members);
-    locks.insert(
-        0,
-        Stmt::new(
-            "SELECT id FROM scheduling_requests WHERE id = $1 FOR UPDATE",
-            vec![r.id.clone().into()],
-        ),
-    );
     let id = r.id.clone();
     let db = state.db.clone();
     let out = state
         .db
-        .transact(&locks, async || {
-            let cur = db.request(&id).await?.ok_or(BookError::NotOpen("gone".into()))?;
+        .write(async |tx: &mut Tx| {
+            // The request first, then its members in sorted order: every
+            // booking takes the locks in this order.
+            tx.lock_request(&id).await?;
+            tx.lock_accounts(&members).await?;
+            let cur = db
+                .request(&id)
+                .await?
+                .ok_or(BookError::NotOpen("gone".into()))?;
             if !matches!(cur.state.as_str(), "pending" | "pending_rescheduling") {
                 return Err(BookError::NotOpen(cur.state.clone()));
             }
             let now = now_ms();
-            let end = start.checked_add(spec.duration()).map_err(|_| BookError::Taken)?;
-            if !spec.open_periods(now).iter().any(|p| p.start <= start && end <= p.end) {
+            let end = start
+                .checked_add(spec.duration())
+                .map_err(|_| BookError::Taken)?;
+            if !spec
+                .open_periods(now)
+                .iter()
+                .any(|p| p.start <= start && end <= p.end)
+            {
                 return Err(BookError::Taken);
             }
             let mut q = spec.slot_query(now, &id);
             q.query_slots = Some(vec![start]);
             q.format = Format::Slots;
             let found = evaluate(&db, &q).await?;
-            let Some(slot) = found.first() else { return Err(BookError::Taken) };
+            let Some(slot) = found.first() else {
+                return Err(BookError::Taken);
+            };
             let accounts = db.accounts(&members).await.map_err(ApiError::from)?;
-            let last: std::collections::HashMap<String, i64> =
-                accounts.iter().map(|a| (a.id.clone(), a.last_booked_ms.unwrap_or(i64::MIN))).collect();
+            let last: std::collections::HashMap<String, i64> = accounts
+                .iter()
+                .map(|a| (a.id.clone(), a.last_booked_ms.unwrap_or(i64::MIN)))
+                .collect();
             let mut chosen: Vec<String> = Vec::new();
             for g in std::iter::once(&spec.host).chain(&spec.collaborator_groups) {
-                let free: Vec<String> = g.members.iter().filter(|m| slot.members.contains(m)).cloned().collect();
+                let free: Vec<String> = g
+                    .members
+                    .iter()
+                    .filter(|m| slot.members.contains(m))
+                    .cloned()
+                    .collect();
                 let need = g.required.unwrap_or(g.members.len());
-                let already: Vec<String> = free.iter().filter(|m| chosen.contains(m)).cloned().collect();
-                let rest: Vec<String> = free.iter().filter(|m| !chosen.contains(m)).cloned().collect();
+                let already: Vec<String> = free
+                    .iter()
+                    .filter(|m| chosen.contains(m))
+                    .cloned()
+                    .collect();
+                let rest: Vec<String> = free
+                    .iter()
+                    .filter(|m| !chosen.contains(m))
+                    .cloned()
+                    .collect();
                 let more = need.saturating_sub(already.len());
                 if rest.len() < more {
                     return Err(BookError::Taken);
                 }
                 chosen.extend(pick(&rest, more, &last));
             }
-            let booking = Booking { start_ms: to_ms(start), end_ms: to_ms(slot.end), members: chosen.clone() };
-            let mut writes = Vec::new();
+            let booking = Booking {
+                start_ms: to_ms(start),
+                end_ms: to_ms(slot.end),
+                members: chosen.clone(),
+            };
             let previous: Vec<String> = booking_of(&cur).map(|b| b.members).unwrap_or_default();
-            let dropped: Vec<String> = previous.into_iter().filter(|m| !chosen.contains(m)).collect();
-            writes.extend(remove_events(&cur, &dropped));
+            for m in previous.iter().filter(|m| !chosen.contains(m)) {
+                tx.delete_booking_events(m, &id, now).await?;
+            }
             let attendees: Vec<Value> = spec
                 .recipients
                 .iter()
@@ -594,8 +599,10 @@ pub async fn book(state: &AppState, r: &Request, start: Timestamp) -> Result<Req
                 body["location"] = json!({"description": l});
             }
             for m in &chosen {
-                let Some(cal) = calendars.iter().find(|c| &c.account_id == m) else { continue };
-                writes.push(Write::Event(Event {
+                let Some(cal) = calendars.iter().find(|c| &c.account_id == m) else {
+                    continue;
+                };
+                tx.upsert_event(&Event {
                     event_uid: new_id("evt"),
                     calendar_id: cal.id.clone(),
                     account_id: m.clone(),
@@ -614,11 +621,9 @@ pub async fn book(state: &AppState, r: &Request, start: Timestamp) -> Result<Req
                     deleted: false,
                     created_ms: now,
                     updated_ms: now,
-                }));
-                writes.push(Write::Stmt(Stmt::new(
-                    "UPDATE accounts SET last_booked_ms = $1 WHERE id = $2",
-                    vec![now.into(), m.clone().into()],
-                )));
+                })
+                .await?;
+                tx.set_last_booked(m, now).await?;
             }
             let mut next = cur.clone();
             next.state = "complete".into();
@@ -629,19 +634,22 @@ pub async fn book(state: &AppState, r: &Request, start: Timestamp) -> Result<Req
             h.push(HistoryItem {
                 at_ms: now,
                 state: "complete".into(),
-                note: format!("{} {}", if rescheduled { "moved to" } else { "booked" }, fmt_ms(booking.start_ms)),
+                note: format!(
+                    "{} {}",
+                    if rescheduled { "moved to" } else { "booked" },
+                    fmt_ms(booking.start_ms)
+                ),
             });
             next.history_json = serde_json::to_string(&h).expect("serializable");
-            writes.push(Write::Stmt(
-                Stmt::new(
-                    "UPDATE scheduling_requests SET state = $1, booking_json = $2, history_json = $3, updated_ms = $4 WHERE id = $5 AND state = $6",
-                    vec!["complete".into(), next.booking_json.clone().into(), next.history_json.clone().into(), next.updated_ms.into(), id.clone().into(), cur.state.clone().into()],
-                )
-                .expect(1),
-            ));
-            let kind = if rescheduled { "scheduling_request_rescheduled" } else { "scheduling_request_time_chosen" };
-            writes.push(Write::Notify(notification(&next, kind, request_json(state, &next)?)));
-            Ok((next, writes))
+            tx.update_request(&next, &cur).await?;
+            let kind = if rescheduled {
+                "scheduling_request_rescheduled"
+            } else {
+                "scheduling_request_time_chosen"
+            };
+            tx.insert_notification(&notification(&next, kind, request_json(state, &next)?))
+                .await?;
+            Ok(next)
         })
         .await?;
     Ok(out)

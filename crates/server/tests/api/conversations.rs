@@ -1147,28 +1147,15 @@ async fn age(db: &Db, id: &str) {
     let start = end - 3_600_000;
     let periods = format!("[[{start},{end}]]");
     let sql = "UPDATE scheduling_conversations SET periods_json = $1, starts_ms = $2, ends_ms = $3 WHERE id = $4";
-    match db {
-        Db::Sqlite(p) => {
-            sqlx::query(sql)
-                .bind(&periods)
-                .bind(start)
-                .bind(end)
-                .bind(id)
-                .execute(p)
-                .await
-                .unwrap();
-        }
-        Db::Postgres(p) => {
-            sqlx::query(sql)
-                .bind(&periods)
-                .bind(start)
-                .bind(end)
-                .bind(id)
-                .execute(p)
-                .await
-                .unwrap();
-        }
-    }
+    convene_store::dispatch!(db, |p| sqlx::query(sql)
+        .bind(&periods)
+        .bind(start)
+        .bind(end)
+        .bind(id)
+        .execute(p)
+        .await
+        .unwrap()
+        .rows_affected());
 }
 
 both!(a_conversation_expires_when_its_periods_pass);

@@ -8,4 +8,5 @@ mod conversations;
 mod dashboard;
 mod foundation;
 mod notifications;
+mod races;
 mod scheduling;

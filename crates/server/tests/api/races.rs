@@ -1,0 +1,137 @@
+//! Races between processes: each side is a separate `Db` (its own pool and
+//! write turns), as two replicas would be.
+
+use convene_store::notify::Delivery;
+use convene_store::{NewNotification, Tx};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::both;
+use crate::helpers::*;
+
+both!(concurrent_first_calls_for_one_application_calendar_make_one_account);
+async fn concurrent_first_calls_for_one_application_calendar_make_one_account(app: TestApp) {
+    let c = app.client("Racing").await;
+    let other = app.replica().await;
+    let calls = (0..20).map(|i| {
+        let target = if i % 2 == 0 { &app } else { &other };
+        let body = json!({
+            "client_id": c.client_id, "client_secret": c.client_secret,
+            "application_calendar_id": "shared-room"
+        });
+        async move {
+            target
+                .call(Method::POST, "/v1/application_calendars", None, Some(body))
+                .await
+        }
+    });
+    let answers = futures_join_all(calls).await;
+    let mut subs: Vec<String> = Vec::new();
+    for (status, body) in &answers {
+        assert_eq!(*status, StatusCode::OK, "{body}");
+        subs.push(body["sub"].as_str().unwrap().to_string());
+    }
+    subs.sort();
+    subs.dedup();
+    assert_eq!(
+        subs.len(),
+        1,
+        "one account for one application calendar: {subs:?}"
+    );
+    // And exactly one primary calendar behind it.
+    let (_, cals) = app
+        .call(
+            Method::GET,
+            "/v1/calendars",
+            Some(answers[0].1["access_token"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(cals["calendars"].as_array().unwrap().len(), 1, "{cals}");
+}
+
+both!(a_notification_is_fanned_out_once_and_the_loser_is_told_so);
+async fn a_notification_is_fanned_out_once_and_the_loser_is_told_so(app: TestApp) {
+    let c = app.client("Outbox").await;
+    let other = app.replica().await;
+    let n = NewNotification {
+        id: convene_server::ids::new_id("ntf"),
+        application_id: c.client_id.clone(),
+        account_id: None,
+        kind: "test".into(),
+        subject_id: None,
+        payload_json: "{}".into(),
+        created_ms: 1,
+    };
+    app.db
+        .write(async |tx: &mut Tx| tx.insert_notification(&n).await)
+        .await
+        .unwrap();
+    let delivery = |id: &str| Delivery {
+        id: id.to_string(),
+        application_id: c.client_id.clone(),
+        notification_id: Some(n.id.clone()),
+        channel_id: None,
+        kind: "test".into(),
+        url: "http://127.0.0.1:9/".into(),
+        body: "{}".into(),
+        state: "failed".into(),
+        attempts: 0,
+        next_attempt_ms: 0,
+        locked_until_ms: 0,
+        last_status: None,
+        last_error: None,
+        replay_of: None,
+        created_ms: 1,
+        delivered_ms: None,
+    };
+    let (a, b) = (delivery("dlv_a"), delivery("dlv_b"));
+    let (ra, rb) = tokio::join!(
+        app.db
+            .dispatch_notification(&n.id, std::slice::from_ref(&a)),
+        other
+            .db
+            .dispatch_notification(&n.id, std::slice::from_ref(&b)),
+    );
+    let (ra, rb) = (
+        ra.expect("no error for the winner or the loser"),
+        rb.expect("no error"),
+    );
+    assert!(ra ^ rb, "exactly one fans it out: {ra} {rb}");
+    let logged = app
+        .db
+        .deliveries_for_notification_kind(&c.client_id, "test")
+        .await
+        .unwrap();
+    assert_eq!(logged.len(), 1, "the loser wrote nothing");
+    // A third try, after both, is told it was done already.
+    assert!(!app.db.dispatch_notification(&n.id, &[]).await.unwrap());
+}
+
+/// `join_all` without another dependency: spawn-free, polled together.
+async fn futures_join_all<F: std::future::Future>(fs: impl Iterator<Item = F>) -> Vec<F::Output> {
+    let fs: Vec<_> = fs.map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = fs.iter().map(|_| None).collect();
+    let mut fs: Vec<Option<std::pin::Pin<Box<F>>>> = fs.into_iter().map(Some).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, slot) in fs.iter_mut().enumerate() {
+            if let Some(f) = slot {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => {
+                        out[i] = Some(v);
+                        *slot = None;
+                    }
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().map(|v| v.unwrap()).collect()
+}

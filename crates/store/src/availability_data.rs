@@ -1,0 +1,330 @@
+//! Writes to what availability is computed from: events, availability
+//! rules and available periods.
+//!
+//! The invariant lives here and nowhere else: every function that writes
+//! these tables bumps the account's `availability_version` in the same
+//! transaction (and records a `change` notification for event writes), so a
+//! process's availability cache can never serve data older than a commit it
+//! could see. There is no other way to write these tables.
+
+use crate::tx::in_tx;
+use crate::{Db, Event, Period, Result, Rule, Tx};
+
+/// SQL: the event is not one of a booking's (scheduling request or
+/// conversation), whose ids Convene reserves.
+const NOT_BOOKED: &str =
+    "(event_id IS NULL OR (substr(event_id, 1, 4) <> 'srq_' AND substr(event_id, 1, 4) <> 'scv_'))";
+
+/// Records a `change` notification for an account, but only when it has an
+/// open channel: accounts nobody watches cost nothing. Binds: $1 id,
+/// $2 account, $3 calendar, $4 payload, $5 now.
+pub(crate) const CHANGE_NOTIFICATION_SQL: &str = "INSERT INTO notifications (id, application_id, account_id, kind, subject_id, payload_json, created_ms, dispatched) \
+     SELECT $1, a.application_id, a.id, 'change', $3, $4, $5, FALSE FROM accounts a \
+     WHERE a.id = $2 AND EXISTS (SELECT 1 FROM channels c WHERE c.account_id = a.id AND c.closed = FALSE) \
+     ON CONFLICT (id) DO NOTHING";
+
+impl Tx {
+    async fn bump_version(&mut self, account_id: &str) -> Result<()> {
+        in_tx!(self, |c| sqlx::query(
+            "UPDATE accounts SET availability_version = availability_version + 1 WHERE id = $1",
+        )
+        .bind(account_id)
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
+        Ok(())
+    }
+
+    /// A change of an account's calendar (`*` for all of them): bumps the
+    /// version and records the `change` notification.
+    async fn record_change(&mut self, account: &str, calendar: &str, now_ms: i64) -> Result<()> {
+        self.bump_version(account).await?;
+        let changes_since = jiff::Timestamp::from_millisecond(now_ms - 1000)
+            .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+            .unwrap_or_default();
+        let payload =
+            serde_json::json!({"notification": {"type": "change", "changes_since": changes_since}})
+                .to_string();
+        in_tx!(self, |c| sqlx::query(CHANGE_NOTIFICATION_SQL)
+            .bind(format!("chg_{account}_{calendar}_{now_ms}"))
+            .bind(account)
+            .bind(calendar)
+            .bind(&payload)
+            .bind(now_ms)
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
+        Ok(())
+    }
+
+    /// Inserts or updates an event by (calendar, event_id); answers the
+    /// stored row.
+    #[tracing::instrument(skip(self, ev), fields(calendar = %ev.calendar_id))]
+    pub async fn upsert_event(&mut self, ev: &Event) -> Result<Event> {
+        let row: Event = in_tx!(self, |c| {
+            sqlx::query_as(
+            "INSERT INTO events (event_uid, calendar_id, account_id, event_id, summary, description, start_ms, end_ms, start_date, end_date, tzid, transparency, status, participation, body_json, deleted, created_ms, updated_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
+             ON CONFLICT (calendar_id, event_id) DO UPDATE SET summary = excluded.summary, description = excluded.description, start_ms = excluded.start_ms, end_ms = excluded.end_ms, start_date = excluded.start_date, end_date = excluded.end_date, tzid = excluded.tzid, transparency = excluded.transparency, status = excluded.status, body_json = excluded.body_json, deleted = excluded.deleted, updated_ms = excluded.updated_ms \
+             RETURNING event_uid, calendar_id, account_id, event_id, summary, description, start_ms, end_ms, start_date, end_date, tzid, transparency, status, participation, body_json, deleted, created_ms, updated_ms",
+        )
+        .bind(&ev.event_uid)
+        .bind(&ev.calendar_id)
+        .bind(&ev.account_id)
+        .bind(&ev.event_id)
+        .bind(&ev.summary)
+        .bind(&ev.description)
+        .bind(ev.start_ms)
+        .bind(ev.end_ms)
+        .bind(&ev.start_date)
+        .bind(&ev.end_date)
+        .bind(&ev.tzid)
+        .bind(&ev.transparency)
+        .bind(&ev.status)
+        .bind(&ev.participation)
+        .bind(&ev.body_json)
+        .bind(ev.deleted)
+        .bind(ev.created_ms)
+        .bind(ev.updated_ms)
+        .fetch_one(&mut *c)
+        .await?
+        });
+        self.record_change(&ev.account_id, &ev.calendar_id, ev.updated_ms)
+            .await?;
+        Ok(row)
+    }
+
+    /// Soft-deletes one event so `include_deleted` and `last_modified`
+    /// listings can report it. `by_uid` picks the column the caller named;
+    /// by uid, a booking's event (ids `srq_…`, `scv_…`) is never matched:
+    /// those go with their booking's cancel or decline.
+    #[tracing::instrument(skip(self))]
+    pub async fn delete_event(
+        &mut self,
+        account_id: &str,
+        calendar_id: &str,
+        id: &str,
+        by_uid: bool,
+        now_ms: i64,
+    ) -> Result<bool> {
+        let sql = if by_uid {
+            format!(
+                "UPDATE events SET deleted = $3, updated_ms = $4 WHERE calendar_id = $1 AND event_uid = $2 AND deleted = $5 AND {NOT_BOOKED}"
+            )
+        } else {
+            "UPDATE events SET deleted = $3, updated_ms = $4 WHERE calendar_id = $1 AND event_id = $2 AND deleted = $5".to_string()
+        };
+        let n = in_tx!(self, |c| sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(calendar_id)
+            .bind(id)
+            .bind(true)
+            .bind(now_ms)
+            .bind(false)
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
+        if n > 0 {
+            self.record_change(account_id, calendar_id, now_ms).await?;
+        }
+        Ok(n > 0)
+    }
+
+    /// Bulk delete: every event of the account, or of the named calendars
+    /// (bookings' events excepted).
+    #[tracing::instrument(skip(self))]
+    pub async fn delete_events(
+        &mut self,
+        account_id: &str,
+        calendar_ids: Option<&[String]>,
+        now_ms: i64,
+    ) -> Result<u64> {
+        let n = in_tx!(self, |c| {
+            let mut qb = sqlx::QueryBuilder::new("UPDATE events SET deleted = ");
+            qb.push_bind(true)
+                .push(", updated_ms = ")
+                .push_bind(now_ms)
+                .push(" WHERE account_id = ")
+                .push_bind(account_id)
+                .push(" AND deleted = ")
+                .push_bind(false)
+                .push(" AND ")
+                .push(NOT_BOOKED);
+            if let Some(ids) = calendar_ids {
+                qb.push(" AND calendar_id IN (");
+                let mut sep = qb.separated(", ");
+                for id in ids {
+                    sep.push_bind(id);
+                }
+                qb.push(")");
+            }
+            qb.build().execute(&mut *c).await?.rows_affected()
+        });
+        if n > 0 {
+            match calendar_ids {
+                Some(ids) => {
+                    for cal in ids {
+                        self.record_change(account_id, cal, now_ms).await?;
+                    }
+                }
+                None => self.record_change(account_id, "*", now_ms).await?,
+            }
+        }
+        Ok(n)
+    }
+
+    /// Removes a booking's events from one account (cancel, decline,
+    /// reschedule): every event whose `event_id` is the booking's id.
+    #[tracing::instrument(skip(self))]
+    pub async fn delete_booking_events(
+        &mut self,
+        account_id: &str,
+        booking_id: &str,
+        now_ms: i64,
+    ) -> Result<u64> {
+        let n = in_tx!(self, |c| {
+            sqlx::query(
+            "UPDATE events SET deleted = $1, updated_ms = $2 WHERE account_id = $3 AND event_id = $4 AND deleted = $5",
+        )
+        .bind(true)
+        .bind(now_ms)
+        .bind(account_id)
+        .bind(booking_id)
+        .bind(false)
+        .execute(&mut *c)
+        .await?
+        .rows_affected()
+        });
+        self.record_change(account_id, "*", now_ms).await?;
+        Ok(n)
+    }
+
+    #[tracing::instrument(skip(self, rule))]
+    pub async fn upsert_rule(&mut self, rule: &Rule, now_ms: i64) -> Result<()> {
+        in_tx!(self, |c| {
+            sqlx::query(
+            "INSERT INTO availability_rules (account_id, rule_id, tzid, calendar_ids_json, weekly_periods_json, updated_ms) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (account_id, rule_id) DO UPDATE SET tzid = excluded.tzid, calendar_ids_json = excluded.calendar_ids_json, weekly_periods_json = excluded.weekly_periods_json, updated_ms = excluded.updated_ms",
+        )
+        .bind(&rule.account_id)
+        .bind(&rule.rule_id)
+        .bind(&rule.tzid)
+        .bind(&rule.calendar_ids_json)
+        .bind(&rule.weekly_periods_json)
+        .bind(now_ms)
+        .execute(&mut *c)
+        .await?.rows_affected()
+        });
+        self.bump_version(&rule.account_id).await
+    }
+
+    #[tracing::instrument(skip(self))]
+    pub async fn delete_rule(&mut self, account_id: &str, rule_id: &str) -> Result<bool> {
+        let n = in_tx!(self, |c| sqlx::query(
+            "DELETE FROM availability_rules WHERE account_id = $1 AND rule_id = $2",
+        )
+        .bind(account_id)
+        .bind(rule_id)
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
+        self.bump_version(account_id).await?;
+        Ok(n > 0)
+    }
+
+    #[tracing::instrument(skip(self, period))]
+    pub async fn upsert_period(&mut self, period: &Period, now_ms: i64) -> Result<()> {
+        in_tx!(self, |c| {
+            sqlx::query(
+            "INSERT INTO available_periods (account_id, period_id, start_ms, end_ms, updated_ms) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (account_id, period_id) DO UPDATE SET start_ms = excluded.start_ms, end_ms = excluded.end_ms, updated_ms = excluded.updated_ms",
+        )
+        .bind(&period.account_id)
+        .bind(&period.period_id)
+        .bind(period.start_ms)
+        .bind(period.end_ms)
+        .bind(now_ms)
+        .execute(&mut *c)
+        .await?.rows_affected()
+        });
+        self.bump_version(&period.account_id).await
+    }
+
+    /// Deletes one available period, or every one of the account.
+    #[tracing::instrument(skip(self))]
+    pub async fn delete_period(
+        &mut self,
+        account_id: &str,
+        period_id: Option<&str>,
+    ) -> Result<u64> {
+        let n = in_tx!(self, |c| match period_id {
+            Some(id) => sqlx::query(
+                "DELETE FROM available_periods WHERE account_id = $1 AND period_id = $2",
+            )
+            .bind(account_id)
+            .bind(id)
+            .execute(&mut *c)
+            .await?
+            .rows_affected(),
+            None => sqlx::query("DELETE FROM available_periods WHERE account_id = $1")
+                .bind(account_id)
+                .execute(&mut *c)
+                .await?
+                .rows_affected(),
+        });
+        self.bump_version(account_id).await?;
+        Ok(n)
+    }
+}
+
+/// The same writes, each in a transaction of its own.
+impl Db {
+    pub async fn upsert_event(&self, ev: &Event) -> Result<Event> {
+        self.write(async |tx: &mut Tx| tx.upsert_event(ev).await)
+            .await
+    }
+
+    pub async fn delete_event(
+        &self,
+        account_id: &str,
+        calendar_id: &str,
+        id: &str,
+        by_uid: bool,
+        now_ms: i64,
+    ) -> Result<bool> {
+        self.write(async |tx: &mut Tx| {
+            tx.delete_event(account_id, calendar_id, id, by_uid, now_ms)
+                .await
+        })
+        .await
+    }
+
+    pub async fn delete_events(
+        &self,
+        account_id: &str,
+        calendar_ids: Option<&[String]>,
+        now_ms: i64,
+    ) -> Result<u64> {
+        self.write(async |tx: &mut Tx| tx.delete_events(account_id, calendar_ids, now_ms).await)
+            .await
+    }
+
+    pub async fn upsert_rule(&self, rule: &Rule, now_ms: i64) -> Result<()> {
+        self.write(async |tx: &mut Tx| tx.upsert_rule(rule, now_ms).await)
+            .await
+    }
+
+    pub async fn delete_rule(&self, account_id: &str, rule_id: &str) -> Result<bool> {
+        self.write(async |tx: &mut Tx| tx.delete_rule(account_id, rule_id).await)
+            .await
+    }
+
+    pub async fn upsert_period(&self, period: &Period, now_ms: i64) -> Result<()> {
+        self.write(async |tx: &mut Tx| tx.upsert_period(period, now_ms).await)
+            .await
+    }
+
+    pub async fn delete_period(&self, account_id: &str, period_id: Option<&str>) -> Result<u64> {
+        self.write(async |tx: &mut Tx| tx.delete_period(account_id, period_id).await)
+            .await
+    }
+}
