@@ -5,7 +5,7 @@
 //! allowed here.
 
 use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::FromRequestParts;
@@ -61,22 +61,26 @@ pub async fn account_for_token(
 /// no authentication query, and a retired secret stops working within it.
 pub const SECRET_CACHE_TTL: Duration = Duration::from_secs(2);
 
-static SECRETS: LazyLock<Mutex<HashMap<String, (Application, Instant)>>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
+/// Client secrets (by digest) this replica recognised lately.
+pub type SecretCache = Arc<Mutex<HashMap<String, (Application, Instant)>>>;
 
 pub async fn app_for_secret(
     state: &AppState,
     secret: &str,
 ) -> Result<Option<Application>, ApiError> {
     let d = digest(secret);
-    if let Some((app, at)) = SECRETS.lock().unwrap_or_else(|e| e.into_inner()).get(&d)
+    if let Some((app, at)) = state
+        .secrets
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&d)
         && at.elapsed() < SECRET_CACHE_TTL
     {
         return Ok(Some(app.clone()));
     }
     let app = state.db.application_by_secret_hash(&d).await?;
     if let Some(a) = &app {
-        let mut cache = SECRETS.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cache = state.secrets.lock().unwrap_or_else(|e| e.into_inner());
         // Unknown secrets are never cached, so the map only holds real ones.
         if cache.len() > 10_000 {
             cache.clear();

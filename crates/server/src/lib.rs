@@ -13,12 +13,12 @@ use tower_http::normalize_path::NormalizePathLayer;
 
 pub mod api;
 pub mod auth;
+pub mod domain;
 pub mod error;
 pub mod ids;
 pub mod input;
 pub mod links;
 pub mod notifications;
-pub mod openapi;
 pub mod pages;
 pub mod ratelimit;
 pub mod time;
@@ -81,6 +81,10 @@ pub struct AppState {
     pub cfg: Arc<Config>,
     pub links: links::LinkKey,
     pub rate: ratelimit::Shared,
+    /// The availability service, with this replica's cache.
+    pub availability: domain::availability::Availability,
+    /// Client secrets recognised lately (see `auth::SECRET_CACHE_TTL`).
+    pub secrets: auth::SecretCache,
 }
 
 impl AppState {
@@ -89,10 +93,12 @@ impl AppState {
     pub async fn new(db: Db, cfg: Config) -> Result<Self, convene_store::StoreError> {
         let links = load_key(&db).await?;
         Ok(AppState {
+            availability: domain::availability::Availability::new(db.clone()),
             db,
             cfg: Arc::new(cfg),
             links,
             rate: Default::default(),
+            secrets: Default::default(),
         })
     }
 }
@@ -157,7 +163,7 @@ pub fn now_ms() -> i64 {
 /// The whole application as one service: trailing slashes are trimmed
 /// before routing (PHP's SDK sends `/v1/available_periods/`).
 pub fn app(state: AppState) -> tower_http::normalize_path::NormalizePath<Router> {
-    let router: Router = api::router(state);
+    let router: Router = api::finish(api::routes().merge(pages::routes()), state);
     NormalizePathLayer::trim_trailing_slash().layer(router)
 }
 

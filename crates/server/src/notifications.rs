@@ -438,7 +438,7 @@ pub async fn sweep_expired(state: &AppState) {
     match state.db.requests_ending_by(now + 24 * 3_600_000, 100).await {
         Ok(rs) => {
             for r in rs {
-                if let Err(e) = crate::api::scheduling::refresh(state, r).await {
+                if let Err(e) = crate::domain::requests::refresh(state, r).await {
                     tracing::warn!(error = ?e, "expiring a request failed");
                 }
             }
@@ -450,7 +450,7 @@ pub async fn sweep_expired(state: &AppState) {
     match state.db.auto_conversations_in_progress(100).await {
         Ok(ids) => {
             for id in ids {
-                if let Err(e) = crate::api::conversations::refresh(state, &id).await {
+                if let Err(e) = crate::domain::conversations::refresh(state, &id).await {
                     tracing::warn!(error = ?e, "completing a conversation failed");
                 }
             }
@@ -460,7 +460,7 @@ pub async fn sweep_expired(state: &AppState) {
     match state.db.conversations_ended_by(now, 100).await {
         Ok(ids) => {
             for id in ids {
-                if let Err(e) = crate::api::conversations::refresh(state, &id).await {
+                if let Err(e) = crate::domain::conversations::refresh(state, &id).await {
                     tracing::warn!(error = ?e, "expiring a conversation failed");
                 }
             }

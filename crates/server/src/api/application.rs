@@ -8,21 +8,11 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::auth::AppAuth;
+pub use crate::domain::requests::WEBHOOK_TYPES;
 use crate::error::{ApiError, ApiResult};
 use crate::input::{Body, Errors, F, QueryInput};
 use crate::notifications::check_url;
 use crate::time::fmt_ms;
-
-/// Notification types sent to the application's webhook.
-pub const WEBHOOK_TYPES: &[&str] = &[
-    "scheduling_request_time_chosen",
-    "scheduling_request_rescheduling",
-    "scheduling_request_rescheduled",
-    "scheduling_request_reschedule_expired",
-    "scheduling_request_declined",
-    "scheduling_request_cancelled",
-    "scheduling_request_expired",
-];
 
 fn app_json(app: &convene_store::Application) -> Value {
     json!({"application": {

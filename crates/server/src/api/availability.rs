@@ -1,343 +1,20 @@
 //! `POST /v1/availability` (contract §5.1): the wire layer over the engine.
 //! [`evaluate`] is shared with conversations and scheduling requests.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::collections::HashSet;
 
 use axum::extract::State;
 use axum::response::Response;
-use convene_engine::{
-    Available, Format, Group, Interval, Managed, Member, Query, Required, SignedDuration,
-    Timestamp, WeeklyRule,
-};
-use convene_store::{Account, BusyRow, Db, Period, Rule};
+use convene_engine::{Available, Format, Interval, Required, SignedDuration, Timestamp};
+use convene_store::{Account, Db};
 use serde_json::{Value, json};
 
 use crate::auth::QueryAuth;
 use crate::error::{ApiError, ApiResult};
 use crate::input::{Body, Errors, F};
-use crate::time::{fmt_time, from_ms, to_ms};
-use crate::tz;
+use crate::time::fmt_time;
 
-/// Limits of one query, with the 422 key each produces.
-pub mod limits {
-    /// `errors.too_many` on `participants`.
-    pub const MAX_GROUPS: usize = 10;
-    /// `errors.too_many` on `participants[i].members`.
-    pub const MAX_MEMBERS_PER_GROUP: usize = 50;
-    /// `errors.too_many` on `participants`: distinct members over all groups.
-    pub const MAX_MEMBERS: usize = 100;
-    /// `errors.too_many` on `query_periods` / `query_slots`.
-    pub const MAX_PERIODS: usize = 50;
-    /// `errors.too_long` on `query_periods`: from the earliest start to the latest end.
-    pub const MAX_SPAN_DAYS: i64 = 35;
-    /// `errors.invalid` on `required_duration` outside 1..=this.
-    pub const MAX_DURATION_MINUTES: i64 = 24 * 60;
-    /// `errors.invalid` on `buffer.before` / `buffer.after` above this.
-    pub const MAX_BUFFER_MINUTES: i64 = 24 * 60;
-    /// `errors.invalid` on `max_results` outside 1..=this; also the default.
-    pub const MAX_RESULTS: usize = 512;
-    /// `errors.invalid` on `start_interval` unless a multiple of 5 in 5..=240.
-    pub const MAX_START_INTERVAL_MINUTES: i64 = 240;
-}
-
-#[derive(Clone, Debug)]
-pub struct MemberSpec {
-    pub sub: String,
-    pub calendar_ids: Option<Vec<String>>,
-    pub available_periods: Option<Vec<Interval>>,
-    pub managed: bool,
-    pub rule_ids: Option<Vec<String>>,
-    /// With managed availability but no rules and no available periods,
-    /// count the member as free whenever their calendar is (scheduling
-    /// requests: a host who never set hours is bookable around events).
-    pub open_without_rules: bool,
-}
-
-impl MemberSpec {
-    pub fn managed(sub: &str) -> Self {
-        MemberSpec {
-            sub: sub.to_string(),
-            calendar_ids: None,
-            available_periods: None,
-            managed: true,
-            rule_ids: None,
-            open_without_rules: true,
-        }
-    }
-}
-
-#[derive(Clone, Debug)]
-pub struct GroupSpec {
-    pub members: Vec<MemberSpec>,
-    pub required: Required,
-}
-
-#[derive(Clone, Debug)]
-pub struct QuerySpec {
-    pub groups: Vec<GroupSpec>,
-    pub periods: Vec<Interval>,
-    pub query_slots: Option<Vec<Timestamp>>,
-    pub duration: SignedDuration,
-    pub before: SignedDuration,
-    pub after: SignedDuration,
-    pub start_interval: Option<SignedDuration>,
-    pub format: Format,
-    pub max_results: usize,
-    /// Events (by `event_id`) that do not count as busy: a booking being
-    /// moved must not block its own new time.
-    pub exclude_event_ids: Vec<String>,
-    /// The members' accounts, when this request has just read them (with
-    /// their availability versions); empty means `evaluate` reads them.
-    pub accounts: Vec<Account>,
-}
-
-/// What availability is computed from, for one account, as of a version.
-struct Cached {
-    version: i64,
-    from_ms: i64,
-    to_ms: i64,
-    busy: Arc<Vec<BusyRow>>,
-    rules: Arc<Vec<Rule>>,
-    periods: Arc<Vec<Period>>,
-}
-
-type MemberData = (Arc<Vec<BusyRow>>, Arc<Vec<Rule>>, Arc<Vec<Period>>);
-
-/// Accounts whose data this process keeps; past it the cache starts over.
-const CACHE_ACCOUNTS: usize = 20_000;
-/// A miss fetches at least this far past the window's start, so that the
-/// next queries (whose windows move with the clock) still hit.
-const FETCH_SPAN_MS: i64 = 45 * 24 * 3_600_000;
-
-static CACHE: LazyLock<Mutex<HashMap<String, Cached>>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
-
-/// Whether `cached` may answer for `account` over `[from, to)`: the same
-/// availability version (bumped in the transaction of every change to the
-/// account's events, rules or periods, by any process) and a wide enough window.
-fn fresh(cached: &Cached, version: i64, from: i64, to: i64) -> bool {
-    cached.version == version && cached.from_ms <= from && to <= cached.to_ms
-}
-
-/// Every member's busy intervals, rules and available periods covering
-/// `[from, to)`. One query reads the accounts' availability versions; data
-/// cached at the same version is current, whichever process changed it.
-/// Only the accounts that changed are read again, in three queries whatever
-/// their number.
-async fn member_data(
-    db: &Db,
-    ids: &[String],
-    known: &[Account],
-    from: i64,
-    to: i64,
-) -> Result<HashMap<String, MemberData>, ApiError> {
-    let read;
-    let accounts = if !known.is_empty() && ids.iter().all(|id| known.iter().any(|a| &a.id == id)) {
-        known
-    } else {
-        read = db.accounts(ids).await?;
-        &read
-    };
-    let mut out: HashMap<String, MemberData> = HashMap::new();
-    let mut missing: Vec<(String, i64)> = Vec::new();
-    {
-        let cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
-        for a in accounts {
-            match cache.get(&a.id) {
-                Some(c) if fresh(c, a.availability_version, from, to) => {
-                    out.insert(
-                        a.id.clone(),
-                        (c.busy.clone(), c.rules.clone(), c.periods.clone()),
-                    );
-                }
-                _ => missing.push((a.id.clone(), a.availability_version)),
-            }
-        }
-    }
-    if missing.is_empty() {
-        return Ok(out);
-    }
-    let fetch_to = to.max(from + FETCH_SPAN_MS);
-    let miss_ids: Vec<String> = missing.iter().map(|(id, _)| id.clone()).collect();
-    let new_busy = db.busy(&miss_ids, from, fetch_to).await?;
-    let new_rules = db.rules_for(&miss_ids).await?;
-    let new_periods = db
-        .periods_for(&miss_ids, Some(from), Some(fetch_to))
-        .await?;
-    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
-    if cache.len() + missing.len() > CACHE_ACCOUNTS {
-        cache.clear();
-    }
-    for (id, version) in missing {
-        let entry = Cached {
-            version,
-            from_ms: from,
-            to_ms: fetch_to,
-            busy: Arc::new(
-                new_busy
-                    .iter()
-                    .filter(|b| b.account_id == id)
-                    .cloned()
-                    .collect(),
-            ),
-            rules: Arc::new(
-                new_rules
-                    .iter()
-                    .filter(|r| r.account_id == id)
-                    .cloned()
-                    .collect(),
-            ),
-            periods: Arc::new(
-                new_periods
-                    .iter()
-                    .filter(|p| p.account_id == id)
-                    .cloned()
-                    .collect(),
-            ),
-        };
-        out.insert(
-            id.clone(),
-            (
-                entry.busy.clone(),
-                entry.rules.clone(),
-                entry.periods.clone(),
-            ),
-        );
-        cache.insert(id, entry);
-    }
-    Ok(out)
-}
-
-/// Loads every member's busy time, rules and available periods for the
-/// query window (see [`member_data`]) and runs the engine.
-#[tracing::instrument(skip_all, fields(groups = spec.groups.len()))]
-pub async fn evaluate(db: &Db, spec: &QuerySpec) -> Result<Vec<Available>, ApiError> {
-    let starts: Vec<Timestamp> = match &spec.query_slots {
-        Some(s) => s.clone(),
-        None => spec.periods.iter().map(|p| p.start).collect(),
-    };
-    let ends: Vec<Timestamp> = match &spec.query_slots {
-        Some(s) => s
-            .iter()
-            .filter_map(|t| t.checked_add(spec.duration).ok())
-            .collect(),
-        None => spec.periods.iter().map(|p| p.end).collect(),
-    };
-    let (Some(lo), Some(hi)) = (starts.iter().min(), ends.iter().max()) else {
-        return Ok(Vec::new());
-    };
-    let slack = SignedDuration::from_hours(24);
-    let from = lo
-        .checked_sub(spec.before)
-        .and_then(|t| t.checked_sub(slack))
-        .unwrap_or(*lo);
-    let to = hi
-        .checked_add(spec.after)
-        .and_then(|t| t.checked_add(slack))
-        .unwrap_or(*hi);
-
-    let mut ids: Vec<String> = spec
-        .groups
-        .iter()
-        .flat_map(|g| g.members.iter().map(|m| m.sub.clone()))
-        .collect();
-    ids.sort();
-    ids.dedup();
-    let data = member_data(db, &ids, &spec.accounts, to_ms(from), to_ms(to)).await?;
-    let none: MemberData = Default::default();
-    let groups = spec
-        .groups
-        .iter()
-        .map(|g| Group {
-            required: g.required,
-            members: g
-                .members
-                .iter()
-                .map(|m| {
-                    let (busy, rules, periods) = data.get(&m.sub).unwrap_or(&none);
-                    let my_rules: Vec<&Rule> = rules
-                        .iter()
-                        .filter(|r| {
-                            m.rule_ids
-                                .as_ref()
-                                .is_none_or(|ids| ids.contains(&r.rule_id))
-                        })
-                        .collect();
-                    // Calendars that count: the member's own list, else (with
-                    // managed availability) the calendars its rules name.
-                    let calendars: Option<Vec<String>> = m.calendar_ids.clone().or_else(|| {
-                        if !m.managed {
-                            return None;
-                        }
-                        let named: Vec<String> = my_rules
-                            .iter()
-                            .filter_map(|r| r.calendar_ids_json.as_deref())
-                            .filter_map(|j| serde_json::from_str::<Vec<String>>(j).ok())
-                            .flatten()
-                            .collect();
-                        (!named.is_empty()).then_some(named)
-                    });
-                    let member_busy = busy
-                        .iter()
-                        .filter(|b| {
-                            b.event_id
-                                .as_ref()
-                                .is_none_or(|id| !spec.exclude_event_ids.contains(id))
-                        })
-                        .filter(|b| {
-                            calendars
-                                .as_ref()
-                                .is_none_or(|c| c.contains(&b.calendar_id))
-                        })
-                        .map(|b| Interval::new(from_ms(b.start_ms), from_ms(b.end_ms)))
-                        .collect();
-                    let has_windows = !my_rules.is_empty() || !periods.is_empty();
-                    let managed =
-                        (m.managed && (has_windows || !m.open_without_rules)).then(|| Managed {
-                            rules: my_rules
-                                .iter()
-                                .filter_map(|r| {
-                                    let tz = tz(&r.tzid)?;
-                                    let wp: Vec<Value> =
-                                        serde_json::from_str(&r.weekly_periods_json).ok()?;
-                                    Some(WeeklyRule {
-                                        tz,
-                                        periods: wp
-                                            .iter()
-                                            .filter_map(super::rules::engine_period)
-                                            .collect(),
-                                    })
-                                })
-                                .collect(),
-                            periods: periods
-                                .iter()
-                                .map(|p| Interval::new(from_ms(p.start_ms), from_ms(p.end_ms)))
-                                .collect(),
-                        });
-                    Member {
-                        id: m.sub.clone(),
-                        busy: member_busy,
-                        managed,
-                        available_periods: m.available_periods.clone(),
-                    }
-                })
-                .collect(),
-        })
-        .collect();
-    let query = Query {
-        periods: spec.periods.clone(),
-        query_slots: spec.query_slots.clone(),
-        duration: spec.duration,
-        buffer_before: spec.before,
-        buffer_after: spec.after,
-        start_interval: spec.start_interval,
-        format: spec.format,
-        max_results: spec.max_results,
-        groups,
-    };
-    Ok(convene_engine::compute(&query))
-}
+pub use crate::domain::availability::{GroupSpec, MemberSpec, QuerySpec, evaluate, limits};
 
 pub fn available_json(a: &Available) -> Value {
     json!({
@@ -728,7 +405,7 @@ pub async fn availability(
     Body(body): Body,
 ) -> ApiResult<Response> {
     let spec = parse_query(&state.db, &auth.app.organizational_unit_id, &body).await?;
-    let found = evaluate(&state.db, &spec).await?;
+    let found = evaluate(&state.availability, &spec).await?;
     let items: Vec<Value> = found.iter().map(available_json).collect();
     let key = if matches!(spec.format, Format::Periods) && spec.query_slots.is_none() {
         "available_periods"
@@ -834,7 +511,7 @@ pub async fn sequenced(
             .and_then(|v| v.get("sequence_id"))
             .cloned()
             .unwrap_or(json!(i));
-        let slots = evaluate(&state.db, &spec).await?;
+        let slots = evaluate(&state.availability, &spec).await?;
         parsed.push((ordinal, id, spec, slots, before_max, after_max));
     }
     parsed.sort_by_key(|p| p.0);

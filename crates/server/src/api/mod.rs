@@ -21,6 +21,7 @@ pub mod channels;
 pub mod conversations;
 pub mod events;
 pub mod oauth;
+pub mod openapi;
 pub mod periods;
 pub mod rules;
 pub mod scheduling;
@@ -175,13 +176,13 @@ pub fn all_routes() -> impl Iterator<Item = &'static (&'static str, &'static str
         .iter()
         .chain(conversations::ROUTES)
         .chain(scheduling::ROUTES)
-        .chain(crate::pages::dashboard::ROUTES)
 }
 
-pub fn router(state: AppState) -> Router {
+/// The JSON API's routes; `crate::app` adds the pages and the layers.
+pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
-        .route("/openapi.json", get(crate::openapi::document))
+        .route("/openapi.json", get(openapi::document))
         .route("/oauth/token", post(oauth::token))
         .route("/oauth/token/revoke", post(oauth::revoke))
         .route(
@@ -239,7 +240,13 @@ pub fn router(state: AppState) -> Router {
         )
         .merge(conversations::routes())
         .merge(scheduling::routes())
-        .merge(crate::pages::dashboard::routes())
+}
+
+/// Wraps every route (the API's and the pages'): JSON answers for unknown
+/// routes and methods, a JSON 500 for a panic, the rate limit, CORS and
+/// request tracing.
+pub fn finish(router: Router<AppState>, state: AppState) -> Router {
+    router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(CatchPanicLayer::custom(|_| {

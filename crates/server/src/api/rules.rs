@@ -3,42 +3,13 @@
 use axum::extract::{Path, State};
 use axum::response::Response;
 use convene_store::Rule;
-use jiff::civil::{Time, Weekday};
 use serde_json::{Value, json};
 
 use crate::auth::AccountAuth;
+pub use crate::domain::availability::{DAYS, engine_period, parse_hhmm};
 use crate::error::{ApiError, ApiResult};
 use crate::input::{Body, Errors, F};
 use crate::{AppState, now_ms};
-
-pub const DAYS: [(&str, Weekday); 7] = [
-    ("sunday", Weekday::Sunday),
-    ("monday", Weekday::Monday),
-    ("tuesday", Weekday::Tuesday),
-    ("wednesday", Weekday::Wednesday),
-    ("thursday", Weekday::Thursday),
-    ("friday", Weekday::Friday),
-    ("saturday", Weekday::Saturday),
-];
-
-/// `HH:MM` in 24-hour time; `24:00` is the end of the day.
-pub fn parse_hhmm(s: &str) -> Option<Time> {
-    let (h, m) = s.trim().split_once(':')?;
-    let (h, m): (i8, i8) = (h.parse().ok()?, m.get(..2)?.parse().ok()?);
-    if h == 24 && m == 0 {
-        return Some(Time::midnight());
-    }
-    Time::new(h, m, 0, 0).ok()
-}
-
-/// A weekly period as the engine wants it; `None` when invalid.
-pub fn engine_period(p: &Value) -> Option<convene_engine::WeeklyPeriod> {
-    let day = p.get("day")?.as_str()?.to_ascii_lowercase();
-    let day = DAYS.iter().find(|(n, _)| *n == day)?.1;
-    let start = parse_hhmm(p.get("start_time")?.as_str()?)?;
-    let end = parse_hhmm(p.get("end_time")?.as_str()?)?;
-    Some(convene_engine::WeeklyPeriod { day, start, end })
-}
 
 fn rule_json(r: &Rule) -> Value {
     let mut v = json!({
@@ -129,7 +100,7 @@ pub async fn upsert(
                         parse_hhmm(s).expect("checked"),
                         parse_hhmm(e).expect("checked"),
                     );
-                    if et != Time::midnight() && et <= st {
+                    if et != jiff::civil::Time::midnight() && et <= st {
                         errs.add(
                             &format!("{}.end_time", p.path),
                             "invalid",

@@ -21,10 +21,10 @@ use super::admin_auth::{
 };
 use super::template_check::template_problems;
 use super::{ZONES, assets};
-use crate::api::scheduling::{
+use crate::domain::requests::{
     booking_of, cancel_request, history_of, refresh, select_url, spec_of,
 };
-use crate::api::templates::normalize;
+use crate::domain::templates::normalize;
 use crate::error::{ApiError, FieldError};
 use crate::ids::{new_id, new_secret};
 use crate::input::{Body, QueryInput};
@@ -589,7 +589,7 @@ impl EditorForm {
             duration: "30".into(),
             tzid: "Etc/UTC".into(),
             window_kind: "days".into(),
-            days: crate::api::templates::DEFAULT_WINDOW_DAYS.to_string(),
+            days: crate::domain::templates::DEFAULT_WINDOW_DAYS.to_string(),
             ..EditorForm::default()
         }
     }
@@ -613,7 +613,7 @@ impl EditorForm {
         {
             Some(ps) => (
                 "periods",
-                crate::api::templates::DEFAULT_WINDOW_DAYS.to_string(),
+                crate::domain::templates::DEFAULT_WINDOW_DAYS.to_string(),
                 ps.iter()
                     .map(|p| {
                         (
@@ -627,7 +627,7 @@ impl EditorForm {
                 "days",
                 mode["days"]
                     .as_i64()
-                    .unwrap_or(crate::api::templates::DEFAULT_WINDOW_DAYS)
+                    .unwrap_or(crate::domain::templates::DEFAULT_WINDOW_DAYS)
                     .to_string(),
                 Vec::new(),
             ),
@@ -1358,7 +1358,7 @@ struct RequestsPage {
 
 const LIST_LIMIT: i64 = 200;
 
-fn recipient_of(spec: &crate::api::scheduling::RequestSpec) -> String {
+fn recipient_of(spec: &crate::domain::requests::RequestSpec) -> String {
     spec.recipients
         .iter()
         .map(|r| match &r.display_name {
@@ -1501,7 +1501,7 @@ async fn show_request(
         .collect();
     let name = |m: &String| names.get(m).cloned().unwrap_or_else(|| m.clone());
     let list = |ms: &[String]| ms.iter().map(name).collect::<Vec<_>>().join(", ");
-    let rule = |g: &crate::api::scheduling::GroupDef| match g.required {
+    let rule = |g: &crate::domain::requests::GroupDef| match g.required {
         Some(n) => format!("any {n} of {}", list(&g.members)),
         None => list(&g.members),
     };

@@ -12,6 +12,14 @@ pub mod recipient;
 pub mod template_check;
 pub mod webhooks;
 
+/// Every page: the dashboard and the recipient's slot picker.
+pub fn routes() -> axum::Router<crate::AppState> {
+    dashboard::routes().route(
+        "/rts/{token}",
+        axum::routing::get(recipient::show).post(recipient::submit),
+    )
+}
+
 /// Renders a template with a status; a template error is a 500 page.
 pub fn render<T: Template>(status: StatusCode, t: &T) -> Response {
     match t.render() {

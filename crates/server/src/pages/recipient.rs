@@ -13,8 +13,8 @@ use jiff::tz::TimeZone;
 use serde_json::Value;
 
 use super::ZONES;
-use crate::api::availability::evaluate;
-use crate::api::scheduling::{
+use crate::domain::availability::evaluate;
+use crate::domain::requests::{
     BookError, RequestSpec, book, booking_of, cancel_request, changes_allowed, refresh, select_url,
     spec_of, start_rescheduling,
 };
@@ -113,7 +113,7 @@ async fn page(
     let (tzname, zone) = zone_of(Some(&spec), asked_tz);
     let mut days: Vec<DayView> = Vec::new();
     if mode == "pick" {
-        let found = evaluate(&state.db, &spec.slot_query(now_ms(), &r.id)).await?;
+        let found = evaluate(&state.availability, &spec.slot_query(now_ms(), &r.id)).await?;
         let today = Timestamp::now().to_zoned(zone.clone()).date();
         for a in found {
             let date = a.start.to_zoned(zone.clone()).date();

@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 use crate::AppState;
-use crate::api::scheduling::{resolve, template_dashboard_url};
+use crate::domain::requests::{resolve, template_dashboard_url};
 use crate::error::{ApiResult, FieldError};
 
 /// Runs the API's own template resolution (the code path of

@@ -13,7 +13,7 @@ use super::dashboard::{
     Chrome, Opt, chrome, csrf_failed, failed, fstr, html, not_found, see_other,
 };
 use crate::AppState;
-use crate::api::application::WEBHOOK_TYPES;
+use crate::domain::requests::WEBHOOK_TYPES;
 use crate::input::{Body, QueryInput};
 use crate::notifications::check_url;
 use crate::time::from_ms;

@@ -3,7 +3,7 @@
 use axum::Json;
 use serde_json::{Map, Value, json};
 
-use crate::api::all_routes;
+use super::all_routes;
 
 pub async fn document() -> Json<Value> {
     Json(build())

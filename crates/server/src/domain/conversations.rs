@@ -1,0 +1,517 @@
+//! Scheduling Conversations' rules: which slots are open to whom, and
+//! every decision (create, propose, accept, expire, auto-complete) taken in
+//! one write transaction under the participants' locks, so racing
+//! selections serialize and can never produce two different chosen slots.
+//! `docs/conversations.md` states the protocol.
+
+use std::collections::HashMap;
+
+use convene_engine::{DEFAULT_START_INTERVAL, Format, Interval, Required, SignedDuration};
+use convene_store::conversations::{Conversation, ConversationParticipant as Participant};
+use convene_store::{Db, Event, NewNotification, StoreError, Tx};
+use jiff::Timestamp;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::domain::availability::{Availability, GroupSpec, MemberSpec, QuerySpec, evaluate};
+use crate::error::{ApiError, ApiResult};
+use crate::ids::new_id;
+use crate::time::{from_ms, to_ms};
+
+/// Limits of a conversation, with the 422 key each produces.
+pub mod limits {
+    /// `errors.too_many` on `participants`.
+    pub const MAX_PARTICIPANTS: usize = 2;
+    /// `errors.too_many` on `available_periods`.
+    pub const MAX_PERIODS: usize = 10;
+    /// `errors.too_long` on `available_periods[i].end`: days after the earliest start.
+    pub const MAX_SPAN_DAYS: i64 = 35;
+    /// `errors.too_short` on `available_periods[i].end`: minutes after its start.
+    pub const MIN_PERIOD_MINUTES: i64 = 1;
+    /// `errors.too_long` on free text (`participant_id`, `email`, `common_name`,
+    /// `subject`, `event.location.description`): characters.
+    pub const MAX_TEXT: usize = 1024;
+    /// At most this many slots are listed (the earliest).
+    pub const MAX_SLOTS: usize = 512;
+}
+
+pub(crate) const IN_PROGRESS: &str = "in_progress";
+pub(crate) const COMPLETE: &str = "complete";
+pub(crate) const EXPIRED: &str = "expired";
+pub(crate) const NEEDS_ACTION: &str = "needs_action";
+pub(crate) const WAITING: &str = "waiting";
+pub(crate) const MANUAL: &str = "manual";
+pub(crate) const AUTO: &str = "auto";
+pub(crate) const JOINED: &str = "scheduling_conversation_joined";
+pub(crate) const UPDATED: &str = "scheduling_conversation_updated";
+
+/// How many times a decision is retaken when its compare-and-set lost.
+pub(crate) const ATTEMPTS: usize = 3;
+
+pub(crate) fn periods_of(c: &Conversation) -> Vec<Interval> {
+    serde_json::from_str::<Vec<(i64, i64)>>(&c.periods_json)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(s, e)| Interval::new(from_ms(s), from_ms(e)))
+        .collect()
+}
+
+pub(crate) fn duration_of(c: &Conversation) -> SignedDuration {
+    SignedDuration::from_mins(c.required_minutes)
+}
+
+pub(crate) fn account_subs(parts: &[Participant]) -> Vec<String> {
+    parts.iter().filter_map(|p| p.sub.clone()).collect()
+}
+
+/// The engine query of a conversation: its periods from `now` on, and one
+/// group where every participant with an account must be free. Their
+/// calendars always count (the meeting is written into them); their rules
+/// and available periods count too when `managed_availability` is on.
+pub(crate) fn slot_query(
+    c: &Conversation,
+    parts: &[Participant],
+    now: Timestamp,
+    query_slots: Option<Vec<Timestamp>>,
+) -> QuerySpec {
+    let duration = duration_of(c);
+    let periods = periods_of(c)
+        .into_iter()
+        .filter_map(|p| {
+            let s = p.start.max(now);
+            (p.end > s && p.end.duration_since(s) >= duration).then_some(Interval::new(s, p.end))
+        })
+        .collect();
+    let members: Vec<MemberSpec> = parts
+        .iter()
+        .filter_map(|p| {
+            let sub = p.sub.as_ref()?;
+            let mut m = MemberSpec::managed(sub);
+            m.managed = p.managed_availability;
+            Some(m)
+        })
+        .collect();
+    let groups = if members.is_empty() {
+        Vec::new()
+    } else {
+        vec![GroupSpec {
+            members,
+            required: Required::All,
+        }]
+    };
+    QuerySpec {
+        groups,
+        periods,
+        query_slots,
+        duration,
+        before: SignedDuration::ZERO,
+        after: SignedDuration::ZERO,
+        start_interval: None,
+        format: Format::Slots,
+        max_results: limits::MAX_SLOTS,
+        exclude_event_ids: Vec::new(),
+        accounts: Vec::new(),
+    }
+}
+
+/// Every slot still open, earliest first.
+pub(crate) async fn candidates(
+    av: &Availability,
+    c: &Conversation,
+    parts: &[Participant],
+    now: Timestamp,
+) -> ApiResult<Vec<(Timestamp, Timestamp)>> {
+    let spec = slot_query(c, parts, now, None);
+    if spec.periods.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(evaluate(av, &spec)
+        .await?
+        .into_iter()
+        .filter(|a| a.start > now)
+        .map(|a| (a.start, a.end))
+        .collect())
+}
+
+/// Whether `start` names a slot of this conversation at all: on the slot
+/// grid and, with the required duration, inside one available period.
+pub(crate) fn is_slot(c: &Conversation, start: Timestamp) -> bool {
+    let grid = DEFAULT_START_INTERVAL.as_secs();
+    if start.subsec_nanosecond() != 0 || start.as_second().rem_euclid(grid) != 0 {
+        return false;
+    }
+    let Ok(end) = start.checked_add(duration_of(c)) else {
+        return false;
+    };
+    periods_of(c)
+        .iter()
+        .any(|p| p.start <= start && end <= p.end)
+}
+
+/// Whether the slot starting at `start` is still in the future and free for
+/// every participant with managed availability.
+pub(crate) async fn is_free(
+    av: &Availability,
+    c: &Conversation,
+    parts: &[Participant],
+    start: Timestamp,
+    now: Timestamp,
+) -> ApiResult<bool> {
+    if start <= now || !is_slot(c, start) {
+        return Ok(false);
+    }
+    let spec = slot_query(c, parts, now, Some(vec![start]));
+    Ok(!evaluate(av, &spec).await?.is_empty())
+}
+
+/// The live proposal another `manual` participant made to `position`.
+pub(crate) fn proposal_for(parts: &[Participant], position: i64) -> Option<(Timestamp, Timestamp)> {
+    parts
+        .iter()
+        .filter(|p| p.position != position && p.selection_method == MANUAL && p.status == WAITING)
+        .find_map(|p| Some((from_ms(p.selected_start_ms?), from_ms(p.selected_end_ms?))))
+}
+
+/// What `position` is offered: the other side's proposal while it is still
+/// free (unless `alternatives` asks for everything), else every open slot.
+pub(crate) async fn offered(
+    av: &Availability,
+    c: &Conversation,
+    parts: &[Participant],
+    position: i64,
+    alternatives: bool,
+    now: Timestamp,
+) -> ApiResult<Vec<(Timestamp, Timestamp)>> {
+    if !alternatives
+        && let Some((s, e)) = proposal_for(parts, position)
+        && is_free(av, c, parts, s, now).await?
+    {
+        return Ok(vec![(s, e)]);
+    }
+    candidates(av, c, parts, now).await
+}
+
+// ---------------------------------------------------------------------------
+// State changes
+
+/// What a booking needs to know about the participants' accounts, loaded
+/// before the transaction (accounts and calendars do not change with it).
+#[derive(Default)]
+pub(crate) struct BookingCtx {
+    calendars: HashMap<String, String>,
+    emails: HashMap<String, String>,
+}
+
+pub(crate) async fn booking_ctx(db: &Db, subs: &[String]) -> ApiResult<BookingCtx> {
+    let mut ctx = BookingCtx::default();
+    for a in db.accounts(subs).await? {
+        if !a.email.trim().is_empty() {
+            ctx.emails.insert(a.id.clone(), a.email.clone());
+        }
+    }
+    for sub in subs {
+        if let Some(cal) = db.calendars(sub).await?.into_iter().find(|c| c.is_primary) {
+            ctx.calendars.insert(sub.clone(), cal.id);
+        }
+    }
+    Ok(ctx)
+}
+
+pub(crate) fn notifications(
+    kind: &str,
+    c: &Conversation,
+    parts: &[Participant],
+    now: i64,
+) -> Vec<Write> {
+    parts
+        .iter()
+        .filter_map(|p| p.sub.clone())
+        .map(|sub| {
+            Write::Notify(NewNotification {
+                id: new_id("ntf"),
+                application_id: c.application_id.clone(),
+                account_id: Some(sub),
+                kind: kind.to_string(),
+                subject_id: Some(c.id.clone()),
+                payload_json: json!({
+                    "notification": { "type": kind, "scheduling_conversation_id": c.id }
+                })
+                .to_string(),
+                // `joined` sorts before the `updated` of the same change:
+                // the outbox delivers in (created_ms, id) order.
+                created_ms: if kind == UPDATED { now + 1 } else { now },
+            })
+        })
+        .collect()
+}
+
+/// Completes the conversation on a slot: everyone `complete`, with the slot
+/// as their selection.
+pub(crate) fn complete(
+    c: &mut Conversation,
+    parts: &mut [Participant],
+    start: Timestamp,
+    end: Timestamp,
+) {
+    c.status = COMPLETE.into();
+    c.chosen_start_ms = Some(to_ms(start));
+    c.chosen_end_ms = Some(to_ms(end));
+    for p in parts {
+        p.status = COMPLETE.into();
+        p.selected_start_ms = Some(to_ms(start));
+        p.selected_end_ms = Some(to_ms(end));
+    }
+}
+
+/// The event of a completed conversation, in the primary calendar of every
+/// participant with an account.
+pub(crate) fn event_writes(
+    c: &Conversation,
+    parts: &[Participant],
+    ctx: &BookingCtx,
+    now: i64,
+) -> Vec<Write> {
+    let (Some(start_ms), Some(end_ms)) = (c.chosen_start_ms, c.chosen_end_ms) else {
+        return Vec::new();
+    };
+    let attendees: Vec<Value> = parts
+        .iter()
+        .filter_map(|p| {
+            let email = p
+                .email
+                .clone()
+                .or_else(|| p.sub.as_ref().and_then(|s| ctx.emails.get(s).cloned()))?;
+            let mut a = json!({ "email": email, "status": "accepted" });
+            if let Some(n) = &p.common_name {
+                a["display_name"] = json!(n);
+            }
+            Some(a)
+        })
+        .collect();
+    let mut body = json!({ "attendees": attendees });
+    if let Some(loc) = c
+        .event_json
+        .as_deref()
+        .and_then(|j| serde_json::from_str::<Value>(j).ok())
+        .and_then(|e| e.get("location").cloned())
+    {
+        body["location"] = loc;
+    }
+    let summary = c.subject.clone().unwrap_or_else(|| "Meeting".into());
+    parts
+        .iter()
+        .filter_map(|p| {
+            let sub = p.sub.as_ref()?;
+            let calendar_id = ctx.calendars.get(sub)?;
+            Some(Write::Event(Event {
+                event_uid: new_id("evt"),
+                calendar_id: calendar_id.clone(),
+                account_id: sub.clone(),
+                event_id: Some(c.id.clone()),
+                summary: summary.clone(),
+                description: String::new(),
+                start_ms,
+                end_ms,
+                start_date: None,
+                end_date: None,
+                tzid: c.tzid.clone(),
+                transparency: "opaque".into(),
+                status: "confirmed".into(),
+                participation: "accepted".into(),
+                body_json: body.to_string(),
+                deleted: false,
+                created_ms: now,
+                updated_ms: now,
+            }))
+        })
+        .collect()
+}
+
+/// The writes that move `(c, parts)` (as read) to `(next, next_parts)`.
+pub(crate) fn change_writes(
+    c: &Conversation,
+    next: &mut Conversation,
+    next_parts: &[Participant],
+    ctx: &BookingCtx,
+    now: i64,
+) -> Vec<Write> {
+    next.version = c.version + 1;
+    next.updated_ms = now;
+    let mut writes = vec![Write::Update {
+        next: next.clone(),
+        read_version: c.version,
+    }];
+    writes.extend(next_parts.iter().cloned().map(Write::UpdateParticipant));
+    if next.status == COMPLETE && c.status != COMPLETE {
+        writes.extend(event_writes(next, next_parts, ctx, now));
+    }
+    writes.extend(notifications(UPDATED, next, next_parts, now));
+    writes
+}
+
+/// One change a decision makes; [`apply`] writes them, in order, inside
+/// the decision's transaction.
+#[derive(Clone, Debug)]
+pub(crate) enum Write {
+    Insert(Conversation),
+    InsertParticipant(Participant),
+    /// Compare-and-set from the version the decision read.
+    Update {
+        next: Conversation,
+        read_version: i64,
+    },
+    UpdateParticipant(Participant),
+    Event(Event),
+    Notify(NewNotification),
+}
+
+pub(crate) async fn apply(tx: &mut Tx, writes: &[Write]) -> Result<(), StoreError> {
+    for w in writes {
+        match w {
+            Write::Insert(c) => tx.insert_conversation(c).await?,
+            Write::InsertParticipant(p) => tx.insert_participant(p).await?,
+            Write::Update { next, read_version } => {
+                tx.update_conversation(next, *read_version).await?
+            }
+            Write::UpdateParticipant(p) => tx.update_participant(p).await?,
+            Write::Event(e) => {
+                tx.upsert_event(e).await?;
+            }
+            Write::Notify(n) => tx.insert_notification(n).await?,
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug)]
+pub(crate) enum TxError {
+    Store(StoreError),
+    Api(ApiError),
+}
+
+impl From<StoreError> for TxError {
+    fn from(e: StoreError) -> Self {
+        TxError::Store(e)
+    }
+}
+
+impl From<ApiError> for TxError {
+    fn from(e: ApiError) -> Self {
+        TxError::Api(e)
+    }
+}
+
+/// One decision: what to answer and what to write.
+pub(crate) type Check<'a, T> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<(T, Vec<Write>), TxError>> + Send + 'a>,
+>;
+
+/// Runs one decision under the conversation's locks, retaking it when its
+/// compare-and-set lost to a concurrent change.
+pub(crate) async fn decide<'a, T>(
+    state: &AppState,
+    parts: &[Participant],
+    conversation_id: &str,
+    check: impl Fn() -> Check<'a, T>,
+) -> ApiResult<T> {
+    let subs = account_subs(parts);
+    for _ in 0..ATTEMPTS {
+        let attempt = state
+            .db
+            .write(async |tx: &mut Tx| -> Result<T, TxError> {
+                // Accounts first, in the order every booking takes them,
+                // then the row.
+                tx.lock_accounts(&subs).await?;
+                tx.lock_conversation(conversation_id).await?;
+                let (out, writes) = check().await?;
+                apply(tx, &writes).await?;
+                Ok(out)
+            })
+            .await;
+        match attempt {
+            Ok(out) => return Ok(out),
+            Err(TxError::Store(StoreError::Conflict(_))) => continue,
+            Err(TxError::Store(e)) => return Err(e.into()),
+            Err(TxError::Api(e)) => return Err(e),
+        }
+    }
+    Err(ApiError::Internal(anyhow::anyhow!(
+        "scheduling conversation {conversation_id} kept changing"
+    )))
+}
+
+pub(crate) async fn load(db: &Db, id: &str) -> Result<(Conversation, Vec<Participant>), TxError> {
+    db.conversation_with_participants(id)
+        .await?
+        .ok_or_else(|| TxError::Api(ApiError::not_found("no such scheduling conversation")))
+}
+
+pub(crate) fn expire(c: &Conversation, parts: &[Participant], now: i64) -> Vec<Write> {
+    let mut next = c.clone();
+    next.status = EXPIRED.into();
+    change_writes(c, &mut next, parts, &BookingCtx::default(), now)
+}
+
+pub(crate) fn only_auto(parts: &[Participant]) -> bool {
+    !parts.iter().any(|p| p.selection_method == MANUAL)
+}
+
+/// The conversation as it stands now: expired once its last period has
+/// passed, and completed on the earliest open slot when nobody chooses
+/// manually. Both are computed on read and persisted.
+pub(crate) async fn refresh(
+    state: &AppState,
+    id: &str,
+) -> ApiResult<(Conversation, Vec<Participant>)> {
+    let db = &state.db;
+    let (c, parts) = db
+        .conversation_with_participants(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such scheduling conversation"))?;
+    if c.status != IN_PROGRESS {
+        return Ok((c, parts));
+    }
+    let now = Timestamp::now();
+    let expired = to_ms(now) >= c.ends_ms;
+    // Only open a write transaction when there is something to write.
+    let can_complete = !expired
+        && only_auto(&parts)
+        && !candidates(&state.availability, &c, &parts, now)
+            .await?
+            .is_empty();
+    if !expired && !can_complete {
+        return Ok((c, parts));
+    }
+    let ctx = &booking_ctx(db, &account_subs(&parts)).await?;
+    decide(state, &parts, id, || {
+        Box::pin(async move {
+            let (c, parts) = load(db, id).await?;
+            let now = Timestamp::now();
+            if c.status != IN_PROGRESS {
+                return Ok(((), Vec::new()));
+            }
+            if to_ms(now) >= c.ends_ms {
+                return Ok(((), expire(&c, &parts, to_ms(now))));
+            }
+            if !only_auto(&parts) {
+                return Ok(((), Vec::new()));
+            }
+            let Some(&(s, e)) = candidates(&state.availability, &c, &parts, now)
+                .await?
+                .first()
+            else {
+                return Ok(((), Vec::new()));
+            };
+            let (mut next, mut next_parts) = (c.clone(), parts.clone());
+            complete(&mut next, &mut next_parts, s, e);
+            Ok((
+                (),
+                change_writes(&c, &mut next, &next_parts, ctx, to_ms(now)),
+            ))
+        })
+    })
+    .await?;
+    db.conversation_with_participants(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such scheduling conversation"))
+}

@@ -1,0 +1,11 @@
+//! The domain layer: Convene's rules, with no HTTP in them.
+//!
+//! The JSON API (`api/`), the HTML pages (`pages/`) and the background
+//! worker call these; they call the store and the engine. Nothing here
+//! imports axum, `crate::api` or `crate::pages` (tests/architecture.rs
+//! checks it).
+
+pub mod availability;
+pub mod conversations;
+pub mod requests;
+pub mod templates;

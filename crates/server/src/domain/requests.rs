@@ -1,0 +1,783 @@
+//! Scheduling requests: what a request is (its spec resolved from a
+//! template, its booking and history), its state machine, and the booking
+//! itself — one serialized transaction that re-checks the slot, picks the
+//! members, writes their events and records the notification.
+
+use convene_engine::{Format, Interval, Required, SignedDuration, Timestamp};
+use convene_store::scheduling::Request;
+use convene_store::{Event, NewNotification, StoreError, Tx};
+use rand::seq::SliceRandom as _;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::domain::availability::{GroupSpec, MemberSpec, QuerySpec, evaluate};
+use crate::error::{ApiError, ApiResult, FieldError};
+use crate::ids::new_id;
+use crate::time::{duration_json, fmt_ms, from_ms, to_ms};
+use crate::{AppState, now_ms};
+
+/// Who must be free: `required` `None` means all members.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct GroupDef {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub members: Vec<String>,
+    pub required: Option<usize>,
+}
+
+impl GroupDef {
+    fn spec(&self) -> GroupSpec {
+        GroupSpec {
+            members: self
+                .members
+                .iter()
+                .map(|s| MemberSpec::managed(s))
+                .collect(),
+            required: self.required.map_or(Required::All, Required::AtLeast),
+        }
+    }
+
+    fn json(&self) -> Value {
+        let mut v = json!({
+            "members": self.members.iter().map(|s| json!({"sub": s})).collect::<Vec<_>>(),
+            "required": self.required.map_or(json!("all"), |n| json!(n)),
+        });
+        if let Some(n) = &self.name {
+            v["name"] = json!(n);
+        }
+        v
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Recipient {
+    pub email: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    pub slot_selector: bool,
+}
+
+/// A request as resolved at creation: later template edits do not change it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RequestSpec {
+    pub summary: String,
+    pub description: String,
+    pub location: Option<String>,
+    pub duration_min: i64,
+    pub before_min: i64,
+    pub after_min: i64,
+    pub buffer_set: bool,
+    pub start_interval_min: i64,
+    pub minimum_notice_min: i64,
+    pub tzid: String,
+    /// Absolute search window, epoch ms.
+    pub periods: Vec<(i64, i64)>,
+    /// `host` or `host_group`.
+    pub host_kind: String,
+    pub host: GroupDef,
+    pub collaborator_groups: Vec<GroupDef>,
+    pub recipients: Vec<Recipient>,
+}
+
+impl RequestSpec {
+    pub fn duration(&self) -> SignedDuration {
+        SignedDuration::from_mins(self.duration_min)
+    }
+
+    pub fn groups(&self) -> Vec<GroupSpec> {
+        std::iter::once(&self.host)
+            .chain(&self.collaborator_groups)
+            .map(GroupDef::spec)
+            .collect()
+    }
+
+    pub fn members(&self) -> Vec<String> {
+        let mut all: Vec<String> = std::iter::once(&self.host)
+            .chain(&self.collaborator_groups)
+            .flat_map(|g| g.members.clone())
+            .collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+
+    /// The window still open: periods from now plus the minimum notice.
+    pub fn open_periods(&self, now_ms: i64) -> Vec<Interval> {
+        let earliest = now_ms + self.minimum_notice_min * 60_000;
+        self.periods
+            .iter()
+            .filter(|(_, e)| *e > earliest)
+            .map(|(s, e)| Interval::new(from_ms((*s).max(earliest)), from_ms(*e)))
+            .filter(|i| i.end.duration_since(i.start) >= self.duration())
+            .collect()
+    }
+
+    /// A query for the slots offered to the recipient.
+    pub fn slot_query(&self, now_ms: i64, exclude: &str) -> QuerySpec {
+        QuerySpec {
+            groups: self.groups(),
+            periods: self.open_periods(now_ms),
+            query_slots: None,
+            duration: self.duration(),
+            before: SignedDuration::from_mins(self.before_min),
+            after: SignedDuration::from_mins(self.after_min),
+            start_interval: Some(SignedDuration::from_mins(self.start_interval_min)),
+            format: Format::OverlappingSlots,
+            max_results: 512,
+            exclude_event_ids: vec![exclude.to_string()],
+            accounts: Vec::new(),
+        }
+    }
+}
+
+/// What was booked.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Booking {
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub members: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct HistoryItem {
+    pub at_ms: i64,
+    pub state: String,
+    pub note: String,
+}
+
+pub fn spec_of(r: &Request) -> ApiResult<RequestSpec> {
+    serde_json::from_str(&r.spec_json)
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("bad stored spec: {e}")))
+}
+
+pub fn booking_of(r: &Request) -> Option<Booking> {
+    r.booking_json
+        .as_deref()
+        .and_then(|b| serde_json::from_str(b).ok())
+}
+
+pub fn history_of(r: &Request) -> Vec<HistoryItem> {
+    serde_json::from_str(&r.history_json).unwrap_or_default()
+}
+
+pub fn select_url(state: &AppState, r: &Request) -> String {
+    state
+        .cfg
+        .url(&format!("/rts/{}", state.links.token("srq", &r.id)))
+}
+
+pub fn dashboard_url(state: &AppState, id: &str) -> String {
+    state.cfg.url(&format!("/dashboard/requests/{id}"))
+}
+
+pub fn template_dashboard_url(state: &AppState, sub: &str) -> String {
+    state.cfg.url(&format!("/dashboard/templates/{sub}"))
+}
+
+/// Whether the recipient may still (decline, reschedule): not once the
+/// booked meeting has started, and rescheduling only while the window can
+/// still hold another time.
+pub fn changes_allowed(r: &Request, spec: &RequestSpec, now: i64) -> (bool, bool) {
+    let not_started = booking_of(r).is_none_or(|b| b.start_ms > now);
+    let decline = not_started
+        && matches!(
+            r.state.as_str(),
+            "pending" | "pending_rescheduling" | "complete"
+        );
+    let reschedule = not_started && r.state == "complete" && !spec.open_periods(now).is_empty();
+    (decline, reschedule)
+}
+
+/// The seed's representation.
+pub fn request_json(state: &AppState, r: &Request) -> ApiResult<Value> {
+    let spec = spec_of(r)?;
+    let url = select_url(state, r);
+    let mut ops = json!({ "view_url": url });
+    let (can_decline, can_reschedule) = changes_allowed(r, &spec, now_ms());
+    if r.state == "complete" {
+        if can_reschedule {
+            ops["reschedule_url"] = json!(format!("{url}?reschedule=true"));
+        }
+        if can_decline {
+            ops["decline_url"] = json!(format!("{url}?decline=true"));
+        }
+    }
+    let mut event = json!({ "summary": spec.summary });
+    if let Some(b) = booking_of(r).filter(|_| r.state == "complete") {
+        event["start"] = json!({"time": fmt_ms(b.start_ms), "tzid": spec.tzid});
+        event["end"] = json!({"time": fmt_ms(b.end_ms), "tzid": spec.tzid});
+        event["participants"] = json!(
+            b.members
+                .iter()
+                .map(|s| json!({"sub": s}))
+                .collect::<Vec<_>>()
+        );
+    }
+    let mut v = json!({
+        "scheduling_request_id": r.id,
+        "slot_selection": r.state,
+        "primary_select_url": url,
+        "dashboard_url": dashboard_url(state, &r.id),
+        "summary": spec.summary,
+        "duration": duration_json(spec.duration()),
+        "recipient_operations": ops,
+        "recipients": spec.recipients.iter().map(|rc| {
+            let mut x = json!({"email": rc.email, "slot_selector": rc.slot_selector});
+            if let Some(n) = &rc.display_name { x["display_name"] = json!(n); }
+            if rc.slot_selector { x["select_url"] = json!(url); }
+            x
+        }).collect::<Vec<_>>(),
+        "collaborator_groups": spec.collaborator_groups.iter().map(GroupDef::json).collect::<Vec<_>>(),
+        "event": event,
+    });
+    v[spec.host_kind.as_str()] = if spec.host_kind == "host" {
+        json!({"sub": spec.host.members[0]})
+    } else {
+        spec.host.json()
+    };
+    if let Some(t) = &r.template_id {
+        v["template"] = json!({ "sub": t });
+    }
+    if spec.buffer_set {
+        v["buffer"] =
+            json!({"before": {"minutes": spec.before_min}, "after": {"minutes": spec.after_min}});
+    }
+    Ok(v)
+}
+
+fn notification(r: &Request, kind: &str, representation: Value) -> NewNotification {
+    let now = now_ms();
+    NewNotification {
+        id: new_id("ntf"),
+        application_id: r.application_id.clone(),
+        account_id: None,
+        kind: kind.to_string(),
+        subject_id: Some(r.id.clone()),
+        payload_json: json!({
+            "notification": {"type": kind, "triggered_at": fmt_ms(now)},
+            "scheduling_request": representation,
+        })
+        .to_string(),
+        created_ms: now,
+    }
+}
+
+/// Moves a request from one state to another, with its history entry, its
+/// notification and any extra writes, in one transaction. The update is a
+/// compare-and-set on the state *and* `updated_ms` of the copy the caller
+/// read (every change moves `updated_ms` forward), so a transition decided
+/// on a stale copy — e.g. a cancel that read the booking before a
+/// reschedule moved it — fails instead of acting on the wrong booking.
+async fn transition(
+    state: &AppState,
+    r: &Request,
+    to: &str,
+    note: &str,
+    booking: Option<&Booking>,
+    kind: &str,
+    remove_events_of: &[String],
+) -> Result<Request, ApiError> {
+    let now = now_ms().max(r.updated_ms + 1);
+    let mut next = r.clone();
+    next.state = to.to_string();
+    next.updated_ms = now;
+    if let Some(b) = booking {
+        next.booking_json = Some(serde_json::to_string(b).expect("serializable"));
+    }
+    let mut h = history_of(r);
+    h.push(HistoryItem {
+        at_ms: now,
+        state: to.to_string(),
+        note: note.to_string(),
+    });
+    next.history_json = serde_json::to_string(&h).expect("serializable");
+    let note = notification(&next, kind, request_json(state, &next)?);
+    let written = state
+        .db
+        .write(async |tx: &mut Tx| {
+            for m in remove_events_of {
+                tx.delete_booking_events(m, &r.id, now).await?;
+            }
+            tx.update_request(&next, r).await?;
+            tx.insert_notification(&note).await
+        })
+        .await;
+    written.map_err(|e| match e {
+        StoreError::Conflict(_) => ApiError::field(
+            "scheduling_request_id",
+            "state_changed",
+            "the request changed meanwhile; reload it",
+        ),
+        e => e.into(),
+    })?;
+    Ok(next)
+}
+
+/// Marks a request expired when its window can no longer hold a slot.
+/// Availability that is merely full now may open up again, so only the
+/// passing of the window expires a request.
+pub async fn refresh(state: &AppState, r: Request) -> ApiResult<Request> {
+    if !matches!(r.state.as_str(), "pending" | "pending_rescheduling") {
+        return Ok(r);
+    }
+    let spec = spec_of(&r)?;
+    if !spec.open_periods(now_ms()).is_empty() {
+        return Ok(r);
+    }
+    // A booking being moved stays booked when no new time can be chosen:
+    // the page promised the current booking stays until a new one is picked.
+    let moved = match booking_of(&r).filter(|_| r.state == "pending_rescheduling") {
+        Some(b) => {
+            transition(
+                state,
+                &r,
+                "complete",
+                "the window to reschedule passed; the booking stands",
+                Some(&b),
+                "scheduling_request_reschedule_expired",
+                &[],
+            )
+            .await
+        }
+        None => {
+            transition(
+                state,
+                &r,
+                "expired",
+                "no slot remains in the window",
+                None,
+                "scheduling_request_expired",
+                &[],
+            )
+            .await
+        }
+    };
+    match moved {
+        Ok(n) => Ok(n),
+        // Someone else moved it first: read what they wrote.
+        Err(_) => Ok(state.db.request(&r.id).await?.unwrap_or(r)),
+    }
+}
+
+pub async fn cancel_request(
+    state: &AppState,
+    r: &Request,
+    note: &str,
+    kind: &str,
+) -> ApiResult<Request> {
+    let members = booking_of(r).map(|b| b.members).unwrap_or_default();
+    transition(state, r, "cancelled", note, None, kind, &members).await
+}
+
+pub async fn start_rescheduling(state: &AppState, r: &Request) -> ApiResult<Request> {
+    transition(
+        state,
+        r,
+        "pending_rescheduling",
+        "the recipient asked to reschedule",
+        booking_of(r).as_ref(),
+        "scheduling_request_rescheduling",
+        &[],
+    )
+    .await
+}
+
+#[derive(Debug)]
+pub enum BookError {
+    /// The slot is not (or no longer) free.
+    Taken,
+    /// The request is not waiting for a choice.
+    NotOpen(String),
+    Api(ApiError),
+}
+
+impl From<StoreError> for BookError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(_) => BookError::NotOpen("changed".into()),
+            e => BookError::Api(e.into()),
+        }
+    }
+}
+
+impl From<ApiError> for BookError {
+    fn from(e: ApiError) -> Self {
+        BookError::Api(e)
+    }
+}
+
+/// Picks `n` of the `free` members: least recently booked first, ties at
+/// random, so work spreads over a pool.
+fn pick(
+    free: &[String],
+    n: usize,
+    last_booked: &std::collections::HashMap<String, i64>,
+) -> Vec<String> {
+    let mut c: Vec<String> = free.to_vec();
+    c.shuffle(&mut rand::rng());
+    c.sort_by_key(|m| last_booked.get(m).copied().unwrap_or(i64::MIN));
+    c.truncate(n);
+    c
+}
+
+/// Books `start` for the request: inside one serialized transaction the
+/// slot is re-checked against everyone's current availability, members are
+/// chosen, events written, the request completed and the notification
+/// recorded. Two recipients racing for the same people: exactly one wins.
+#[tracing::instrument(skip(state, r), fields(request = %r.id))]
+pub async fn book(state: &AppState, r: &Request, start: Timestamp) -> Result<Request, BookError> {
+    let spec = spec_of(r)?;
+    let members = spec.members();
+    let calendars = state
+        .db
+        .primary_calendars(&members)
+        .await
+        .map_err(ApiError::from)?;
+    let id = r.id.clone();
+    let db = state.db.clone();
+    let out = state
+        .db
+        .write(async |tx: &mut Tx| {
+            // The request first, then its members in sorted order: every
+            // booking takes the locks in this order.
+            tx.lock_request(&id).await?;
+            tx.lock_accounts(&members).await?;
+            let cur = db
+                .request(&id)
+                .await?
+                .ok_or(BookError::NotOpen("gone".into()))?;
+            if !matches!(cur.state.as_str(), "pending" | "pending_rescheduling") {
+                return Err(BookError::NotOpen(cur.state.clone()));
+            }
+            let now = now_ms();
+            let end = start
+                .checked_add(spec.duration())
+                .map_err(|_| BookError::Taken)?;
+            if !spec
+                .open_periods(now)
+                .iter()
+                .any(|p| p.start <= start && end <= p.end)
+            {
+                return Err(BookError::Taken);
+            }
+            let mut q = spec.slot_query(now, &id);
+            q.query_slots = Some(vec![start]);
+            q.format = Format::Slots;
+            let found = evaluate(&state.availability, &q).await?;
+            let Some(slot) = found.first() else {
+                return Err(BookError::Taken);
+            };
+            let accounts = db.accounts(&members).await.map_err(ApiError::from)?;
+            let last: std::collections::HashMap<String, i64> = accounts
+                .iter()
+                .map(|a| (a.id.clone(), a.last_booked_ms.unwrap_or(i64::MIN)))
+                .collect();
+            let mut chosen: Vec<String> = Vec::new();
+            for g in std::iter::once(&spec.host).chain(&spec.collaborator_groups) {
+                let free: Vec<String> = g
+                    .members
+                    .iter()
+                    .filter(|m| slot.members.contains(m))
+                    .cloned()
+                    .collect();
+                let need = g.required.unwrap_or(g.members.len());
+                let already: Vec<String> = free
+                    .iter()
+                    .filter(|m| chosen.contains(m))
+                    .cloned()
+                    .collect();
+                let rest: Vec<String> = free
+                    .iter()
+                    .filter(|m| !chosen.contains(m))
+                    .cloned()
+                    .collect();
+                let more = need.saturating_sub(already.len());
+                if rest.len() < more {
+                    return Err(BookError::Taken);
+                }
+                chosen.extend(pick(&rest, more, &last));
+            }
+            let booking = Booking {
+                start_ms: to_ms(start),
+                end_ms: to_ms(slot.end),
+                members: chosen.clone(),
+            };
+            let previous: Vec<String> = booking_of(&cur).map(|b| b.members).unwrap_or_default();
+            for m in previous.iter().filter(|m| !chosen.contains(m)) {
+                tx.delete_booking_events(m, &id, now).await?;
+            }
+            let attendees: Vec<Value> = spec
+                .recipients
+                .iter()
+                .map(|rc| {
+                    let mut a = json!({"email": rc.email, "status": "accepted"});
+                    if let Some(n) = &rc.display_name {
+                        a["display_name"] = json!(n);
+                    }
+                    a
+                })
+                .collect();
+            let mut body = json!({ "attendees": attendees });
+            if let Some(l) = &spec.location {
+                body["location"] = json!({"description": l});
+            }
+            for m in &chosen {
+                let Some(cal) = calendars.iter().find(|c| &c.account_id == m) else {
+                    continue;
+                };
+                tx.upsert_event(&Event {
+                    event_uid: new_id("evt"),
+                    calendar_id: cal.id.clone(),
+                    account_id: m.clone(),
+                    event_id: Some(id.clone()),
+                    summary: spec.summary.clone(),
+                    description: spec.description.clone(),
+                    start_ms: booking.start_ms,
+                    end_ms: booking.end_ms,
+                    start_date: None,
+                    end_date: None,
+                    tzid: spec.tzid.clone(),
+                    transparency: "opaque".into(),
+                    status: "confirmed".into(),
+                    participation: "accepted".into(),
+                    body_json: body.to_string(),
+                    deleted: false,
+                    created_ms: now,
+                    updated_ms: now,
+                })
+                .await?;
+                tx.set_last_booked(m, now).await?;
+            }
+            let mut next = cur.clone();
+            next.state = "complete".into();
+            next.updated_ms = now.max(cur.updated_ms + 1);
+            next.booking_json = Some(serde_json::to_string(&booking).expect("serializable"));
+            let mut h = history_of(&cur);
+            let rescheduled = cur.state == "pending_rescheduling";
+            h.push(HistoryItem {
+                at_ms: now,
+                state: "complete".into(),
+                note: format!(
+                    "{} {}",
+                    if rescheduled { "moved to" } else { "booked" },
+                    fmt_ms(booking.start_ms)
+                ),
+            });
+            next.history_json = serde_json::to_string(&h).expect("serializable");
+            tx.update_request(&next, &cur).await?;
+            let kind = if rescheduled {
+                "scheduling_request_rescheduled"
+            } else {
+                "scheduling_request_time_chosen"
+            };
+            tx.insert_notification(&notification(&next, kind, request_json(state, &next)?))
+                .await?;
+            Ok(next)
+        })
+        .await?;
+    Ok(out)
+}
+
+/// Template problems, each with the link an admin follows to fix it.
+pub(crate) fn template_error(
+    state: &AppState,
+    sub: &str,
+    key: &str,
+    description: &str,
+) -> FieldError {
+    FieldError {
+        field: "template.sub".into(),
+        key: format!("errors.template.{key}"),
+        description: description.into(),
+        dashboard_url: Some(template_dashboard_url(state, sub)),
+    }
+}
+
+fn has_placeholders(s: &str) -> bool {
+    s.contains("{{")
+}
+
+fn group_def(v: &Value) -> GroupDef {
+    GroupDef {
+        name: v.get("name").and_then(Value::as_str).map(str::to_string),
+        members: v
+            .get("members")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|m| m.get("sub").and_then(Value::as_str).map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        required: v
+            .get("required")
+            .and_then(Value::as_u64)
+            .map(|n| n as usize),
+    }
+}
+
+/// The settings shared by templates and direct requests (already normalized
+/// by `templates::normalize`), checked for use.
+pub(crate) struct Resolved {
+    pub(crate) host_kind: String,
+    pub(crate) host: GroupDef,
+    pub(crate) groups: Vec<GroupDef>,
+    pub(crate) spec_base: RequestSpec,
+}
+
+pub(crate) async fn resolve(
+    state: &AppState,
+    ou: &str,
+    t: &Value,
+    impersonated_host: Option<&str>,
+    fail: &mut (dyn FnMut(&str, &str) + Send),
+) -> ApiResult<Option<Resolved>> {
+    let now = now_ms();
+    let event = &t["event"];
+    let summary = event["summary"].as_str().unwrap_or("").to_string();
+    let description = event["description"].as_str().unwrap_or("").to_string();
+    if has_placeholders(&summary) || has_placeholders(&description) {
+        fail(
+            "placeholders_not_supported",
+            "Event details contain placeholders that are not supported via the API.",
+        );
+    }
+    let (host_kind, host) = if let Some(h) = t.get("host").and_then(|h| h["sub"].as_str()) {
+        (
+            "host".to_string(),
+            GroupDef {
+                name: None,
+                members: vec![h.to_string()],
+                required: None,
+            },
+        )
+    } else if let Some(g) = t.get("host_group") {
+        ("host_group".to_string(), group_def(g))
+    } else if let Some(sub) = impersonated_host {
+        (
+            "host".to_string(),
+            GroupDef {
+                name: None,
+                members: vec![sub.to_string()],
+                required: None,
+            },
+        )
+    } else {
+        fail("host.required", "host is required.");
+        return Ok(None);
+    };
+    if host.members.is_empty() {
+        fail(
+            "host_group.must_not_be_empty",
+            "host_group must have at least one participant.",
+        );
+    }
+    let groups: Vec<GroupDef> = t["collaborator_groups"]
+        .as_array()
+        .map(|a| a.iter().map(group_def).collect())
+        .unwrap_or_default();
+    if groups.iter().any(|g| g.members.is_empty()) {
+        fail(
+            "collaborator_groups.selection_rule_must_not_be_empty",
+            "The Selection Rule must have at least one participant.",
+        );
+    }
+    let mut all: Vec<String> = host.members.clone();
+    all.extend(groups.iter().flat_map(|g| g.members.clone()));
+    let known = state.db.accounts(&all).await?;
+    let ok = |s: &String| {
+        known
+            .iter()
+            .any(|a| &a.id == s && a.organizational_unit_id == ou)
+    };
+    if !host.members.iter().all(ok) {
+        fail("host.not_recognized", "host not recognized.");
+    }
+    if !groups.iter().all(|g| g.members.iter().all(ok)) {
+        fail(
+            "collaborator_groups.member_not_recognized",
+            "A collaborator group member is not recognized.",
+        );
+    }
+    let unsatisfiable = std::iter::once(&host)
+        .chain(&groups)
+        .any(|g| !g.members.is_empty() && g.required.is_some_and(|n| n > g.members.len()));
+    if unsatisfiable {
+        fail(
+            "unsatisfiable_query_participants",
+            "The template contains a collection of participants whose requirements cannot be satisfied.",
+        );
+    }
+    let mins = |v: &Value| v["minutes"].as_i64();
+    let duration_min = mins(&t["duration"]).unwrap_or(30);
+    let notice = mins(&t["minimum_notice"]).unwrap_or(0);
+    let periods: Vec<(i64, i64)> = match t["availability_mode"]
+        .get("query_periods")
+        .and_then(Value::as_array)
+    {
+        Some(ps) => {
+            let all: Vec<(i64, i64)> = ps
+                .iter()
+                .filter_map(|p| {
+                    let s: Timestamp = p["start"].as_str()?.parse().ok()?;
+                    let e: Timestamp = p["end"].as_str()?.parse().ok()?;
+                    Some((to_ms(s), to_ms(e)))
+                })
+                .collect();
+            if all.is_empty() || all.iter().all(|(_, e)| *e <= now) {
+                fail(
+                    "availability_mode.query_periods.query_period_in_the_past",
+                    "The template contains query periods that are in the past.",
+                );
+            }
+            all.into_iter().filter(|(_, e)| *e > now).collect()
+        }
+        None => {
+            let days = t["availability_mode"]["days"]
+                .as_i64()
+                .unwrap_or(crate::domain::templates::DEFAULT_WINDOW_DAYS);
+            vec![(now, now + days * 24 * 3_600_000)]
+        }
+    };
+    let buffer = t.get("buffer");
+    let spec_base = RequestSpec {
+        summary,
+        description,
+        location: event["location"]["description"]
+            .as_str()
+            .map(str::to_string),
+        duration_min,
+        before_min: buffer.and_then(|b| mins(&b["before"])).unwrap_or(0),
+        after_min: buffer.and_then(|b| mins(&b["after"])).unwrap_or(0),
+        buffer_set: buffer.is_some(),
+        start_interval_min: mins(&t["start_interval"]).unwrap_or(if duration_min % 30 == 0 {
+            30
+        } else {
+            15
+        }),
+        minimum_notice_min: notice,
+        tzid: t["tzid"].as_str().unwrap_or("Etc/UTC").to_string(),
+        periods,
+        host_kind: host_kind.clone(),
+        host: host.clone(),
+        collaborator_groups: groups.clone(),
+        recipients: Vec::new(),
+    };
+    Ok(Some(Resolved {
+        host_kind,
+        host,
+        groups,
+        spec_base,
+    }))
+}
+
+/// Notification types sent to the application's webhook.
+pub const WEBHOOK_TYPES: &[&str] = &[
+    "scheduling_request_time_chosen",
+    "scheduling_request_rescheduling",
+    "scheduling_request_rescheduled",
+    "scheduling_request_reschedule_expired",
+    "scheduling_request_declined",
+    "scheduling_request_cancelled",
+    "scheduling_request_expired",
+];

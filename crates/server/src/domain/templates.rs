@@ -1,0 +1,227 @@
+//! Scheduling templates: the one validation of a template body, shared by
+//! the API and the dashboard's template editor.
+
+use serde_json::{Map, Value, json};
+
+use crate::domain::availability::limits;
+use crate::error::ApiResult;
+use crate::input::{Errors, F};
+use crate::time::{duration_json, fmt_time};
+
+/// Search window when a template names none.
+pub const DEFAULT_WINDOW_DAYS: i64 = 14;
+
+fn group_json(f: &F<'_>, errs: &mut Errors, with_name: bool) -> Option<Value> {
+    if !f.present() {
+        return None;
+    }
+    let mut g = Map::new();
+    if with_name && let Some(n) = f.get("name").str(errs) {
+        g.insert("name".into(), json!(n));
+    }
+    let mut members: Vec<Value> = Vec::new();
+    let items = f.get("members").array(errs).unwrap_or_default();
+    if items.len() > limits::MAX_MEMBERS_PER_GROUP {
+        errs.add(
+            &format!("{}.members", f.path),
+            "too_many",
+            format!(
+                "at most {} members per group",
+                limits::MAX_MEMBERS_PER_GROUP
+            ),
+        );
+    }
+    for m in items {
+        let sub = match m.v {
+            Some(Value::String(s)) => Some(s.clone()),
+            _ => m.get("sub").req_str(errs),
+        };
+        // A person listed twice is still one person: N of M counts people.
+        if let Some(sub) = sub
+            && !members.iter().any(|m: &Value| m["sub"] == json!(sub))
+        {
+            members.push(json!({ "sub": sub }));
+        }
+    }
+    g.insert("members".into(), Value::Array(members));
+    let r = f.get("required");
+    let required = match r.v {
+        None => json!("all"),
+        Some(Value::String(s)) if s == "all" => json!("all"),
+        Some(_) => match r.int(errs) {
+            Some(n) if n >= 1 => json!(n),
+            Some(_) => {
+                errs.add(
+                    &r.path,
+                    "invalid",
+                    "required must be \"all\" or a positive number",
+                );
+                json!("all")
+            }
+            None => json!("all"),
+        },
+    };
+    g.insert("required".into(), required);
+    Some(Value::Object(g))
+}
+
+/// Checks the shape of a template body and returns it normalized (durations
+/// in minutes, times in the canonical spelling).
+pub fn normalize(body: &Value) -> ApiResult<Value> {
+    let root = F::root(body);
+    let mut errs = Errors::new();
+    let mut t = Map::new();
+    let name = root.get("name").req_str(&mut errs);
+    t.insert("name".into(), json!(name));
+    if let Some(h) = root.get("host").v {
+        let sub = match h {
+            Value::String(s) => Some(s.clone()),
+            _ => root.get("host").get("sub").str(&mut errs),
+        };
+        if let Some(s) = sub {
+            t.insert("host".into(), json!({ "sub": s }));
+        }
+    }
+    if let Some(g) = group_json(&root.get("host_group"), &mut errs, true) {
+        t.insert("host_group".into(), g);
+    }
+    let groups: Vec<Value> = root
+        .get("collaborator_groups")
+        .array(&mut errs)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|g| group_json(g, &mut errs, true))
+        .collect();
+    if groups.len() >= limits::MAX_GROUPS {
+        errs.add(
+            "collaborator_groups",
+            "too_many",
+            format!("at most {} collaborator groups", limits::MAX_GROUPS - 1),
+        );
+    }
+    t.insert("collaborator_groups".into(), Value::Array(groups));
+    let ev = root.get("event");
+    let mut event = Map::new();
+    for key in ["summary", "description"] {
+        if let Some(s) = ev.get(key).str(&mut errs) {
+            event.insert(key.into(), json!(s));
+        }
+    }
+    if let Some(loc) = ev.get("location").get("description").str(&mut errs) {
+        event.insert("location".into(), json!({ "description": loc }));
+    }
+    t.insert("event".into(), Value::Object(event));
+    // `event.duration` (Cronofy's older field) is taken as `duration`.
+    let dur = if root.get("duration").present() {
+        root.get("duration")
+    } else {
+        ev.get("duration")
+    };
+    if let Some(d) = dur.duration(&mut errs) {
+        if d.as_mins() < 1 || d.as_mins() > 24 * 60 {
+            errs.add(&dur.path, "invalid", "duration must be 1 to 1440 minutes");
+        }
+        t.insert("duration".into(), duration_json(d));
+    }
+    let buffer = root.get("buffer");
+    let mut b = Map::new();
+    for side in ["before", "after"] {
+        if let Some(d) = buffer.get(side).duration(&mut errs) {
+            if d.as_mins() > limits::MAX_BUFFER_MINUTES {
+                errs.add(
+                    &format!("buffer.{side}"),
+                    "invalid",
+                    format!(
+                        "buffer.{side} must be at most {} minutes",
+                        limits::MAX_BUFFER_MINUTES
+                    ),
+                );
+            }
+            b.insert(side.into(), duration_json(d));
+        }
+    }
+    if !b.is_empty() {
+        t.insert("buffer".into(), Value::Object(b));
+    }
+    for key in ["start_interval", "minimum_notice"] {
+        if let Some(d) = root.get(key).duration(&mut errs) {
+            if key == "start_interval"
+                && (d.as_mins() < 5 || d.as_mins() > 240 || d.as_mins() % 5 != 0)
+            {
+                errs.add(
+                    key,
+                    "invalid",
+                    "start_interval must be a multiple of 5 minutes, from 5 to 240",
+                );
+            }
+            if key == "minimum_notice" && d.as_mins() > limits::MAX_SPAN_DAYS * 24 * 60 {
+                errs.add(
+                    key,
+                    "invalid",
+                    format!(
+                        "minimum_notice must be at most {} days",
+                        limits::MAX_SPAN_DAYS
+                    ),
+                );
+            }
+            t.insert(key.into(), duration_json(d));
+        }
+    }
+    if let Some((tzid, _)) = root.get("tzid").tz(&mut errs) {
+        t.insert("tzid".into(), json!(tzid));
+    }
+    let am = root.get("availability_mode");
+    let mut mode = Map::new();
+    if am.get("query_periods").present() {
+        let mut periods = Vec::new();
+        let mut bounds = Vec::new();
+        for p in am.get("query_periods").array(&mut errs).unwrap_or_default() {
+            let (s, e) = (
+                p.get("start").req_time(&mut errs),
+                p.get("end").req_time(&mut errs),
+            );
+            if let (Some(s), Some(e)) = (s, e) {
+                if e <= s {
+                    errs.add(
+                        &format!("{}.end", p.path),
+                        "invalid",
+                        "end must be after start",
+                    );
+                }
+                bounds.push((s, e));
+                periods.push(json!({"start": fmt_time(s), "end": fmt_time(e)}));
+            }
+        }
+        if periods.len() > limits::MAX_PERIODS {
+            errs.add(
+                "availability_mode.query_periods",
+                "too_many",
+                format!("at most {} periods", limits::MAX_PERIODS),
+            );
+        }
+        if let (Some(lo), Some(hi)) = (
+            bounds.iter().map(|b| b.0).min(),
+            bounds.iter().map(|b| b.1).max(),
+        ) && hi.duration_since(lo) > jiff::SignedDuration::from_hours(24 * limits::MAX_SPAN_DAYS)
+        {
+            errs.add(
+                "availability_mode.query_periods",
+                "too_long",
+                format!(
+                    "periods must lie within {} days of the earliest start",
+                    limits::MAX_SPAN_DAYS
+                ),
+            );
+        }
+        mode.insert("query_periods".into(), Value::Array(periods));
+    } else {
+        let days = am.get("days").int(&mut errs).unwrap_or(DEFAULT_WINDOW_DAYS);
+        if !(1..=35).contains(&days) {
+            errs.add("availability_mode.days", "invalid", "days must be 1 to 35");
+        }
+        mode.insert("days".into(), json!(days));
+    }
+    t.insert("availability_mode".into(), Value::Object(mode));
+    errs.finish()?;
+    Ok(Value::Object(t))
+}
