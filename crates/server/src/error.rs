@@ -1,7 +1,7 @@
-//! One error type for every handler, rendered in Cronofy's shapes.
+//! One error type for every layer: the problems Cronofy's wire contract
+//! names (field errors with their `errors.…` keys, not found, forbidden…).
+//! The domain reports in these terms; `crate::http` renders them.
 
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 /// One problem with one field of a request.
@@ -70,55 +70,6 @@ pub fn errors_body(errors: &[FieldError]) -> Value {
             .push(obj);
     }
     json!({ "errors": map })
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let (status, body) = match &self {
-            ApiError::Invalid(errors) => (StatusCode::UNPROCESSABLE_ENTITY, errors_body(errors)),
-            ApiError::Malformed(msg) => (
-                StatusCode::BAD_REQUEST,
-                errors_body(&[FieldError {
-                    field: "body".into(),
-                    key: "errors.malformed".into(),
-                    description: msg.clone(),
-                    dashboard_url: None,
-                }]),
-            ),
-            ApiError::Unauthorized(msg) => (
-                StatusCode::UNAUTHORIZED,
-                json!({ "error": "unauthorized", "message": msg }),
-            ),
-            ApiError::Forbidden(msg) => (
-                StatusCode::FORBIDDEN,
-                json!({ "error": "forbidden", "message": msg }),
-            ),
-            ApiError::NotFound(msg) => (
-                StatusCode::NOT_FOUND,
-                json!({ "error": "not_found", "message": msg }),
-            ),
-            ApiError::OAuth(code) => (StatusCode::BAD_REQUEST, json!({ "error": code })),
-            ApiError::TooLarge => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                json!({ "error": "payload_too_large", "message": "request body too large" }),
-            ),
-            ApiError::Internal(e) => {
-                tracing::error!(error = ?e, "internal error");
-                (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    json!({ "error": "internal_error", "message": "something went wrong on our side" }),
-                )
-            }
-        };
-        let mut resp = (status, axum::Json(body)).into_response();
-        if status == StatusCode::UNAUTHORIZED {
-            resp.headers_mut().insert(
-                "www-authenticate",
-                axum::http::HeaderValue::from_static("Bearer"),
-            );
-        }
-        resp
-    }
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;

@@ -3,9 +3,6 @@
 //! with [`F`] and collect every problem into [`Errors`], so one response
 //! names every bad field by its path (`participants[1].common_name`).
 
-use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::request::Parts;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
@@ -16,27 +13,6 @@ use crate::time::{parse_date, parse_time};
 
 /// Upper bound of a request body we read.
 pub const MAX_BODY: usize = 1024 * 1024;
-
-/// A request body as a JSON value (an empty object when there is none).
-#[derive(Debug, Clone)]
-pub struct Body(pub Value);
-
-impl<S: Send + Sync> FromRequest<S> for Body {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let ctype = req
-            .headers()
-            .get(axum::http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_ascii_lowercase();
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|_| ApiError::TooLarge)?;
-        parse_body(&ctype, &bytes).map(Body)
-    }
-}
 
 pub fn parse_body(ctype: &str, bytes: &[u8]) -> Result<Value, ApiError> {
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
@@ -56,20 +32,6 @@ pub fn parse_body(ctype: &str, bytes: &[u8]) -> Result<Value, ApiError> {
         Err(e) => Err(ApiError::Malformed(format!(
             "the body is not valid JSON: {e}"
         ))),
-    }
-}
-
-/// The query string as a JSON value, with the same conventions as forms.
-#[derive(Debug, Clone)]
-pub struct QueryInput(pub Value);
-
-impl<S: Send + Sync> FromRequestParts<S> for QueryInput {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        Ok(QueryInput(parse_form(
-            parts.uri.query().unwrap_or("").as_bytes(),
-        )))
     }
 }
 

@@ -15,6 +15,7 @@ pub mod api;
 pub mod auth;
 pub mod domain;
 pub mod error;
+pub mod http;
 pub mod ids;
 pub mod input;
 pub mod links;

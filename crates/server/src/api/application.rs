@@ -10,7 +10,8 @@ use crate::AppState;
 use crate::auth::AppAuth;
 pub use crate::domain::requests::WEBHOOK_TYPES;
 use crate::error::{ApiError, ApiResult};
-use crate::input::{Body, Errors, F, QueryInput};
+use crate::http::{Body, QueryInput};
+use crate::input::{Errors, F};
 use crate::notifications::check_url;
 use crate::time::fmt_ms;
 

@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 
 use crate::auth::QueryAuth;
 use crate::error::{ApiError, ApiResult};
-use crate::input::{Body, Errors, F};
+use crate::http::Body;
+use crate::input::{Errors, F};
 use crate::time::fmt_time;
 
 pub use crate::domain::availability::{GroupSpec, MemberSpec, QuerySpec, evaluate, limits};

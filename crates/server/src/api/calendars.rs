@@ -8,8 +8,9 @@ use serde_json::json;
 use super::accounts::calendar_json;
 use crate::auth::AccountAuth;
 use crate::error::{ApiError, ApiResult};
+use crate::http::Body;
 use crate::ids::new_id;
-use crate::input::{Body, Errors, F};
+use crate::input::{Errors, F};
 use crate::{AppState, now_ms};
 
 #[tracing::instrument(skip_all, fields(account = %auth.account.id))]

@@ -7,8 +7,9 @@ use serde_json::{Map, Value, json};
 
 use crate::auth::AccountAuth;
 use crate::error::{ApiError, ApiResult};
+use crate::http::Body;
 use crate::ids::new_id;
-use crate::input::{Body, Errors, F};
+use crate::input::{Errors, F};
 use crate::notifications::{channel_json, check_url};
 use crate::{AppState, now_ms};
 

@@ -26,8 +26,9 @@ use serde_json::{Map, Value, json};
 use crate::AppState;
 use crate::auth::AccountAuth;
 use crate::error::{ApiError, ApiResult, FieldError, errors_body};
+use crate::http::{Body, QueryInput};
 use crate::ids::{digest, new_id};
-use crate::input::{Body, Errors, F, QueryInput};
+use crate::input::{Errors, F};
 use crate::time::{fmt_ms, from_ms, to_ms};
 
 pub use crate::domain::conversations::limits;

@@ -10,8 +10,9 @@ use serde_json::{Map, Value, json};
 use super::calendars::owned;
 use crate::auth::AccountAuth;
 use crate::error::{ApiError, ApiResult};
+use crate::http::{Body, QueryInput};
 use crate::ids::new_id;
-use crate::input::{Body, Errors, EventTime, F, QueryInput};
+use crate::input::{Errors, EventTime, F};
 use crate::time::{fmt_ms, from_ms, parse_date, parse_time, to_ms};
 use crate::{AppState, now_ms, tz};
 

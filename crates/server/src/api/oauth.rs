@@ -9,8 +9,9 @@ use serde_json::{Value, json};
 
 use crate::auth::body_client;
 use crate::error::{ApiError, ApiResult};
+use crate::http::Body;
 use crate::ids::{digest, new_id, new_secret};
-use crate::input::{Body, Errors, F};
+use crate::input::{Errors, F};
 use crate::{AppState, now_ms};
 
 /// Issues an access token (and, when `refresh` is `None`, a new refresh

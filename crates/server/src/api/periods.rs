@@ -9,7 +9,8 @@ use serde_json::{Value, json};
 use super::events::{day_start, time_json};
 use crate::auth::AccountAuth;
 use crate::error::{ApiError, ApiResult};
-use crate::input::{Body, Errors, F, QueryInput};
+use crate::http::{Body, QueryInput};
+use crate::input::{Errors, F};
 use crate::time::{parse_date, parse_time, to_ms};
 use crate::{AppState, now_ms};
 

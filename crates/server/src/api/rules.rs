@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 use crate::auth::AccountAuth;
 pub use crate::domain::availability::{DAYS, engine_period, parse_hhmm};
 use crate::error::{ApiError, ApiResult};
-use crate::input::{Body, Errors, F};
+use crate::http::Body;
+use crate::input::{Errors, F};
 use crate::{AppState, now_ms};
 
 fn rule_json(r: &Rule) -> Value {

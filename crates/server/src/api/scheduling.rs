@@ -12,8 +12,9 @@ use serde_json::{Value, json};
 
 use crate::auth::AppAuth;
 use crate::error::{ApiError, ApiResult, FieldError};
+use crate::http::Body;
 use crate::ids::{digest, new_id};
-use crate::input::{Body, Errors, F};
+use crate::input::{Errors, F};
 use crate::{AppState, now_ms};
 
 pub use crate::domain::requests::*;

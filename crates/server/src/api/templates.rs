@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 
 use crate::auth::AppAuth;
 use crate::error::{ApiError, ApiResult};
+use crate::http::Body;
 use crate::ids::new_id;
-use crate::input::Body;
 use crate::{AppState, now_ms};
 
 /// Search window when a template names none.

@@ -26,8 +26,8 @@ use crate::domain::requests::{
 };
 use crate::domain::templates::normalize;
 use crate::error::{ApiError, FieldError};
+use crate::http::{Body, QueryInput};
 use crate::ids::{new_id, new_secret};
-use crate::input::{Body, QueryInput};
 use crate::time::{fmt_time, from_ms, parse_time};
 use crate::{AppState, now_ms, tz};
 
@@ -130,15 +130,6 @@ pub fn routes() -> Router<AppState> {
         .route("/dashboard/requests", get(requests))
         .route("/dashboard/requests/{id}", get(request_page))
         .route("/dashboard/requests/{id}/cancel", post(cancel))
-        .route("/dashboard/webhooks", get(super::webhooks::page))
-        .route(
-            "/dashboard/webhooks/{client_id}",
-            post(super::webhooks::set_url),
-        )
-        .route(
-            "/dashboard/deliveries/{delivery_id}/replay",
-            post(super::webhooks::replay),
-        )
         .route("/assets/{file}", get(assets::serve))
 }
 

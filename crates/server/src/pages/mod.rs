@@ -14,10 +14,15 @@ pub mod webhooks;
 
 /// Every page: the dashboard and the recipient's slot picker.
 pub fn routes() -> axum::Router<crate::AppState> {
-    dashboard::routes().route(
-        "/rts/{token}",
-        axum::routing::get(recipient::show).post(recipient::submit),
-    )
+    use axum::routing::{get, post};
+    dashboard::routes()
+        .route("/dashboard/webhooks", get(webhooks::page))
+        .route("/dashboard/webhooks/{client_id}", post(webhooks::set_url))
+        .route(
+            "/dashboard/deliveries/{delivery_id}/replay",
+            post(webhooks::replay),
+        )
+        .route("/rts/{token}", get(recipient::show).post(recipient::submit))
 }
 
 /// Renders a template with a status; a template error is a 500 page.

@@ -19,8 +19,8 @@ use crate::domain::requests::{
     spec_of, start_rescheduling,
 };
 use crate::error::ApiError;
+use crate::http::{Body, QueryInput};
 use crate::ids::digest;
-use crate::input::{Body, QueryInput};
 use crate::time::{fmt_time, from_ms, parse_time};
 use crate::{AppState, now_ms, tz};
 

@@ -14,7 +14,7 @@ use super::dashboard::{
 };
 use crate::AppState;
 use crate::domain::requests::WEBHOOK_TYPES;
-use crate::input::{Body, QueryInput};
+use crate::http::{Body, QueryInput};
 use crate::notifications::check_url;
 use crate::time::from_ms;
 
