@@ -53,6 +53,7 @@ pub mod admins;
 pub mod conversations;
 pub mod model;
 pub mod notify;
+pub mod ops;
 mod queries;
 pub mod scheduling;
 pub mod tx;
