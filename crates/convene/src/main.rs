@@ -39,6 +39,7 @@ struct Cli {
 }
 
 #[derive(Args)]
+#[command(next_help_heading = "Database and logs (every command)")]
 struct GlobalArgs {
     /// Directory of the default database [default: $XDG_DATA_HOME/convene, else ~/.local/share/convene; created if missing].
     #[arg(long, env = "CONVENE_DATA_DIR", value_name = "DIR", global = true)]
@@ -71,8 +72,11 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
-    /// Copy an SQLite database to FILE while it keeps serving (a consistent
-    /// snapshot, via VACUUM INTO). For PostgreSQL use pg_dump.
+    /// Back the SQLite database up to FILE, while it serves.
+    ///
+    /// The copy is one consistent snapshot (VACUUM INTO): every transaction
+    /// committed before the backup started is in it. For PostgreSQL use pg_dump.
+    /// Prints {"backup", "database", "bytes"}.
     Backup {
         /// Where to write the backup; refused if it exists, unless --force.
         #[arg(long, value_name = "FILE")]
@@ -81,8 +85,11 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Replace the SQLite database with a backup. Refused while a server uses
-    /// the database, and when the database exists unless --force.
+    /// Replace the SQLite database with a backup.
+    ///
+    /// Refused while a server uses the database, and when the database exists
+    /// unless --force. Migrations run on the restored copy. For PostgreSQL use
+    /// pg_restore. Prints {"database", "restored_from"}.
     Restore {
         /// The backup, as written by `convene backup`.
         #[arg(long, value_name = "FILE")]
