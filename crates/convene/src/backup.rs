@@ -49,6 +49,13 @@ pub async fn backup(target: &Target, to: &Path, force: bool) -> anyhow::Result<s
         let _ = std::fs::remove_file(&partial);
         return Err(e).with_context(|| format!("writing the backup {}", to.display()));
     }
+    // Like the database, a backup holds the instance key: owner-only.
+    #[cfg(unix)]
+    std::fs::set_permissions(
+        &partial,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .with_context(|| format!("restricting {}", partial.display()))?;
     std::fs::File::open(&partial)
         .and_then(|f| f.sync_all())
         .with_context(|| format!("syncing {}", partial.display()))?;

@@ -129,7 +129,7 @@ impl Target {
         } = self
             && let Some(dir) = path.parent()
         {
-            std::fs::create_dir_all(dir)
+            create_private_dir(dir)
                 .with_context(|| format!("creating the data directory {}", dir.display()))?;
         }
         Ok(())
@@ -207,5 +207,24 @@ async fn probe_postgres(url: &str) -> anyhow::Result<String> {
             let _ = conn.close().await;
             Ok(place)
         }
+    }
+}
+
+/// The database holds the instance key (unless CONVENE_SECRET_KEY is set),
+/// from which every client secret derives: a directory Convene creates for
+/// it is its owner's alone. Parents are created as usual.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    match builder.create(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        other => other,
     }
 }

@@ -278,6 +278,16 @@ fn the_default_database_is_shared_whatever_the_working_directory() {
     assert_eq!(apps["applications"][0]["active_secrets"], 1);
     assert!(apps["applications"][0].get("client_secret").is_none());
 
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(
+            mode(s.default_db().parent().unwrap()),
+            0o700,
+            "the data directory is not private"
+        );
+    }
     let expected = format!("sqlite://{}", s.default_db().display());
     assert_eq!(database_line(&created), expected);
     assert_eq!(database_line(&listed), expected);
@@ -594,6 +604,12 @@ fn a_backup_taken_under_write_load_restores_every_acknowledged_write() {
     std::fs::create_dir_all(backup.parent().unwrap()).unwrap();
     let out = s.json(&["backup", "--to", backup.to_str().unwrap()]);
     assert_eq!(out["backup"], backup.to_str().unwrap());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&backup).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "the backup is readable by others");
+    }
     wait_for(before.len() + 25);
     stop.store(true, Ordering::Relaxed);
     writer.join().unwrap();
