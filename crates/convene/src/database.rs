@@ -101,6 +101,21 @@ impl Target {
                     if u.password().is_some() {
                         let _ = u.set_password(Some("***"));
                     }
+                    // libpq also takes `?password=` (and `sslpassword=`).
+                    let pairs: Vec<(String, String)> = u
+                        .query_pairs()
+                        .map(|(k, v)| {
+                            let v = if k.contains("password") {
+                                "***".into()
+                            } else {
+                                v.into_owned()
+                            };
+                            (k.into_owned(), v)
+                        })
+                        .collect();
+                    if !pairs.is_empty() {
+                        u.query_pairs_mut().clear().extend_pairs(pairs);
+                    }
                     u.to_string()
                 }
                 Err(_) => "postgres://(unparsable URL)".into(),
@@ -226,5 +241,51 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     match builder.create(dir) {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_never_displayed() {
+        let shown = |url: &str| {
+            Target::Postgres {
+                url: url.to_string(),
+            }
+            .display()
+        };
+        assert_eq!(
+            shown("postgres://convene:hunter2@db.example.com:5433/convene"),
+            "postgres://convene:***@db.example.com:5433/convene"
+        );
+        let with_query = shown("postgres://convene@db/convene?sslmode=require&password=hunter2");
+        assert!(!with_query.contains("hunter2"), "{with_query}");
+        assert!(with_query.contains("sslmode=require"), "{with_query}");
+    }
+
+    #[test]
+    fn an_explicit_url_wins_over_the_data_directory() {
+        let dir = Path::new("/srv/convene");
+        match resolve(None, Some(dir)).unwrap() {
+            Target::Sqlite { path, in_data_dir } => {
+                assert_eq!(path, dir.join("convene.db"));
+                assert!(in_data_dir);
+            }
+            other => panic!("{other:?}"),
+        }
+        match resolve(Some("sqlite:///var/lib/x.db"), Some(dir)).unwrap() {
+            Target::Sqlite { path, in_data_dir } => {
+                assert_eq!(path, Path::new("/var/lib/x.db"));
+                assert!(!in_data_dir);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            resolve(Some("sqlite::memory:"), None).unwrap(),
+            Target::Memory
+        ));
+        assert!(resolve(Some("mysql://x"), None).is_err());
     }
 }

@@ -11,17 +11,17 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use convene_server::{AppState, Config};
+
+use crate::database::Target;
+use crate::manage::{AdminCommand, AppCommand};
 
 /// A request allocates and frees many small objects (JSON values, rows,
 /// intervals); mimalloc made the availability endpoint measurably faster
 /// than the system allocator (BENCHMARKS.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use clap::{Args, Parser, Subcommand};
-use convene_server::{AppState, Config};
-
-use crate::database::Target;
-use crate::manage::{AdminCommand, AppCommand};
 
 #[derive(Parser)]
 #[command(
