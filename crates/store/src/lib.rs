@@ -21,6 +21,7 @@ mod availability_data;
 pub mod conversations;
 pub mod model;
 pub mod notify;
+pub mod ops;
 mod queries;
 pub mod scheduling;
 pub mod tx;
