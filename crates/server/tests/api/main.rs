@@ -1,5 +1,7 @@
 //! API tests: each starts Convene on port 0 with a fresh database, on
-//! SQLite always and on PostgreSQL when `CONVENE_TEST_POSTGRES_URL` is set.
+//! SQLite and on PostgreSQL. The PostgreSQL tests are `#[ignore]`d: run them
+//! with `CONVENE_TEST_POSTGRES_URL` set and `-- --ignored postgres`
+//! (scripts/test does, on a throwaway cluster).
 
 mod helpers;
 
