@@ -3,6 +3,77 @@
 use crate::tx::{expect_one, in_tx};
 use crate::{Db, Result, StoreError, Tx, dispatch};
 
+/// Where a scheduling request stands. The allowed moves between these are
+/// the domain's (`convene_server::domain::requests::may_move`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RequestState {
+    /// Waiting for the recipient to pick a slot.
+    Pending,
+    /// Booked; the recipient asked for another time and the booking stands
+    /// until they pick one.
+    PendingRescheduling,
+    /// Booked.
+    Complete,
+    Cancelled,
+    Declined,
+    /// The window passed without a booking.
+    Expired,
+}
+
+impl RequestState {
+    pub const ALL: [RequestState; 6] = [
+        RequestState::Pending,
+        RequestState::PendingRescheduling,
+        RequestState::Complete,
+        RequestState::Cancelled,
+        RequestState::Declined,
+        RequestState::Expired,
+    ];
+
+    /// The wire and database spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestState::Pending => "pending",
+            RequestState::PendingRescheduling => "pending_rescheduling",
+            RequestState::Complete => "complete",
+            RequestState::Cancelled => "cancelled",
+            RequestState::Declined => "declined",
+            RequestState::Expired => "expired",
+        }
+    }
+
+    /// Waiting for a choice (a first one or a new one).
+    pub fn is_open(self) -> bool {
+        matches!(
+            self,
+            RequestState::Pending | RequestState::PendingRescheduling
+        )
+    }
+}
+
+impl std::fmt::Display for RequestState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for RequestState {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        RequestState::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| format!("unknown scheduling request state {s:?}"))
+    }
+}
+
+impl TryFrom<String> for RequestState {
+    type Error = String;
+    fn try_from(s: String) -> std::result::Result<Self, String> {
+        s.parse()
+    }
+}
+
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct Template {
     pub id: String,
@@ -20,7 +91,8 @@ pub struct Request {
     pub application_id: String,
     pub organizational_unit_id: String,
     pub template_id: Option<String>,
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub state: RequestState,
     pub token_hash: String,
     pub spec_json: String,
     pub booking_json: Option<String>,
@@ -95,7 +167,7 @@ impl Db {
         .bind(&r.application_id)
         .bind(&r.organizational_unit_id)
         .bind(&r.template_id)
-        .bind(&r.state)
+        .bind(r.state.as_str())
         .bind(&r.token_hash)
         .bind(&r.spec_json)
         .bind(&r.booking_json)

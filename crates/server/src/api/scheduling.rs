@@ -7,7 +7,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::response::Response;
 use axum::routing::{get, post};
-use convene_store::scheduling::Request;
+use convene_store::scheduling::{Request, RequestState};
 use serde_json::{Value, json};
 
 use crate::auth::AppAuth;
@@ -228,13 +228,13 @@ pub async fn create(
         application_id: auth.app.id.clone(),
         organizational_unit_id: ou,
         template_id: template_sub,
-        state: "pending".into(),
+        state: RequestState::Pending,
         token_hash: digest(&token),
         spec_json: serde_json::to_string(&spec).expect("serializable"),
         booking_json: None,
         history_json: serde_json::to_string(&[HistoryItem {
             at_ms: now,
-            state: "pending".into(),
+            state: RequestState::Pending.to_string(),
             note: "created".into(),
         }])
         .expect("serializable"),

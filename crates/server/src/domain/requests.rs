@@ -4,7 +4,7 @@
 //! members, writes their events and records the notification.
 
 use convene_engine::{Format, Interval, Required, SignedDuration, Timestamp};
-use convene_store::scheduling::Request;
+use convene_store::scheduling::{Request, RequestState};
 use convene_store::{Event, NewNotification, StoreError, Tx};
 use rand::seq::SliceRandom as _;
 use serde::{Deserialize, Serialize};
@@ -184,7 +184,8 @@ pub fn changes_allowed(r: &Request, spec: &RequestSpec, now: i64) -> (bool, bool
             r.state.as_str(),
             "pending" | "pending_rescheduling" | "complete"
         );
-    let reschedule = not_started && r.state == "complete" && !spec.open_periods(now).is_empty();
+    let reschedule =
+        not_started && r.state == RequestState::Complete && !spec.open_periods(now).is_empty();
     (decline, reschedule)
 }
 
@@ -194,7 +195,7 @@ pub fn request_json(state: &AppState, r: &Request) -> ApiResult<Value> {
     let url = select_url(state, r);
     let mut ops = json!({ "view_url": url });
     let (can_decline, can_reschedule) = changes_allowed(r, &spec, now_ms());
-    if r.state == "complete" {
+    if r.state == RequestState::Complete {
         if can_reschedule {
             ops["reschedule_url"] = json!(format!("{url}?reschedule=true"));
         }
@@ -203,7 +204,7 @@ pub fn request_json(state: &AppState, r: &Request) -> ApiResult<Value> {
         }
     }
     let mut event = json!({ "summary": spec.summary });
-    if let Some(b) = booking_of(r).filter(|_| r.state == "complete") {
+    if let Some(b) = booking_of(r).filter(|_| r.state == RequestState::Complete) {
         event["start"] = json!({"time": fmt_ms(b.start_ms), "tzid": spec.tzid});
         event["end"] = json!({"time": fmt_ms(b.end_ms), "tzid": spec.tzid});
         event["participants"] = json!(
@@ -215,7 +216,7 @@ pub fn request_json(state: &AppState, r: &Request) -> ApiResult<Value> {
     }
     let mut v = json!({
         "scheduling_request_id": r.id,
-        "slot_selection": r.state,
+        "slot_selection": r.state.as_str(),
         "primary_select_url": url,
         "dashboard_url": dashboard_url(state, &r.id),
         "summary": spec.summary,
@@ -271,15 +272,22 @@ fn notification(r: &Request, kind: &str, representation: Value) -> NewNotificati
 async fn transition(
     state: &AppState,
     r: &Request,
-    to: &str,
+    to: RequestState,
     note: &str,
     booking: Option<&Booking>,
     kind: &str,
     remove_events_of: &[String],
 ) -> Result<Request, ApiError> {
+    if !may_move(r.state, to) {
+        return Err(ApiError::field(
+            "scheduling_request_id",
+            "state_changed",
+            format!("a {} request cannot become {to}", r.state),
+        ));
+    }
     let now = now_ms().max(r.updated_ms + 1);
     let mut next = r.clone();
-    next.state = to.to_string();
+    next.state = to;
     next.updated_ms = now;
     if let Some(b) = booking {
         next.booking_json = Some(serde_json::to_string(b).expect("serializable"));
@@ -326,12 +334,12 @@ pub async fn refresh(state: &AppState, r: Request) -> ApiResult<Request> {
     }
     // A booking being moved stays booked when no new time can be chosen:
     // the page promised the current booking stays until a new one is picked.
-    let moved = match booking_of(&r).filter(|_| r.state == "pending_rescheduling") {
+    let moved = match booking_of(&r).filter(|_| r.state == RequestState::PendingRescheduling) {
         Some(b) => {
             transition(
                 state,
                 &r,
-                "complete",
+                RequestState::Complete,
                 "the window to reschedule passed; the booking stands",
                 Some(&b),
                 "scheduling_request_reschedule_expired",
@@ -343,7 +351,7 @@ pub async fn refresh(state: &AppState, r: Request) -> ApiResult<Request> {
             transition(
                 state,
                 &r,
-                "expired",
+                RequestState::Expired,
                 "no slot remains in the window",
                 None,
                 "scheduling_request_expired",
@@ -366,14 +374,23 @@ pub async fn cancel_request(
     kind: &str,
 ) -> ApiResult<Request> {
     let members = booking_of(r).map(|b| b.members).unwrap_or_default();
-    transition(state, r, "cancelled", note, None, kind, &members).await
+    transition(
+        state,
+        r,
+        RequestState::Cancelled,
+        note,
+        None,
+        kind,
+        &members,
+    )
+    .await
 }
 
 pub async fn start_rescheduling(state: &AppState, r: &Request) -> ApiResult<Request> {
     transition(
         state,
         r,
-        "pending_rescheduling",
+        RequestState::PendingRescheduling,
         "the recipient asked to reschedule",
         booking_of(r).as_ref(),
         "scheduling_request_rescheduling",
@@ -447,7 +464,7 @@ pub async fn book(state: &AppState, r: &Request, start: Timestamp) -> Result<Req
                 .await?
                 .ok_or(BookError::NotOpen("gone".into()))?;
             if !matches!(cur.state.as_str(), "pending" | "pending_rescheduling") {
-                return Err(BookError::NotOpen(cur.state.clone()));
+                return Err(BookError::NotOpen(cur.state.to_string()));
             }
             let now = now_ms();
             let end = start
@@ -549,14 +566,14 @@ pub async fn book(state: &AppState, r: &Request, start: Timestamp) -> Result<Req
                 tx.set_last_booked(m, now).await?;
             }
             let mut next = cur.clone();
-            next.state = "complete".into();
+            next.state = RequestState::Complete;
             next.updated_ms = now.max(cur.updated_ms + 1);
             next.booking_json = Some(serde_json::to_string(&booking).expect("serializable"));
             let mut h = history_of(&cur);
-            let rescheduled = cur.state == "pending_rescheduling";
+            let rescheduled = cur.state == RequestState::PendingRescheduling;
             h.push(HistoryItem {
                 at_ms: now,
-                state: "complete".into(),
+                state: RequestState::Complete.to_string(),
                 note: format!(
                     "{} {}",
                     if rescheduled { "moved to" } else { "booked" },
@@ -781,3 +798,65 @@ pub const WEBHOOK_TYPES: &[&str] = &[
     "scheduling_request_cancelled",
     "scheduling_request_expired",
 ];
+
+/// The moves a request may make; every transition is checked against it.
+/// Booking (`Pending`/`PendingRescheduling` → `Complete`) happens in
+/// [`book`]; the rest in [`transition`].
+pub fn may_move(from: RequestState, to: RequestState) -> bool {
+    use RequestState::*;
+    match (from, to) {
+        (Pending, Complete | Cancelled | Expired) => true,
+        // A recipient declines only a booked meeting.
+        (Complete, PendingRescheduling | Cancelled | Declined) => true,
+        // Rescheduling: a new time, or the old one stands when the window
+        // passes; cancel and decline act on the booking that stands.
+        (PendingRescheduling, Complete | Cancelled | Declined) => true,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use RequestState::*;
+
+    #[test]
+    fn finished_requests_never_move() {
+        for to in RequestState::ALL {
+            for from in [Cancelled, Declined, Expired] {
+                assert!(!may_move(from, to), "{from} -> {to}");
+            }
+        }
+    }
+
+    #[test]
+    fn nothing_moves_to_itself_or_back_to_pending() {
+        for s in RequestState::ALL {
+            assert!(!may_move(s, s), "{s} -> {s}");
+            assert!(!may_move(s, Pending), "{s} -> pending");
+        }
+    }
+
+    #[test]
+    fn the_moves_the_seed_describes() {
+        assert!(may_move(Pending, Complete));
+        assert!(may_move(Pending, Cancelled));
+        assert!(may_move(Pending, Expired));
+        assert!(!may_move(Pending, Declined), "nothing booked to decline");
+        assert!(may_move(Complete, PendingRescheduling));
+        assert!(may_move(PendingRescheduling, Complete));
+        assert!(
+            !may_move(PendingRescheduling, Expired),
+            "the booking stands"
+        );
+        assert!(!may_move(Complete, Expired));
+    }
+
+    #[test]
+    fn states_round_trip_through_their_spelling() {
+        for s in RequestState::ALL {
+            assert_eq!(s.as_str().parse::<RequestState>(), Ok(s));
+        }
+        assert!("booked".parse::<RequestState>().is_err());
+    }
+}

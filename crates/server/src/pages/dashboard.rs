@@ -1399,8 +1399,8 @@ async fn requests(State(state): State<AppState>, s: Signed, QueryInput(q): Query
                     summary
                 },
                 recipient,
-                state: r.state.clone(),
-                state_label: state_label(&r.state),
+                state: r.state.as_str().to_string(),
+                state_label: state_label(r.state.as_str()),
                 booked,
             }
         })
@@ -1544,8 +1544,8 @@ async fn show_request(
             chrome: chrome(s, "requests"),
             id: r.id.clone(),
             summary: spec.summary.clone(),
-            state: r.state.clone(),
-            state_label: state_label(&r.state),
+            state: r.state.as_str().to_string(),
+            state_label: state_label(r.state.as_str()),
             message,
             recipient: recipient_of(&spec),
             duration: format!("{} minutes", spec.duration_min),

@@ -7,7 +7,7 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use convene_store::scheduling::Request;
+use convene_store::scheduling::{Request, RequestState};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde_json::Value;
@@ -253,7 +253,7 @@ pub async fn show(
     let (mode, message) = match (wants("reschedule"), wants("decline")) {
         (true, _) if can_reschedule => ("confirm_reschedule", None),
         (_, true) if can_decline => ("confirm_decline", None),
-        (true, _) | (_, true) if r.state == "complete" => {
+        (true, _) | (_, true) if r.state == RequestState::Complete => {
             (mode_for(&r), Some(TOO_LATE.to_string()))
         }
         _ => (mode_for(&r), None),
@@ -293,7 +293,7 @@ pub async fn submit(
                 .unwrap_or(false);
             if !allowed {
                 let m = mode_for(&r);
-                let msg = (r.state == "complete").then(|| TOO_LATE.to_string());
+                let msg = (r.state == RequestState::Complete).then(|| TOO_LATE.to_string());
                 return show(
                     r,
                     if msg.is_some() {
@@ -332,7 +332,7 @@ pub async fn submit(
                 .unwrap_or(false);
             if !allowed {
                 let m = mode_for(&r);
-                let msg = (r.state == "complete").then(|| TOO_LATE.to_string());
+                let msg = (r.state == RequestState::Complete).then(|| TOO_LATE.to_string());
                 return show(
                     r,
                     if msg.is_some() {

@@ -392,7 +392,7 @@ async fn every_post_checks_the_csrf_token(app: TestApp) {
     assert!(!t.deleted);
     assert_eq!(t.name, "Lesson template");
     let r = app.db.request(id).await.unwrap().unwrap();
-    assert_eq!(r.state, "pending");
+    assert_eq!(r.state.as_str(), "pending");
     // Still signed in, and the real token works.
     let p = b
         .post(
@@ -402,7 +402,7 @@ async fn every_post_checks_the_csrf_token(app: TestApp) {
         .await;
     assert_eq!(p.status, StatusCode::SEE_OTHER);
     assert_eq!(
-        app.db.request(id).await.unwrap().unwrap().state,
+        app.db.request(id).await.unwrap().unwrap().state.as_str(),
         "cancelled"
     );
 }
@@ -453,7 +453,13 @@ async fn an_admin_sees_only_their_unit(app: TestApp) {
         assert_eq!(p.status, StatusCode::NOT_FOUND, "{path}");
     }
     assert_eq!(
-        app.db.request(their_id).await.unwrap().unwrap().state,
+        app.db
+            .request(their_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .state
+            .as_str(),
         "pending"
     );
     let t = app

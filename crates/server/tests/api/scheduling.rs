@@ -683,7 +683,10 @@ async fn requests_expire_without_being_read(app: TestApp) {
     // Nobody reads it: the background sweep expires it and records the notification.
     for _ in 0..100 {
         if recorded(&app, id).await == vec!["scheduling_request_expired"] {
-            assert_eq!(app.db.request(id).await.unwrap().unwrap().state, "expired");
+            assert_eq!(
+                app.db.request(id).await.unwrap().unwrap().state.as_str(),
+                "expired"
+            );
             return;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
