@@ -86,6 +86,43 @@ pub struct AppState {
     pub availability: domain::availability::Availability,
     /// Client secrets recognised lately (see `auth::SECRET_CACHE_TTL`).
     pub secrets: auth::SecretCache,
+    /// What time it is for this replica's rules (tests move it).
+    pub clock: Clock,
+}
+
+impl AppState {
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    pub fn now(&self) -> jiff::Timestamp {
+        self.clock.now()
+    }
+}
+
+/// The system clock, plus an offset that tests advance instead of
+/// rewriting stored rows to make time pass. Clones share the offset.
+#[derive(Clone, Debug, Default)]
+pub struct Clock {
+    offset_ms: Arc<std::sync::atomic::AtomicI64>,
+}
+
+impl Clock {
+    pub fn now_ms(&self) -> i64 {
+        jiff::Timestamp::now().as_millisecond()
+            + self.offset_ms.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn now(&self) -> jiff::Timestamp {
+        jiff::Timestamp::from_millisecond(self.now_ms()).unwrap_or_else(|_| jiff::Timestamp::now())
+    }
+
+    /// Moves this clock (and every clone of it) forward.
+    pub fn advance(&self, by: std::time::Duration) {
+        let ms = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
+        self.offset_ms
+            .fetch_add(ms, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl AppState {
@@ -100,6 +137,7 @@ impl AppState {
             links,
             rate: Default::default(),
             secrets: Default::default(),
+            clock: Clock::default(),
         })
     }
 }

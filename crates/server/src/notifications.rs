@@ -147,7 +147,7 @@ async fn check_resolved(
 /// Queues the same body again as a new delivery (new id, `replay_of` the
 /// original), for a receiver that lost or mishandled it.
 pub async fn replay(state: &AppState, d: Delivery) -> Result<Delivery, convene_store::StoreError> {
-    let now = now_ms();
+    let now = state.now_ms();
     let copy = Delivery {
         id: new_id("dlv"),
         state: "pending".into(),
@@ -269,7 +269,7 @@ fn backoff_ms(state: &AppState, attempts: i64) -> i64 {
 }
 
 async fn attempt(state: &AppState, http: &reqwest::Client, d: &Delivery) -> Attempt {
-    let now = now_ms();
+    let now = state.now_ms();
     let policy = state.cfg.callback_policy;
     let (status, error) = match check_url(&d.url, policy) {
         Err(e) => (None, e),
@@ -358,7 +358,7 @@ pub async fn tick(state: &AppState, http: &reqwest::Client, permits: &Arc<Semaph
         return 0;
     }
     let lease = state.cfg.attempt_timeout_ms as i64 * 3 + 10_000;
-    let due = match state.db.claim_due(now_ms(), lease, free).await {
+    let due = match state.db.claim_due(state.now_ms(), lease, free).await {
         Ok(d) => d,
         Err(e) => {
             tracing::warn!(error = %e, "claiming deliveries failed");
@@ -386,7 +386,11 @@ pub async fn tick(state: &AppState, http: &reqwest::Client, permits: &Arc<Semaph
                     tracing::warn!(delivery = %d.id, %error, "gave up")
                 }
             }
-            if let Err(e) = state.db.record_attempt(&d.id, &outcome, now_ms()).await {
+            if let Err(e) = state
+                .db
+                .record_attempt(&d.id, &outcome, state.now_ms())
+                .await
+            {
                 tracing::warn!(error = %e, "recording an attempt failed; the lease will expire and it is retried");
             }
             drop(permit);
@@ -432,7 +436,7 @@ fn client_builder(state: &AppState) -> reqwest::ClientBuilder {
 /// notifications, not on the next read. Idempotent and safe to run in
 /// every process.
 pub async fn sweep_expired(state: &AppState) {
-    let now = now_ms();
+    let now = state.now_ms();
     // A request closes once the rest of its window cannot hold the meeting;
     // `refresh` decides, so look a day ahead and let it.
     match state.db.requests_ending_by(now + 24 * 3_600_000, 100).await {

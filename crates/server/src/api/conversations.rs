@@ -511,7 +511,7 @@ pub async fn create(
     auth: AccountAuth,
     Body(body): Body,
 ) -> ApiResult<Response> {
-    let now = Timestamp::now();
+    let now = state.now();
     let mut errs = Errors::new();
     let d = parse_create(&body, now, &mut errs);
     let subs: Vec<String> = d
@@ -593,10 +593,11 @@ pub async fn create(
     let _db = &state.db;
     let (conv_ref, parts_ref) = (&conv, &parts);
     let av = &state.availability;
+    let clock = &state.clock;
     let (conv, parts) = decide(&state, &parts, &id, || {
         Box::pin(async move {
             let (mut c, mut ps) = (conv_ref.clone(), parts_ref.clone());
-            let now = Timestamp::now();
+            let now = clock.now();
             // With nobody to choose, the first open slot is the meeting.
             let first = if only_auto(&ps) {
                 candidates(av, &c, &ps, now).await?.first().copied()
@@ -724,7 +725,7 @@ pub async fn list_slots(
             &parts,
             me.position,
             alternatives,
-            Timestamp::now(),
+            state.now(),
         )
         .await?
     } else {
@@ -830,10 +831,11 @@ pub async fn select_slots(
     };
     let (id_ref, sel_path, slot_path_ref, refused) = (&id, &sel_path, &slot_path, &refused);
     let av = &state.availability;
+    let clock = &state.clock;
     let outcome = decide(&state, &parts, &id, || {
         Box::pin(async move {
             let (c, parts) = load(db, id_ref).await?;
-            let now = Timestamp::now();
+            let now = clock.now();
             let now_ms = to_ms(now);
             if c.status == COMPLETE {
                 return Ok((
@@ -953,7 +955,7 @@ pub async fn select_slots(
                     &parts,
                     position,
                     false,
-                    Timestamp::now(),
+                    state.now(),
                 )
                 .await?
             } else {

@@ -10,12 +10,12 @@ use axum::routing::{get, post};
 use convene_store::scheduling::{Request, RequestState};
 use serde_json::{Value, json};
 
+use crate::AppState;
 use crate::auth::AppAuth;
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::http::Body;
 use crate::ids::{digest, new_id};
 use crate::input::{Errors, F};
-use crate::{AppState, now_ms};
 
 pub use crate::domain::requests::*;
 
@@ -220,7 +220,7 @@ pub async fn create(
     spec.host = res.host;
     spec.collaborator_groups = res.groups;
     spec.recipients = recipients;
-    let now = now_ms();
+    let now = state.now_ms();
     let id = new_id("srq");
     let token = state.links.token("srq", &id);
     let r = Request {

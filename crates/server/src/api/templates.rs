@@ -7,11 +7,11 @@ use axum::response::Response;
 use convene_store::scheduling::Template;
 use serde_json::{Value, json};
 
+use crate::AppState;
 use crate::auth::AppAuth;
 use crate::error::{ApiError, ApiResult};
 use crate::http::Body;
 use crate::ids::new_id;
-use crate::{AppState, now_ms};
 
 /// Search window when a template names none.
 pub use crate::domain::templates::{DEFAULT_WINDOW_DAYS, normalize};
@@ -30,7 +30,7 @@ pub async fn create(
     Body(body): Body,
 ) -> ApiResult<Response> {
     let norm = normalize(&body)?;
-    let now = now_ms();
+    let now = state.now_ms();
     let t = Template {
         id: new_id("sgr"),
         organizational_unit_id: auth.app.organizational_unit_id.clone(),
@@ -89,7 +89,7 @@ pub async fn update(
     let norm = normalize(&body)?;
     t.name = norm["name"].as_str().unwrap_or_default().to_string();
     t.body_json = norm.to_string();
-    t.updated_ms = now_ms();
+    t.updated_ms = state.now_ms();
     state.db.upsert_template(&t).await?;
     Ok(super::ok(
         json!({ "scheduling_template": template_json(&t) }),
@@ -104,7 +104,7 @@ pub async fn delete(
 ) -> ApiResult<Response> {
     let mut t = live(&state, &auth.app.organizational_unit_id, &sub).await?;
     t.deleted = true;
-    t.updated_ms = now_ms();
+    t.updated_ms = state.now_ms();
     state.db.upsert_template(&t).await?;
     Ok(super::accepted())
 }

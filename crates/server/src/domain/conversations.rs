@@ -471,7 +471,7 @@ pub(crate) async fn refresh(
     if c.status != IN_PROGRESS {
         return Ok((c, parts));
     }
-    let now = Timestamp::now();
+    let now = state.now();
     let expired = to_ms(now) >= c.ends_ms;
     // Only open a write transaction when there is something to write.
     let can_complete = !expired
@@ -486,7 +486,7 @@ pub(crate) async fn refresh(
     decide(state, &parts, id, || {
         Box::pin(async move {
             let (c, parts) = load(db, id).await?;
-            let now = Timestamp::now();
+            let now = state.now();
             if c.status != IN_PROGRESS {
                 return Ok(((), Vec::new()));
             }

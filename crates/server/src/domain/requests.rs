@@ -194,7 +194,7 @@ pub fn request_json(state: &AppState, r: &Request) -> ApiResult<Value> {
     let spec = spec_of(r)?;
     let url = select_url(state, r);
     let mut ops = json!({ "view_url": url });
-    let (can_decline, can_reschedule) = changes_allowed(r, &spec, now_ms());
+    let (can_decline, can_reschedule) = changes_allowed(r, &spec, state.now_ms());
     if r.state == RequestState::Complete {
         if can_reschedule {
             ops["reschedule_url"] = json!(format!("{url}?reschedule=true"));
@@ -285,7 +285,7 @@ async fn transition(
             format!("a {} request cannot become {to}", r.state),
         ));
     }
-    let now = now_ms().max(r.updated_ms + 1);
+    let now = state.now_ms().max(r.updated_ms + 1);
     let mut next = r.clone();
     next.state = to;
     next.updated_ms = now;
@@ -329,7 +329,7 @@ pub async fn refresh(state: &AppState, r: Request) -> ApiResult<Request> {
         return Ok(r);
     }
     let spec = spec_of(&r)?;
-    if !spec.open_periods(now_ms()).is_empty() {
+    if !spec.open_periods(state.now_ms()).is_empty() {
         return Ok(r);
     }
     // A booking being moved stays booked when no new time can be chosen:
@@ -466,7 +466,7 @@ pub async fn book(state: &AppState, r: &Request, start: Timestamp) -> Result<Req
             if !matches!(cur.state.as_str(), "pending" | "pending_rescheduling") {
                 return Err(BookError::NotOpen(cur.state.to_string()));
             }
-            let now = now_ms();
+            let now = state.now_ms();
             let end = start
                 .checked_add(spec.duration())
                 .map_err(|_| BookError::Taken)?;
@@ -649,7 +649,7 @@ pub(crate) async fn resolve(
     impersonated_host: Option<&str>,
     fail: &mut (dyn FnMut(&str, &str) + Send),
 ) -> ApiResult<Option<Resolved>> {
-    let now = now_ms();
+    let now = state.now_ms();
     let event = &t["event"];
     let summary = event["summary"].as_str().unwrap_or("").to_string();
     let description = event["description"].as_str().unwrap_or("").to_string();

@@ -29,7 +29,7 @@ use crate::error::{ApiError, FieldError};
 use crate::http::{Body, QueryInput};
 use crate::ids::{new_id, new_secret};
 use crate::time::{fmt_time, from_ms, parse_time};
-use crate::{AppState, now_ms, tz};
+use crate::{AppState, tz};
 
 pub const ROUTES: &[(&str, &str, &str)] = &[
     (
@@ -1218,7 +1218,7 @@ async fn store_template(
         }
         Err(e) => return failed(e),
     };
-    let now = now_ms();
+    let now = state.now_ms();
     let t = match existing {
         Some(mut t) => {
             t.name = norm["name"].as_str().unwrap_or_default().to_string();
@@ -1284,7 +1284,7 @@ async fn delete_template(
         Err(e) => return failed(e),
     };
     t.deleted = true;
-    t.updated_ms = now_ms();
+    t.updated_ms = state.now_ms();
     if let Err(e) = state.db.upsert_template(&t).await {
         return failed(e);
     }

@@ -22,7 +22,7 @@ use crate::error::ApiError;
 use crate::http::{Body, QueryInput};
 use crate::ids::digest;
 use crate::time::{fmt_time, from_ms, parse_time};
-use crate::{AppState, now_ms, tz};
+use crate::{AppState, tz};
 
 pub struct SlotView {
     pub value: String,
@@ -54,7 +54,7 @@ fn zone_label(name: &str) -> String {
     let readable = name.replace('_', " ");
     match tz(name) {
         Some(z) => {
-            let secs = z.to_offset(Timestamp::now()).seconds();
+            let secs = z.to_offset(jiff::Timestamp::now()).seconds();
             let sign = if secs < 0 { '\u{2212}' } else { '+' };
             let secs = secs.unsigned_abs();
             format!(
@@ -113,8 +113,8 @@ async fn page(
     let (tzname, zone) = zone_of(Some(&spec), asked_tz);
     let mut days: Vec<DayView> = Vec::new();
     if mode == "pick" {
-        let found = evaluate(&state.availability, &spec.slot_query(now_ms(), &r.id)).await?;
-        let today = Timestamp::now().to_zoned(zone.clone()).date();
+        let found = evaluate(&state.availability, &spec.slot_query(state.now_ms(), &r.id)).await?;
+        let today = state.now().to_zoned(zone.clone()).date();
         for a in found {
             let date = a.start.to_zoned(zone.clone()).date();
             let relative = if date == today {
@@ -247,7 +247,7 @@ pub async fn show(
     let asked = qstr(&q, "tz");
     let wants = |k: &str| qstr(&q, k).is_some_and(|v| v.eq_ignore_ascii_case("true"));
     let (can_decline, can_reschedule) = match spec_of(&r) {
-        Ok(spec) => changes_allowed(&r, &spec, now_ms()),
+        Ok(spec) => changes_allowed(&r, &spec, state.now_ms()),
         Err(e) => return error_page(e),
     };
     let (mode, message) = match (wants("reschedule"), wants("decline")) {
@@ -289,7 +289,7 @@ pub async fn submit(
     match qstr(&form, "action").unwrap_or("choose") {
         "decline" => {
             let allowed = spec_of(&r)
-                .map(|spec| changes_allowed(&r, &spec, now_ms()).0)
+                .map(|spec| changes_allowed(&r, &spec, state.now_ms()).0)
                 .unwrap_or(false);
             if !allowed {
                 let m = mode_for(&r);
@@ -328,7 +328,7 @@ pub async fn submit(
         }
         "reschedule" => {
             let allowed = spec_of(&r)
-                .map(|spec| changes_allowed(&r, &spec, now_ms()).1)
+                .map(|spec| changes_allowed(&r, &spec, state.now_ms()).1)
                 .unwrap_or(false);
             if !allowed {
                 let m = mode_for(&r);

@@ -37,6 +37,8 @@ pub struct TestApp {
     pub base: String,
     pub db_url: String,
     pub links: convene_server::links::LinkKey,
+    /// The server's clock: advance it to make time pass.
+    pub clock: convene_server::Clock,
     pub db: Db,
     pub http: reqwest::Client,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -127,6 +129,7 @@ impl TestApp {
         tweak(&mut cfg);
         let state = AppState::new(db.clone(), cfg).await.unwrap();
         let links = state.links.clone();
+        let clock = state.clock.clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
             convene_server::serve(listener, state, async {
@@ -140,6 +143,7 @@ impl TestApp {
             db_url: url,
             db,
             links,
+            clock,
             http: reqwest::Client::new(),
             shutdown: Some(tx),
         }

@@ -200,13 +200,22 @@ async fn a_failing_receiver_gets_everything_in_the_end(app: TestApp) {
     assert_eq!(got.len(), 1);
     assert!(rx.attempts() >= 5, "4 failures, then success");
     verify(&c.client_secret, &got[0]);
-    let (_, log) = app
-        .raw(
-            app.http
-                .get(app.url("/v1/deliveries"))
-                .bearer_auth(&c.client_secret),
-        )
-        .await;
+    // The worker records the outcome after the receiver has answered.
+    let mut log = Value::Null;
+    for _ in 0..100 {
+        log = app
+            .raw(
+                app.http
+                    .get(app.url("/v1/deliveries"))
+                    .bearer_auth(&c.client_secret),
+            )
+            .await
+            .1;
+        if log["deliveries"][0]["state"] == json!("delivered") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let d = &log["deliveries"][0];
     assert_eq!(d["state"], json!("delivered"));
     assert_eq!(d["attempts"], json!(5));
