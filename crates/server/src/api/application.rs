@@ -36,7 +36,8 @@ pub async fn read(State(state): State<AppState>, auth: AppAuth) -> ApiResult<Res
     Ok(super::ok(app_json(&app)))
 }
 
-/// `POST /v1/application` with `{"webhook_url": "https://…"}` (null clears it).
+/// `POST /v1/application` with `{"webhook_url": "https://…"}` (null clears it;
+/// a body without `webhook_url` changes nothing).
 #[tracing::instrument(skip_all, fields(app = %auth.app.id))]
 pub async fn update(
     State(state): State<AppState>,
@@ -44,6 +45,11 @@ pub async fn update(
     Body(body): Body,
 ) -> ApiResult<Response> {
     let root = F::root(&body);
+    // Only a named `webhook_url` changes it: an empty body is no request
+    // to clear the webhook.
+    if body.get("webhook_url").is_none() {
+        return read(State(state), auth).await;
+    }
     let mut errs = Errors::new();
     let url = root
         .get("webhook_url")

@@ -464,6 +464,15 @@ pub async fn sequenced(
     if steps.len() > MAX_STEPS {
         errs.add("sequence", "too_many", format!("at most {MAX_STEPS} steps"));
     }
+    for (i, step) in steps.iter().enumerate() {
+        if step.v.is_some_and(|v| !v.is_object() && !v.is_null()) {
+            errs.add(
+                &format!("sequence[{i}]"),
+                "invalid",
+                "each step must be an object",
+            );
+        }
+    }
     errs.finish()?;
     let global = body
         .get("query_periods")

@@ -436,6 +436,34 @@ async fn dst_days_through_the_api(app: TestApp) {
     }
 }
 
+both!(a_sequence_step_that_is_not_an_object_is_refused);
+async fn a_sequence_step_that_is_not_an_object_is_refused(app: TestApp) {
+    let c = app.client("Acme").await;
+    let alice = app.account(&c, "alice").await;
+    for body in [json!({"sequence": [1]}), json!({"sequence": ["x", [2]]})] {
+        let (s, b) = app
+            .call(
+                Method::POST,
+                "/v1/sequenced_availability",
+                Some(&alice.token),
+                Some(body),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+        assert_eq!(err_key(&b, "sequence[0]"), "errors.invalid");
+    }
+    let (s, b) = app
+        .raw(
+            app.http
+                .post(app.url("/v1/sequenced_availability"))
+                .bearer_auth(&alice.token)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body("sequence[]=1"),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+}
+
 both!(sequenced_availability_chains_steps);
 async fn sequenced_availability_chains_steps(app: TestApp) {
     let (c, alice, bob) = setup(&app).await;

@@ -343,6 +343,19 @@ async fn scheduling_request_webhooks_are_signed_with_every_active_secret(app: Te
         .await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(b["application"]["webhook_url"], json!(rx.url));
+    // A body that does not name the webhook leaves it alone.
+    for empty in [json!({}), Value::Null] {
+        let (s, b) = app
+            .call(
+                Method::POST,
+                "/v1/application",
+                Some(&c.client_secret),
+                Some(empty),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        assert_eq!(b["application"]["webhook_url"], json!(rx.url));
+    }
     let (s, _) = app
         .call(
             Method::POST,
