@@ -202,7 +202,8 @@ pub fn now_ms() -> i64 {
 /// The whole application as one service: trailing slashes are trimmed
 /// before routing (PHP's SDK sends `/v1/available_periods/`).
 pub fn app(state: AppState) -> tower_http::normalize_path::NormalizePath<Router> {
-    let router: Router = api::finish(api::routes().merge(pages::routes()), state);
+    let (api, _doc) = api::routes().split_for_parts();
+    let router: Router = api::finish(api.merge(pages::routes()), state);
     NormalizePathLayer::trim_trailing_slash().layer(router)
 }
 

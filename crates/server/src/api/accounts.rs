@@ -1,8 +1,13 @@
 //! `userinfo`, `account`, `profiles` (contract §7.6).
 
+use axum::Json;
 use axum::extract::State;
 use axum::response::Response;
+use serde::Serialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
+
+use super::openapi::Problems;
 
 use crate::AppState;
 use crate::auth::AccountAuth;
@@ -25,6 +30,12 @@ pub fn calendar_json(c: &convene_store::Calendar, profile_name: &str) -> Value {
     })
 }
 
+/// The account behind the token, with its profiles and calendars (OpenID
+/// Connect userinfo with Cronofy's extensions). The representation is
+/// Cronofy's, kept as JSON: see contract §7.6.
+#[utoipa::path(get, path = "/v1/userinfo", tag = "accounts",
+    security(("account_token" = [])),
+    responses((status = 200, body = Object, description = "sub, email, name, zoneinfo, cronofy.type, cronofy.data"), Problems))]
 #[tracing::instrument(skip_all, fields(account = %auth.account.id))]
 pub async fn userinfo(State(state): State<AppState>, auth: AccountAuth) -> ApiResult<Response> {
     let acc = &auth.account;
@@ -60,34 +71,83 @@ pub async fn userinfo(State(state): State<AppState>, auth: AccountAuth) -> ApiRe
     })))
 }
 
-#[tracing::instrument(skip_all, fields(account = %auth.account.id))]
-pub async fn account(auth: AccountAuth) -> ApiResult<Response> {
-    let a = &auth.account;
-    Ok(super::ok(json!({"account": {
-        "account_id": a.id,
-        "email": a.email,
-        "name": a.name,
-        "scope": "read_write",
-        "default_tzid": a.default_tzid,
-    }})))
+/// The account behind the token (`GET /v1/account`).
+#[derive(Serialize, ToSchema)]
+pub struct AccountBody {
+    pub account: AccountInfo,
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct AccountInfo {
+    pub account_id: String,
+    pub email: String,
+    pub name: String,
+    pub scope: &'static str,
+    pub default_tzid: String,
+}
+
+/// The account behind the token.
+#[utoipa::path(get, path = "/v1/account", tag = "accounts",
+    security(("account_token" = [])),
+    responses((status = 200, description = "The account.", body = AccountBody), Problems))]
 #[tracing::instrument(skip_all, fields(account = %auth.account.id))]
-pub async fn profiles(State(state): State<AppState>, auth: AccountAuth) -> ApiResult<Response> {
-    let profiles: Vec<Value> = state
+pub async fn account(auth: AccountAuth) -> ApiResult<Json<AccountBody>> {
+    let a = auth.account;
+    Ok(Json(AccountBody {
+        account: AccountInfo {
+            account_id: a.id,
+            email: a.email,
+            name: a.name,
+            scope: "read_write",
+            default_tzid: a.default_tzid,
+        },
+    }))
+}
+
+/// One calendar profile of the account.
+#[derive(Serialize, ToSchema)]
+pub struct ProfileInfo {
+    pub provider_name: &'static str,
+    pub provider_service: &'static str,
+    pub profile_id: String,
+    pub profile_name: String,
+    pub profile_connected: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ProfilesBody {
+    pub profiles: Vec<ProfileInfo>,
+}
+
+/// The account's calendar profiles.
+#[utoipa::path(get, path = "/v1/profiles", tag = "accounts",
+    security(("account_token" = [])),
+    responses((status = 200, description = "The profiles.", body = ProfilesBody), Problems))]
+#[tracing::instrument(skip_all, fields(account = %auth.account.id))]
+pub async fn profiles(
+    State(state): State<AppState>,
+    auth: AccountAuth,
+) -> ApiResult<Json<ProfilesBody>> {
+    let profiles = state
         .db
         .profiles(&auth.account.id)
         .await?
         .into_iter()
-        .map(|p| {
-            json!({
-                "provider_name": "cronofy",
-                "provider_service": "cronofy",
-                "profile_id": p.id,
-                "profile_name": p.name,
-                "profile_connected": true,
-            })
+        .map(|p| ProfileInfo {
+            provider_name: "cronofy",
+            provider_service: "cronofy",
+            profile_id: p.id,
+            profile_name: p.name,
+            profile_connected: true,
         })
         .collect();
-    Ok(super::ok(json!({ "profiles": profiles })))
+    Ok(Json(ProfilesBody { profiles }))
+}
+
+pub fn routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
+    use utoipa_axum::routes;
+    utoipa_axum::router::OpenApiRouter::new()
+        .routes(routes!(userinfo))
+        .routes(routes!(account))
+        .routes(routes!(profiles))
 }

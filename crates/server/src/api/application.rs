@@ -153,3 +153,15 @@ pub async fn replay(
     let copy = crate::notifications::replay(&state, d).await?;
     Ok(super::ok(json!({ "delivery": delivery_json(&copy) })))
 }
+
+/// This module's routes. Not yet documented ones are added with `.route`
+/// (they are missing from `/openapi.json` until they get a
+/// `#[utoipa::path]` and move to `.routes(routes!(…))`).
+pub fn routes() -> utoipa_axum::router::OpenApiRouter<crate::AppState> {
+    #[allow(unused_imports)]
+    use axum::routing::{get, post};
+    utoipa_axum::router::OpenApiRouter::new()
+        .route("/v1/application", get(read).post(update))
+        .route("/v1/deliveries", get(deliveries))
+        .route("/v1/deliveries/{delivery_id}/replay", post(replay))
+}

@@ -563,3 +563,14 @@ pub async fn sequenced(
     }
     Ok(super::ok(json!({ "sequences": sequences })))
 }
+
+/// This module's routes. Not yet documented ones are added with `.route`
+/// (they are missing from `/openapi.json` until they get a
+/// `#[utoipa::path]` and move to `.routes(routes!(…))`).
+pub fn routes() -> utoipa_axum::router::OpenApiRouter<crate::AppState> {
+    #[allow(unused_imports)]
+    use axum::routing::post;
+    utoipa_axum::router::OpenApiRouter::new()
+        .route("/v1/availability", post(availability))
+        .route("/v1/sequenced_availability", post(sequenced))
+}

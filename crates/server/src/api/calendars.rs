@@ -90,3 +90,12 @@ pub async fn owned(state: &AppState, auth: &AccountAuth, calendar_id: &str) -> A
         ))),
     }
 }
+
+/// This module's routes. Not yet documented ones are added with `.route`
+/// (they are missing from `/openapi.json` until they get a
+/// `#[utoipa::path]` and move to `.routes(routes!(…))`).
+pub fn routes() -> utoipa_axum::router::OpenApiRouter<crate::AppState> {
+    #[allow(unused_imports)]
+    use axum::routing::{get, post};
+    utoipa_axum::router::OpenApiRouter::new().route("/v1/calendars", get(list).post(create))
+}

@@ -114,3 +114,14 @@ pub async fn close(
     }
     Ok(super::accepted())
 }
+
+/// This module's routes. Not yet documented ones are added with `.route`
+/// (they are missing from `/openapi.json` until they get a
+/// `#[utoipa::path]` and move to `.routes(routes!(…))`).
+pub fn routes() -> utoipa_axum::router::OpenApiRouter<crate::AppState> {
+    #[allow(unused_imports)]
+    use axum::routing::{get, post};
+    utoipa_axum::router::OpenApiRouter::new()
+        .route("/v1/channels", post(create).get(list))
+        .route("/v1/channels/{channel_id}", axum::routing::delete(close))
+}

@@ -13,7 +13,6 @@
 //! serialize and can never produce two different chosen slots.
 
 use axum::Json;
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -62,8 +61,8 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
     ),
 ];
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
+    utoipa_axum::router::OpenApiRouter::new()
         .route("/v1/scheduling_conversations", post(create).get(lookup))
         .route(
             "/v1/scheduling_conversations/{scheduling_conversation_id}",

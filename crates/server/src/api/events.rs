@@ -587,3 +587,20 @@ pub async fn free_busy_page(
 ) -> ApiResult<Response> {
     list_events(&state, &auth, super::decode_page(&page)?, true).await
 }
+
+/// This module's routes. Not yet documented ones are added with `.route`
+/// (they are missing from `/openapi.json` until they get a
+/// `#[utoipa::path]` and move to `.routes(routes!(…))`).
+pub fn routes() -> utoipa_axum::router::OpenApiRouter<crate::AppState> {
+    #[allow(unused_imports)]
+    use axum::routing::{get, post};
+    utoipa_axum::router::OpenApiRouter::new()
+        .route(
+            "/v1/calendars/{calendar_id}/events",
+            post(upsert).delete(delete),
+        )
+        .route("/v1/events", get(read).delete(bulk_delete))
+        .route("/v1/events/pages/{page}", get(read_page))
+        .route("/v1/free_busy", get(free_busy))
+        .route("/v1/free_busy/pages/{page}", get(free_busy_page))
+}

@@ -4,11 +4,12 @@ use axum::Json;
 use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use serde_json::{Value, json};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::CorsLayer;
 use tower_http::trace::TraceLayer;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -27,219 +28,25 @@ pub mod rules;
 pub mod scheduling;
 pub mod templates;
 
-/// The foundation's routes: method, path, summary. The OpenAPI document is
-/// built from [`all_routes`], and a test checks that each entry is routed.
-pub const ROUTES: &[(&str, &str, &str)] = &[
-    (
-        "get",
-        "/healthz",
-        "Liveness and readiness: answers 200 when the database answers.",
-    ),
-    ("get", "/openapi.json", "This document."),
-    (
-        "post",
-        "/oauth/token",
-        "Refresh an access token (grant_type=refresh_token).",
-    ),
-    ("post", "/oauth/token/revoke", "Revoke an account's tokens."),
-    (
-        "post",
-        "/v1/application_calendars",
-        "Create (or return again) an application calendar account and its tokens.",
-    ),
-    (
-        "get",
-        "/v1/userinfo",
-        "The account behind the token, with profiles and calendars.",
-    ),
-    ("get", "/v1/account", "The account behind the token."),
-    ("get", "/v1/profiles", "The account's calendar profiles."),
-    ("get", "/v1/calendars", "List the account's calendars."),
-    ("post", "/v1/calendars", "Create a calendar on a profile."),
-    (
-        "post",
-        "/v1/calendars/{calendar_id}/events",
-        "Create or update an event by event_id (202).",
-    ),
-    (
-        "delete",
-        "/v1/calendars/{calendar_id}/events",
-        "Delete an event by event_id or event_uid (202).",
-    ),
-    (
-        "get",
-        "/v1/events",
-        "Read events, paged with an absolute next_page.",
-    ),
-    (
-        "get",
-        "/v1/events/pages/{page}",
-        "A further page of events.",
-    ),
-    (
-        "delete",
-        "/v1/events",
-        "Bulk delete: delete_all or calendar_ids (body or query) (202).",
-    ),
-    (
-        "get",
-        "/v1/free_busy",
-        "Free/busy of the account's events, paged.",
-    ),
-    (
-        "get",
-        "/v1/free_busy/pages/{page}",
-        "A further page of free/busy.",
-    ),
-    (
-        "post",
-        "/v1/availability_rules",
-        "Create or update an availability rule.",
-    ),
-    ("get", "/v1/availability_rules", "List availability rules."),
-    (
-        "get",
-        "/v1/availability_rules/{availability_rule_id}",
-        "Read an availability rule.",
-    ),
-    (
-        "delete",
-        "/v1/availability_rules/{availability_rule_id}",
-        "Delete an availability rule (202).",
-    ),
-    (
-        "post",
-        "/v1/available_periods",
-        "Create or update an available period (202).",
-    ),
-    (
-        "get",
-        "/v1/available_periods",
-        "List available periods, paged.",
-    ),
-    (
-        "get",
-        "/v1/available_periods/pages/{page}",
-        "A further page of available periods.",
-    ),
-    (
-        "delete",
-        "/v1/available_periods",
-        "Delete an available period, or all with delete_all (202).",
-    ),
-    (
-        "post",
-        "/v1/availability",
-        "Availability query: groups where N of M must be free.",
-    ),
-    (
-        "post",
-        "/v1/channels",
-        "Open a push notification channel (a verification callback follows).",
-    ),
-    ("get", "/v1/channels", "List the account's open channels."),
-    (
-        "delete",
-        "/v1/channels/{channel_id}",
-        "Close a channel (202).",
-    ),
-    (
-        "get",
-        "/v1/application",
-        "The calling application, with its webhook URL.",
-    ),
-    (
-        "post",
-        "/v1/application",
-        "Set (or clear with null) the application's webhook URL.",
-    ),
-    (
-        "get",
-        "/v1/deliveries",
-        "The application's delivery log: recent callbacks, state, attempts, last error.",
-    ),
-    (
-        "post",
-        "/v1/deliveries/{delivery_id}/replay",
-        "Send a delivered or failed callback again.",
-    ),
-    (
-        "post",
-        "/v1/sequenced_availability",
-        "Sequenced availability: consecutive steps, each its own query.",
-    ),
-];
-
-/// Every route of every module.
-pub fn all_routes() -> impl Iterator<Item = &'static (&'static str, &'static str, &'static str)> {
-    ROUTES
-        .iter()
-        .chain(conversations::ROUTES)
-        .chain(scheduling::ROUTES)
-}
-
-/// The JSON API's routes; `crate::app` adds the pages and the layers.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/openapi.json", get(openapi::document))
-        .route("/oauth/token", post(oauth::token))
-        .route("/oauth/token/revoke", post(oauth::revoke))
-        .route(
-            "/v1/application_calendars",
-            post(oauth::application_calendar),
-        )
-        .route("/v1/userinfo", get(accounts::userinfo))
-        .route("/v1/account", get(accounts::account))
-        .route("/v1/profiles", get(accounts::profiles))
-        .route(
-            "/v1/calendars",
-            get(calendars::list).post(calendars::create),
-        )
-        .route(
-            "/v1/calendars/{calendar_id}/events",
-            post(events::upsert).delete(events::delete),
-        )
-        .route("/v1/events", get(events::read).delete(events::bulk_delete))
-        .route("/v1/events/pages/{page}", get(events::read_page))
-        .route("/v1/free_busy", get(events::free_busy))
-        .route("/v1/free_busy/pages/{page}", get(events::free_busy_page))
-        .route(
-            "/v1/availability_rules",
-            post(rules::upsert).get(rules::list),
-        )
-        .route(
-            "/v1/availability_rules/{id}",
-            get(rules::read).delete(rules::delete),
-        )
-        .route(
-            "/v1/available_periods",
-            post(periods::upsert)
-                .get(periods::list)
-                .delete(periods::delete),
-        )
-        .route(
-            "/v1/available_periods/pages/{page}",
-            get(periods::list_page),
-        )
-        .route("/v1/availability", post(availability::availability))
-        .route("/v1/sequenced_availability", post(availability::sequenced))
-        .route("/v1/channels", post(channels::create).get(channels::list))
-        .route(
-            "/v1/channels/{channel_id}",
-            axum::routing::delete(channels::close),
-        )
-        .route(
-            "/v1/application",
-            get(application::read).post(application::update),
-        )
-        .route("/v1/deliveries", get(application::deliveries))
-        .route(
-            "/v1/deliveries/{delivery_id}/replay",
-            post(application::replay),
-        )
+/// The JSON API: every module's routes, each documented with
+/// `#[utoipa::path]` so that `/openapi.json` is generated from the same
+/// table that routes requests. `crate::app` adds the pages and the layers.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::base())
+        .routes(routes!(healthz))
+        .routes(routes!(openapi::document))
+        .merge(oauth::routes())
+        .merge(accounts::routes())
+        .merge(calendars::routes())
+        .merge(events::routes())
+        .merge(rules::routes())
+        .merge(periods::routes())
+        .merge(availability::routes())
+        .merge(channels::routes())
+        .merge(application::routes())
         .merge(conversations::routes())
         .merge(scheduling::routes())
+        .merge(templates::routes())
 }
 
 /// Wraps every route (the API's and the pages'): JSON answers for unknown
@@ -261,13 +68,39 @@ pub fn finish(router: Router<AppState>, state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Liveness and readiness: 200 when the database answers.
+#[utoipa::path(get, path = "/healthz", tag = "operations", security(()),
+    responses((status = 200, description = "The database answers.", body = Health),
+        (status = 503, description = "The database does not answer.", body = Health)))]
 #[tracing::instrument(skip_all)]
 async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
     match state.db.application("healthz-probe").await {
-        Ok(_) => Json(json!({"status": "ok", "database": state.db.backend(), "data_center": state.cfg.data_center}))
+        Ok(_) => Json(Health {
+            status: "ok".into(),
+            database: Some(state.db.backend()),
+            data_center: Some(state.cfg.data_center.clone()),
+        })
+        .into_response(),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(Health {
+                status: "database unavailable".into(),
+                database: None,
+                data_center: None,
+            }),
+        )
             .into_response(),
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "database unavailable"}))).into_response(),
     }
+}
+
+/// What `/healthz` answers.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Health {
+    status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    database: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data_center: Option<String>,
 }
 
 async fn method_not_allowed() -> Response {

@@ -182,3 +182,15 @@ pub async fn revoke(State(state): State<AppState>, Body(body): Body) -> ApiResul
     }
     Ok(super::ok(json!({})))
 }
+
+/// This module's routes. Not yet documented ones are added with `.route`
+/// (they are missing from `/openapi.json` until they get a
+/// `#[utoipa::path]` and move to `.routes(routes!(…))`).
+pub fn routes() -> utoipa_axum::router::OpenApiRouter<crate::AppState> {
+    #[allow(unused_imports)]
+    use axum::routing::post;
+    utoipa_axum::router::OpenApiRouter::new()
+        .route("/oauth/token", post(token))
+        .route("/oauth/token/revoke", post(revoke))
+        .route("/v1/application_calendars", post(application_calendar))
+}

@@ -156,3 +156,17 @@ pub async fn delete(
         .await?;
     Ok(super::accepted())
 }
+
+/// This module's routes. Not yet documented ones are added with `.route`
+/// (they are missing from `/openapi.json` until they get a
+/// `#[utoipa::path]` and move to `.routes(routes!(…))`).
+pub fn routes() -> utoipa_axum::router::OpenApiRouter<crate::AppState> {
+    #[allow(unused_imports)]
+    use axum::routing::{get, post};
+    utoipa_axum::router::OpenApiRouter::new()
+        .route(
+            "/v1/available_periods",
+            post(upsert).get(list).delete(delete),
+        )
+        .route("/v1/available_periods/pages/{page}", get(list_page))
+}

@@ -3,10 +3,9 @@
 
 use std::collections::HashSet;
 
-use axum::Router;
 use axum::extract::State;
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::post;
 use convene_store::scheduling::{Request, RequestState};
 use serde_json::{Value, json};
 
@@ -68,22 +67,11 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
     ),
 ];
 
-pub fn routes() -> Router<AppState> {
-    use super::templates;
-    Router::new()
+pub fn routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
+    utoipa_axum::router::OpenApiRouter::new()
         .route("/v1/scheduling_requests", post(create))
         .route("/v1/scheduling_requests/query", post(query))
         .route("/v1/scheduling_requests/cancel", post(cancel))
-        .route(
-            "/v1/scheduling_templates",
-            post(templates::create).get(templates::list),
-        )
-        .route(
-            "/v1/scheduling_templates/{sub}",
-            get(templates::read)
-                .post(templates::update)
-                .delete(templates::delete),
-        )
 }
 
 fn parse_recipients(root: &F<'_>, errs: &mut Errors) -> Vec<Recipient> {

@@ -108,3 +108,13 @@ pub async fn delete(
     state.db.upsert_template(&t).await?;
     Ok(super::accepted())
 }
+
+pub fn routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
+    use axum::routing::{get, post};
+    utoipa_axum::router::OpenApiRouter::new()
+        .route("/v1/scheduling_templates", post(create).get(list))
+        .route(
+            "/v1/scheduling_templates/{sub}",
+            get(read).post(update).delete(delete),
+        )
+}
