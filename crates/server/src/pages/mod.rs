@@ -10,17 +10,19 @@ pub mod assets;
 pub mod dashboard;
 pub mod recipient;
 pub mod template_check;
-pub mod webhooks;
 
 /// Every page: the dashboard and the recipient's slot picker.
 pub fn routes() -> axum::Router<crate::AppState> {
     use axum::routing::{get, post};
     dashboard::routes()
-        .route("/dashboard/webhooks", get(webhooks::page))
-        .route("/dashboard/webhooks/{client_id}", post(webhooks::set_url))
+        .route("/dashboard/webhooks", get(dashboard::webhooks::page))
+        .route(
+            "/dashboard/webhooks/{client_id}",
+            post(dashboard::webhooks::set_url),
+        )
         .route(
             "/dashboard/deliveries/{delivery_id}/replay",
-            post(webhooks::replay),
+            post(dashboard::webhooks::replay),
         )
         .route("/rts/{token}", get(recipient::show).post(recipient::submit))
 }

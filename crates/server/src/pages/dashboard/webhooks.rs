@@ -8,14 +8,12 @@ use axum::response::Response;
 use convene_store::Application;
 use convene_store::notify::Delivery;
 
-use super::admin_auth::{Signed, form_encode};
-use super::dashboard::{
-    Chrome, Opt, chrome, csrf_failed, failed, fstr, html, not_found, see_other,
-};
+use super::{Chrome, Opt, chrome, csrf_failed, failed, fstr, html, not_found, see_other};
 use crate::AppState;
 use crate::domain::requests::WEBHOOK_TYPES;
 use crate::http::{Body, QueryInput};
 use crate::notifications::check_url;
+use crate::pages::admin_auth::{Signed, form_encode};
 use crate::time::from_ms;
 
 const LOG_LIMIT: i64 = 100;

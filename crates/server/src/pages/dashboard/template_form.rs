@@ -1,459 +1,12 @@
-//! The admin dashboard: sign-in, templates (list and editor) and scheduling
-//! requests (list and the page at each request's `dashboard_url`). Server-
-//! rendered forms; every POST carries the session's CSRF token. An admin
-//! sees only their own Organizational Unit: anything else is a 404.
+//! The template editor: the form, its mapping to the API shape, and saving.
 
-use std::collections::HashMap;
-
-use axum::Router;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
-use convene_store::Account;
-use convene_store::scheduling::{Request, Template};
-use jiff::tz::TimeZone;
-use serde_json::{Map, Value, json};
-
-use super::admin_auth::{
-    SIGNIN_COOKIE, Signed, cookie, end_session, safe_next, same_secret, set_cookie, start_session,
-    verify_password,
-};
-use super::template_check::template_problems;
-use super::{ZONES, assets};
-use crate::domain::requests::{
-    booking_of, cancel_request, history_of, refresh, select_url, spec_of,
-};
-use crate::domain::templates::normalize;
-use crate::error::{ApiError, FieldError};
-use crate::http::{Body, QueryInput};
-use crate::ids::{new_id, new_secret};
-use crate::time::{fmt_time, from_ms, parse_time};
-use crate::{AppState, tz};
-
-pub const ROUTES: &[(&str, &str, &str)] = &[
-    (
-        "get",
-        "/dashboard",
-        "Dashboard home (HTML; sign-in required): the scheduling requests.",
-    ),
-    ("get", "/dashboard/sign-in", "Admin sign-in form (HTML)."),
-    (
-        "post",
-        "/dashboard/sign-in",
-        "Sign in with email and password (form); sets an HttpOnly session cookie.",
-    ),
-    (
-        "post",
-        "/dashboard/sign-out",
-        "Sign out (form with the session's CSRF token).",
-    ),
-    (
-        "get",
-        "/dashboard/templates",
-        "Templates of the admin's Organizational Unit (HTML).",
-    ),
-    (
-        "post",
-        "/dashboard/templates",
-        "Create a template from the editor form.",
-    ),
-    (
-        "get",
-        "/dashboard/templates/new",
-        "Template editor for a new template (HTML).",
-    ),
-    (
-        "get",
-        "/dashboard/templates/{sub}",
-        "Template editor (cronofy_dashboard_url of template errors), with the problems a request would report.",
-    ),
-    (
-        "post",
-        "/dashboard/templates/{sub}",
-        "Save a template from the editor form.",
-    ),
-    (
-        "post",
-        "/dashboard/templates/{sub}/delete",
-        "Delete a template (form).",
-    ),
-    (
-        "get",
-        "/dashboard/requests",
-        "Scheduling requests of the unit, filtered by ?state= (HTML).",
-    ),
-    (
-        "get",
-        "/dashboard/requests/{id}",
-        "A scheduling request (its dashboard_url): recipient, history, booking, cancel (HTML).",
-    ),
-    (
-        "post",
-        "/dashboard/requests/{id}/cancel",
-        "Cancel a scheduling request (form).",
-    ),
-    (
-        "get",
-        "/dashboard/webhooks",
-        "Applications' webhook URLs and their delivery log, filtered by ?app= and ?state= (HTML).",
-    ),
-    (
-        "post",
-        "/dashboard/webhooks/{client_id}",
-        "Set or clear an application's webhook URL (form).",
-    ),
-    (
-        "post",
-        "/dashboard/deliveries/{delivery_id}/replay",
-        "Send a delivery again as a new delivery (form).",
-    ),
-    (
-        "get",
-        "/assets/{file}",
-        "The pages' stylesheet and scripts.",
-    ),
-];
-
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/dashboard", get(home))
-        .route("/dashboard/sign-in", get(sign_in_form).post(sign_in))
-        .route("/dashboard/sign-out", post(sign_out))
-        .route("/dashboard/templates", get(templates).post(create_template))
-        .route("/dashboard/templates/new", get(new_template))
-        .route(
-            "/dashboard/templates/{sub}",
-            get(edit_template).post(save_template),
-        )
-        .route("/dashboard/templates/{sub}/delete", post(delete_template))
-        .route("/dashboard/requests", get(requests))
-        .route("/dashboard/requests/{id}", get(request_page))
-        .route("/dashboard/requests/{id}/cancel", post(cancel))
-        .route("/assets/{file}", get(assets::serve))
-}
-
-/// The frame every signed-in page shares.
-pub struct Chrome {
-    pub email: String,
-    pub ou_name: String,
-    pub csrf: String,
-    pub section: &'static str,
-    /// Whether the webhooks section is offered.
-    pub webhooks: bool,
-}
-
-pub(super) fn chrome(s: &Signed, section: &'static str) -> Chrome {
-    Chrome {
-        email: s.admin.email.clone(),
-        ou_name: s.ou_name.clone(),
-        csrf: s.csrf.clone(),
-        section,
-        webhooks: true,
-    }
-}
-
-/// A rendered page with the headers every dashboard page carries: no
-/// caching, no framing (clickjacking), and a CSP that only allows Convene's
-/// own stylesheet and scripts.
-pub(super) fn html<T: askama::Template>(status: StatusCode, t: &T) -> Response {
-    assets::secure(super::render(status, t))
-}
-
-#[derive(askama::Template)]
-#[template(path = "dashboard/message.html")]
-struct MessagePage {
-    chrome: Chrome,
-    title: String,
-    message: String,
-    back: String,
-}
-
-fn message(s: &Signed, status: StatusCode, title: &str, text: &str, back: &str) -> Response {
-    html(
-        status,
-        &MessagePage {
-            chrome: chrome(s, ""),
-            title: title.into(),
-            message: text.into(),
-            back: back.into(),
-        },
-    )
-}
-
-pub(super) fn not_found(s: &Signed, what: &str, back: &str) -> Response {
-    message(
-        s,
-        StatusCode::NOT_FOUND,
-        "Not found",
-        &format!("No {what} of that id exists in your Organizational Unit."),
-        back,
-    )
-}
-
-pub(super) fn csrf_failed(s: &Signed, back: &str) -> Response {
-    message(
-        s,
-        StatusCode::FORBIDDEN,
-        "Form expired",
-        "This form was not sent from your current session. Reload the page and try again.",
-        back,
-    )
-}
-
-/// Unexpected failures: logged, and a plain page (never the error text).
-pub(super) fn failed(e: impl Into<ApiError>) -> Response {
-    let e: ApiError = e.into();
-    tracing::error!(error = ?e, "dashboard failed");
-    assets::secure(
-        (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            axum::response::Html(
-                "<!doctype html><title>Error</title><h1>Something went wrong</h1>",
-            ),
-        )
-            .into_response(),
-    )
-}
-
-pub(super) fn see_other(to: &str) -> Response {
-    Redirect::to(to).into_response()
-}
-
-pub(super) fn fstr<'a>(v: &'a Value, k: &str) -> &'a str {
-    v.get(k).and_then(Value::as_str).unwrap_or("")
-}
-
-#[tracing::instrument(skip_all)]
-async fn home(_s: Signed) -> Response {
-    see_other("/dashboard/requests")
-}
-
-// ---------------------------------------------------------------- sign-in
-
-#[derive(askama::Template)]
-#[template(path = "dashboard/sign_in.html")]
-struct SignInPage {
-    csrf: String,
-    next: String,
-    email: String,
-    message: Option<String>,
-}
-
-/// The form with a fresh double-submit token (cookie and hidden field).
-fn sign_in_page(
-    state: &AppState,
-    status: StatusCode,
-    next: String,
-    email: String,
-    message: Option<String>,
-) -> Response {
-    let token = new_secret();
-    let mut resp = html(
-        status,
-        &SignInPage {
-            csrf: token.clone(),
-            next,
-            email,
-            message,
-        },
-    );
-    resp.headers_mut().append(
-        header::SET_COOKIE,
-        set_cookie(state, SIGNIN_COOKIE, &token, 3600),
-    );
-    resp
-}
-
-#[tracing::instrument(skip_all)]
-async fn sign_in_form(State(state): State<AppState>, QueryInput(q): QueryInput) -> Response {
-    let next = safe_next(Some(fstr(&q, "next")));
-    sign_in_page(&state, StatusCode::OK, next, String::new(), None)
-}
-
-#[tracing::instrument(skip_all)]
-async fn sign_in(State(state): State<AppState>, headers: HeaderMap, Body(form): Body) -> Response {
-    let next = safe_next(Some(fstr(&form, "next")));
-    let email = fstr(&form, "email").trim().to_lowercase();
-    let password = fstr(&form, "password").to_string();
-    let fresh =
-        cookie(&headers, SIGNIN_COOKIE).is_some_and(|c| same_secret(c, fstr(&form, "csrf")));
-    if !fresh {
-        return sign_in_page(
-            &state,
-            StatusCode::FORBIDDEN,
-            next,
-            email,
-            Some("The sign-in form expired (or cookies are blocked). Please try again.".into()),
-        );
-    }
-    let admin = match state.db.admin_by_email(&email).await {
-        Ok(a) => a,
-        Err(e) => return failed(e),
-    };
-    let ok = !password.is_empty()
-        && verify_password(password, admin.as_ref().map(|a| a.password_hash.clone())).await;
-    let Some(admin) = admin.filter(|_| ok) else {
-        tracing::info!("dashboard sign-in refused");
-        return sign_in_page(
-            &state,
-            StatusCode::UNAUTHORIZED,
-            next,
-            email,
-            Some("That email and password do not match an admin.".into()),
-        );
-    };
-    let session = match start_session(&state, &admin).await {
-        Ok(c) => c,
-        Err(e) => return failed(ApiError::Internal(e)),
-    };
-    tracing::info!(admin = %admin.id, "dashboard sign-in");
-    let mut resp = see_other(&next);
-    let h = resp.headers_mut();
-    h.append(header::SET_COOKIE, session);
-    h.append(header::SET_COOKIE, set_cookie(&state, SIGNIN_COOKIE, "", 0));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    resp
-}
-
-#[tracing::instrument(skip_all, fields(admin = %s.admin.id))]
-async fn sign_out(
-    State(state): State<AppState>,
-    s: Signed,
-    headers: HeaderMap,
-    Body(form): Body,
-) -> Response {
-    if !s.csrf_ok(&form) {
-        return csrf_failed(&s, "/dashboard");
-    }
-    let cleared = match end_session(&state, &headers).await {
-        Ok(c) => c,
-        Err(e) => return failed(ApiError::Internal(e)),
-    };
-    let mut resp = see_other("/dashboard/sign-in");
-    resp.headers_mut().append(header::SET_COOKIE, cleared);
-    resp
-}
-
-// ---------------------------------------------------------------- templates
-
-struct TemplateRow {
-    sub: String,
-    name: String,
-    url: String,
-    people: String,
-    duration: String,
-    problems: usize,
-}
-
-#[derive(askama::Template)]
-#[template(path = "dashboard/templates.html")]
-struct TemplatesPage {
-    chrome: Chrome,
-    rows: Vec<TemplateRow>,
-    message: Option<String>,
-}
-
-fn body_of(t: &Template) -> Value {
-    serde_json::from_str(&t.body_json).unwrap_or_else(|_| json!({}))
-}
-
-fn minutes(v: &Value) -> Option<i64> {
-    v.get("minutes").and_then(Value::as_i64)
-}
-
-fn people_summary(v: &Value, names: &HashMap<String, String>) -> String {
-    let name = |s: &str| names.get(s).cloned().unwrap_or_else(|| s.to_string());
-    let mut parts = Vec::new();
-    if let Some(h) = v.get("host").and_then(|h| h["sub"].as_str()) {
-        parts.push(format!("Host {}", name(h)));
-    } else if let Some(g) = v.get("host_group") {
-        parts.push(format!("Host group: {}", group_rule(g)));
-    }
-    for g in v["collaborator_groups"].as_array().into_iter().flatten() {
-        let label = g["name"]
-            .as_str()
-            .filter(|s| !s.is_empty())
-            .unwrap_or("Group");
-        parts.push(format!("{label}: {}", group_rule(g)));
-    }
-    if parts.is_empty() {
-        "No host".into()
-    } else {
-        parts.join(" · ")
-    }
-}
-
-fn group_rule(g: &Value) -> String {
-    let n = g["members"].as_array().map_or(0, Vec::len);
-    match g["required"].as_u64() {
-        Some(k) => format!("{k} of {n}"),
-        None => format!("all {n}"),
-    }
-}
-
-async fn account_names(state: &AppState, ou: &str) -> Result<Vec<Account>, ApiError> {
-    Ok(state.db.unit_accounts(ou, 500).await?)
-}
-
-fn account_label(a: &Account) -> String {
-    if a.email.is_empty() || a.email == a.name {
-        a.name.clone()
-    } else {
-        format!("{} ({})", a.name, a.email)
-    }
-}
-
-#[tracing::instrument(skip_all, fields(admin = %s.admin.id))]
-async fn templates(
-    State(state): State<AppState>,
-    s: Signed,
-    QueryInput(q): QueryInput,
-) -> Response {
-    let ou = s.admin.organizational_unit_id.clone();
-    let list = match state.db.templates(&ou).await {
-        Ok(l) => l,
-        Err(e) => return failed(e),
-    };
-    let accounts = match account_names(&state, &ou).await {
-        Ok(a) => a,
-        Err(e) => return failed(e),
-    };
-    let names: HashMap<String, String> = accounts
-        .iter()
-        .map(|a| (a.id.clone(), a.name.clone()))
-        .collect();
-    let mut rows = Vec::new();
-    for t in list.iter().take(500) {
-        let body = body_of(t);
-        let problems = match template_problems(&state, &ou, &t.id, &body).await {
-            Ok(p) => p.len(),
-            Err(e) => return failed(e),
-        };
-        rows.push(TemplateRow {
-            sub: t.id.clone(),
-            name: t.name.clone(),
-            url: format!("/dashboard/templates/{}", t.id),
-            people: people_summary(&body, &names),
-            duration: format!("{} min", minutes(&body["duration"]).unwrap_or(30)),
-            problems,
-        });
-    }
-    let message = (fstr(&q, "deleted") == "1").then(|| "Template deleted.".to_string());
-    html(
-        StatusCode::OK,
-        &TemplatesPage {
-            chrome: chrome(&s, "templates"),
-            rows,
-            message,
-        },
-    )
-}
+#[allow(unused_imports)]
+use super::*;
 
 /// What the editor's inputs hold, as typed (so a rejected form comes back
 /// exactly as it was sent).
 #[derive(Clone, Debug, Default)]
-struct EditorForm {
+pub(super) struct EditorForm {
     name: String,
     host_kind: String,
     host: String,
@@ -474,7 +27,7 @@ struct EditorForm {
 }
 
 #[derive(Clone, Debug, Default)]
-struct GroupForm {
+pub(super) struct GroupForm {
     name: String,
     required: String,
     members: Vec<String>,
@@ -537,12 +90,12 @@ impl GroupForm {
     }
 }
 
-fn mins_text(v: &Value) -> String {
+pub(super) fn mins_text(v: &Value) -> String {
     minutes(v).map(|m| m.to_string()).unwrap_or_default()
 }
 
 /// A stored UTC Time as the `datetime-local` value in the template's zone.
-fn local_input(t: &str, zone: &TimeZone) -> String {
+pub(super) fn local_input(t: &str, zone: &TimeZone) -> String {
     match parse_time(t) {
         Some(ts) => ts
             .to_zoned(zone.clone())
@@ -554,7 +107,7 @@ fn local_input(t: &str, zone: &TimeZone) -> String {
 
 /// A `datetime-local` value (in the template's zone) as a UTC Time; text
 /// that is neither passes through for `normalize` to reject by name.
-fn utc_time(local: &str, zone: &TimeZone) -> String {
+pub(super) fn utc_time(local: &str, zone: &TimeZone) -> String {
     let local = local.trim();
     if let Some(t) = parse_time(local).filter(|_| local.ends_with('Z') || local.contains('+')) {
         return fmt_time(t);
@@ -790,7 +343,7 @@ impl EditorForm {
 }
 
 /// Where an API field path shows up in the editor.
-fn form_key(path: &str, group_map: &[usize], period_map: &[usize]) -> String {
+pub(super) fn form_key(path: &str, group_map: &[usize], period_map: &[usize]) -> String {
     let indexed = |rest: &str, map: &[usize], prefix: &str| -> Option<String> {
         let inner = rest.strip_prefix('[')?;
         let (n, _) = inner.split_once(']')?;
@@ -823,7 +376,7 @@ pub(super) struct Opt {
     pub(super) selected: bool,
 }
 
-struct MemberBox {
+pub(super) struct MemberBox {
     sub: String,
     label: String,
     /// The email, shown under the name.
@@ -832,7 +385,7 @@ struct MemberBox {
     known: bool,
 }
 
-struct GroupView {
+pub(super) struct GroupView {
     id: String,
     prefix: String,
     legend: String,
@@ -843,27 +396,27 @@ struct GroupView {
     error: String,
 }
 
-struct PeriodView {
+pub(super) struct PeriodView {
     index: usize,
     start: String,
     end: String,
     error: String,
 }
 
-struct ErrView {
+pub(super) struct ErrView {
     key: String,
     field: String,
     description: String,
 }
 
-struct ProblemView {
+pub(super) struct ProblemView {
     key: String,
     description: String,
 }
 
 #[derive(askama::Template)]
 #[template(path = "dashboard/editor.html")]
-struct EditorPage {
+pub(super) struct EditorPage {
     chrome: Chrome,
     title: String,
     is_new: bool,
@@ -895,7 +448,7 @@ impl EditorPage {
     }
 }
 
-fn group_view(
+pub(super) fn group_view(
     g: &GroupForm,
     id: &str,
     prefix: &str,
@@ -959,7 +512,7 @@ fn group_view(
     }
 }
 
-struct EditorInput<'a> {
+pub(super) struct EditorInput<'a> {
     sub: Option<&'a str>,
     form: EditorForm,
     errors: Vec<FieldError>,
@@ -969,7 +522,7 @@ struct EditorInput<'a> {
     problems: Option<Vec<FieldError>>,
 }
 
-async fn editor(
+pub(super) async fn editor(
     state: &AppState,
     s: &Signed,
     status: StatusCode,
@@ -1136,7 +689,7 @@ async fn editor(
 }
 
 #[tracing::instrument(skip_all, fields(admin = %s.admin.id))]
-async fn new_template(State(state): State<AppState>, s: Signed) -> Response {
+pub(super) async fn new_template(State(state): State<AppState>, s: Signed) -> Response {
     let input = EditorInput {
         sub: None,
         form: EditorForm::blank(),
@@ -1149,7 +702,7 @@ async fn new_template(State(state): State<AppState>, s: Signed) -> Response {
     editor(&state, &s, StatusCode::OK, input).await
 }
 
-async fn owned_template(
+pub(super) async fn owned_template(
     state: &AppState,
     s: &Signed,
     sub: &str,
@@ -1162,7 +715,7 @@ async fn owned_template(
 }
 
 #[tracing::instrument(skip_all, fields(admin = %s.admin.id, template = %sub))]
-async fn edit_template(
+pub(super) async fn edit_template(
     State(state): State<AppState>,
     s: Signed,
     Path(sub): Path<String>,
@@ -1193,7 +746,7 @@ async fn edit_template(
 
 /// Validates the form as the API validates a template body; a rejected
 /// form is shown again with its problems (422), an accepted one is stored.
-async fn store_template(
+pub(super) async fn store_template(
     state: &AppState,
     s: &Signed,
     existing: Option<Template>,
@@ -1244,7 +797,11 @@ async fn store_template(
 }
 
 #[tracing::instrument(skip_all, fields(admin = %s.admin.id))]
-async fn create_template(State(state): State<AppState>, s: Signed, Body(form): Body) -> Response {
+pub(super) async fn create_template(
+    State(state): State<AppState>,
+    s: Signed,
+    Body(form): Body,
+) -> Response {
     if !s.csrf_ok(&form) {
         return csrf_failed(&s, "/dashboard/templates/new");
     }
@@ -1252,7 +809,7 @@ async fn create_template(State(state): State<AppState>, s: Signed, Body(form): B
 }
 
 #[tracing::instrument(skip_all, fields(admin = %s.admin.id, template = %sub))]
-async fn save_template(
+pub(super) async fn save_template(
     State(state): State<AppState>,
     s: Signed,
     Path(sub): Path<String>,
@@ -1269,7 +826,7 @@ async fn save_template(
 }
 
 #[tracing::instrument(skip_all, fields(admin = %s.admin.id, template = %sub))]
-async fn delete_template(
+pub(super) async fn delete_template(
     State(state): State<AppState>,
     s: Signed,
     Path(sub): Path<String>,
@@ -1289,336 +846,6 @@ async fn delete_template(
         return failed(e);
     }
     see_other("/dashboard/templates?deleted=1")
-}
-
-// ---------------------------------------------------------------- requests
-
-const STATES: &[(&str, &str)] = &[
-    ("pending", "Waiting for the recipient"),
-    ("pending_rescheduling", "Rescheduling"),
-    ("complete", "Complete"),
-    ("cancelled", "Cancelled"),
-    ("expired", "Expired"),
-];
-
-fn state_label(s: &str) -> String {
-    STATES
-        .iter()
-        .find(|(k, _)| *k == s)
-        .map_or_else(|| s.to_string(), |(_, l)| l.to_string())
-}
-
-fn when(ms: i64, zone: &TimeZone, fmt: &str) -> String {
-    from_ms(ms).to_zoned(zone.clone()).strftime(fmt).to_string()
-}
-
-fn utc_label(ms: i64) -> String {
-    when(ms, &TimeZone::UTC, "%Y-%m-%d %H:%M UTC")
-}
-
-/// `Tuesday 7 January 2030, 09:00–09:30 (Europe/London)`.
-fn booked_label(start_ms: i64, end_ms: i64, tzid: &str) -> String {
-    let zone = tz(tzid).unwrap_or(TimeZone::UTC);
-    format!(
-        "{}–{} ({tzid})",
-        when(start_ms, &zone, "%A %-d %B %Y, %H:%M"),
-        when(end_ms, &zone, "%H:%M")
-    )
-}
-
-struct RequestRow {
-    id: String,
-    url: String,
-    created: String,
-    summary: String,
-    recipient: String,
-    state: String,
-    state_label: String,
-    booked: String,
-}
-
-#[derive(askama::Template)]
-#[template(path = "dashboard/requests.html")]
-struct RequestsPage {
-    chrome: Chrome,
-    filters: Vec<Opt>,
-    filter_label: String,
-    rows: Vec<RequestRow>,
-    truncated: bool,
-}
-
-const LIST_LIMIT: i64 = 200;
-
-fn recipient_of(spec: &crate::domain::requests::RequestSpec) -> String {
-    spec.recipients
-        .iter()
-        .map(|r| match &r.display_name {
-            Some(n) if !n.is_empty() => format!("{n} <{}>", r.email),
-            _ => r.email.clone(),
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-#[tracing::instrument(skip_all, fields(admin = %s.admin.id))]
-async fn requests(State(state): State<AppState>, s: Signed, QueryInput(q): QueryInput) -> Response {
-    // Unknown states are treated as no filter rather than an error page.
-    let filter = STATES
-        .iter()
-        .map(|(k, _)| *k)
-        .find(|k| *k == fstr(&q, "state"));
-    let list = match state
-        .db
-        .requests(&s.admin.organizational_unit_id, filter, LIST_LIMIT)
-        .await
-    {
-        Ok(l) => l,
-        Err(e) => return failed(e),
-    };
-    let rows = list
-        .iter()
-        .map(|r| {
-            let (summary, recipient, booked) = match spec_of(r) {
-                Ok(spec) => (
-                    spec.summary.clone(),
-                    recipient_of(&spec),
-                    booking_of(r)
-                        .filter(|_| matches!(r.state.as_str(), "complete" | "pending_rescheduling"))
-                        .map(|b| booked_label(b.start_ms, b.end_ms, &spec.tzid))
-                        .unwrap_or_default(),
-                ),
-                Err(_) => (r.id.clone(), String::new(), String::new()),
-            };
-            RequestRow {
-                id: r.id.clone(),
-                url: format!("/dashboard/requests/{}", r.id),
-                created: utc_label(r.created_ms),
-                summary: if summary.is_empty() {
-                    r.id.clone()
-                } else {
-                    summary
-                },
-                recipient,
-                state: r.state.as_str().to_string(),
-                state_label: state_label(r.state.as_str()),
-                booked,
-            }
-        })
-        .collect::<Vec<_>>();
-    let mut filters = vec![Opt {
-        value: "/dashboard/requests".into(),
-        label: "All".into(),
-        selected: filter.is_none(),
-    }];
-    filters.extend(STATES.iter().map(|(k, l)| Opt {
-        value: format!("/dashboard/requests?state={k}"),
-        label: l.to_string(),
-        selected: filter == Some(*k),
-    }));
-    html(
-        StatusCode::OK,
-        &RequestsPage {
-            chrome: chrome(&s, "requests"),
-            filters,
-            filter_label: filter.map(state_label).unwrap_or_default(),
-            truncated: rows.len() as i64 >= LIST_LIMIT,
-            rows,
-        },
-    )
-}
-
-struct HistoryView {
-    at: String,
-    state: String,
-    note: String,
-}
-
-#[derive(askama::Template)]
-#[template(path = "dashboard/request.html")]
-struct RequestPage {
-    chrome: Chrome,
-    id: String,
-    summary: String,
-    state: String,
-    state_label: String,
-    message: Option<String>,
-    recipient: String,
-    duration: String,
-    location: Option<String>,
-    hosts: String,
-    groups: Vec<(String, String)>,
-    template: Option<(String, String)>,
-    created: String,
-    select_url: String,
-    booked: Option<String>,
-    booked_members: String,
-    history: Vec<HistoryView>,
-    cancellable: bool,
-}
-
-async fn owned_request(
-    state: &AppState,
-    s: &Signed,
-    id: &str,
-) -> Result<Option<Request>, ApiError> {
-    match state.db.request(id).await? {
-        Some(r) if r.organizational_unit_id == s.admin.organizational_unit_id => {
-            Ok(Some(refresh(state, r).await?))
-        }
-        _ => Ok(None),
-    }
-}
-
-async fn show_request(
-    state: &AppState,
-    s: &Signed,
-    r: &Request,
-    message: Option<String>,
-) -> Result<Response, ApiError> {
-    let spec = spec_of(r)?;
-    let zone = tz(&spec.tzid).unwrap_or(TimeZone::UTC);
-    let booking =
-        booking_of(r).filter(|_| matches!(r.state.as_str(), "complete" | "pending_rescheduling"));
-    let mut everyone = spec.members();
-    if let Some(b) = &booking {
-        everyone.extend(b.members.iter().cloned());
-    }
-    let names: HashMap<String, String> = state
-        .db
-        .accounts(&everyone)
-        .await?
-        .into_iter()
-        .map(|a| (a.id, a.name))
-        .collect();
-    let name = |m: &String| names.get(m).cloned().unwrap_or_else(|| m.clone());
-    let list = |ms: &[String]| ms.iter().map(name).collect::<Vec<_>>().join(", ");
-    let rule = |g: &crate::domain::requests::GroupDef| match g.required {
-        Some(n) => format!("any {n} of {}", list(&g.members)),
-        None => list(&g.members),
-    };
-    let hosts = if spec.host_kind == "host" {
-        list(&spec.host.members)
-    } else {
-        format!("Host group: {}", rule(&spec.host))
-    };
-    let groups = spec
-        .collaborator_groups
-        .iter()
-        .map(|g| {
-            (
-                g.name
-                    .clone()
-                    .filter(|n| !n.is_empty())
-                    .unwrap_or_else(|| "Collaborators".into()),
-                rule(g),
-            )
-        })
-        .collect();
-    let template = match &r.template_id {
-        Some(t) => {
-            let name = state
-                .db
-                .template(&r.organizational_unit_id, t)
-                .await?
-                .filter(|t| !t.deleted)
-                .map_or_else(|| format!("{t} (deleted)"), |t| t.name);
-            Some((name, format!("/dashboard/templates/{t}")))
-        }
-        None => None,
-    };
-    let history = history_of(r)
-        .into_iter()
-        .map(|h| HistoryView {
-            at: format!(
-                "{} · {}",
-                when(h.at_ms, &zone, "%a %-d %b %Y %H:%M"),
-                spec.tzid
-            ),
-            state: state_label(&h.state),
-            note: h.note,
-        })
-        .collect();
-    Ok(html(
-        StatusCode::OK,
-        &RequestPage {
-            chrome: chrome(s, "requests"),
-            id: r.id.clone(),
-            summary: spec.summary.clone(),
-            state: r.state.as_str().to_string(),
-            state_label: state_label(r.state.as_str()),
-            message,
-            recipient: recipient_of(&spec),
-            duration: format!("{} minutes", spec.duration_min),
-            location: spec.location.clone(),
-            hosts,
-            groups,
-            template,
-            created: utc_label(r.created_ms),
-            select_url: select_url(state, r),
-            booked: booking
-                .as_ref()
-                .map(|b| booked_label(b.start_ms, b.end_ms, &spec.tzid)),
-            booked_members: booking
-                .as_ref()
-                .map(|b| list(&b.members))
-                .unwrap_or_default(),
-            history,
-            cancellable: matches!(
-                r.state.as_str(),
-                "pending" | "pending_rescheduling" | "complete"
-            ),
-        },
-    ))
-}
-
-#[tracing::instrument(skip_all, fields(admin = %s.admin.id, request = %id))]
-async fn request_page(
-    State(state): State<AppState>,
-    s: Signed,
-    Path(id): Path<String>,
-    QueryInput(q): QueryInput,
-) -> Response {
-    let r = match owned_request(&state, &s, &id).await {
-        Ok(Some(r)) => r,
-        Ok(None) => return not_found(&s, "scheduling request", "/dashboard/requests"),
-        Err(e) => return failed(e),
-    };
-    let message = (fstr(&q, "cancelled") == "1").then(|| "Request cancelled.".to_string());
-    show_request(&state, &s, &r, message)
-        .await
-        .unwrap_or_else(failed)
-}
-
-#[tracing::instrument(skip_all, fields(admin = %s.admin.id, request = %id))]
-async fn cancel(
-    State(state): State<AppState>,
-    s: Signed,
-    Path(id): Path<String>,
-    Body(form): Body,
-) -> Response {
-    let back = format!("/dashboard/requests/{id}");
-    if !s.csrf_ok(&form) {
-        return csrf_failed(&s, &back);
-    }
-    let r = match owned_request(&state, &s, &id).await {
-        Ok(Some(r)) => r,
-        Ok(None) => return not_found(&s, "scheduling request", "/dashboard/requests"),
-        Err(e) => return failed(e),
-    };
-    if !matches!(
-        r.state.as_str(),
-        "pending" | "pending_rescheduling" | "complete"
-    ) {
-        // Already over: show it as it is rather than an error.
-        return see_other(&back);
-    }
-    let note = format!("cancelled in the dashboard by {}", s.admin.email);
-    match cancel_request(&state, &r, &note, "scheduling_request_cancelled").await {
-        Ok(_) => see_other(&format!("{back}?cancelled=1")),
-        // The recipient acted meanwhile: the page shows what happened.
-        Err(ApiError::Invalid(_)) => see_other(&back),
-        Err(e) => failed(e),
-    }
 }
 
 #[cfg(test)]
