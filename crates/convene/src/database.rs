@@ -225,9 +225,36 @@ async fn probe_postgres(url: &str) -> anyhow::Result<String> {
     }
 }
 
-/// The database holds the instance key (unless CONVENE_SECRET_KEY is set),
-/// from which every client secret derives: a directory Convene creates for
-/// it is its owner's alone. Parents are created as usual.
+/// Where the instance key is: `CONVENE_SECRET_KEY`, else `--secret-key-file`,
+/// else beside the SQLite file (`convene.db` → `convene.key`). PostgreSQL has
+/// no file beside it, so a deployment there must say where the key is:
+/// replicas share it, and it must not live in the database.
+pub fn key_source(
+    target: &Target,
+    key_file: Option<&Path>,
+) -> anyhow::Result<convene_server::KeySource> {
+    use convene_server::KeySource;
+    if let Ok(v) = std::env::var("CONVENE_SECRET_KEY")
+        && !v.trim().is_empty()
+    {
+        return Ok(KeySource::Value(v));
+    }
+    if let Some(f) = key_file.filter(|f| !f.as_os_str().is_empty()) {
+        return Ok(KeySource::File(f.to_path_buf()));
+    }
+    match target {
+        Target::Sqlite { path, .. } => Ok(KeySource::File(path.with_extension("key"))),
+        // Gone at exit like the database itself.
+        Target::Memory => Ok(KeySource::Value(convene_server::ids::new_secret())),
+        Target::Postgres { .. } => bail!(
+            "PostgreSQL needs the instance key outside the database: set CONVENE_SECRET_KEY or --secret-key-file (the same for every replica)"
+        ),
+    }
+}
+
+/// The data directory holds the instance key file (unless the key is set
+/// elsewhere), from which every client secret derives: a directory Convene
+/// creates for it is its owner's alone. Parents are created as usual.
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     if dir.is_dir() {
         return Ok(());

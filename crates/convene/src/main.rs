@@ -7,7 +7,7 @@ mod logging;
 mod manage;
 mod public_url;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -47,6 +47,16 @@ struct GlobalArgs {
     /// Database: `sqlite://PATH` (WAL) or `postgres://USER:PASS@HOST/DB`; overrides --data-dir [default: sqlite://<data dir>/convene.db].
     #[arg(long, env = "CONVENE_DATABASE_URL", value_name = "URL", global = true)]
     database_url: Option<String>,
+    /// The instance key file (link tokens and client secrets derive from the key; keep it
+    /// and back it up apart from the database) [default: beside the SQLite file, `<name>.key`;
+    /// PostgreSQL needs this or CONVENE_SECRET_KEY].
+    #[arg(
+        long,
+        env = "CONVENE_SECRET_KEY_FILE",
+        value_name = "FILE",
+        global = true
+    )]
+    secret_key_file: Option<PathBuf>,
     /// Log format on stderr (colours only when stderr is a terminal).
     #[arg(
         long,
@@ -182,13 +192,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         cli.global.data_dir.as_deref(),
     )?;
     match cli.command {
-        Command::Serve(args) => serve(args, &target).await,
+        Command::Serve(args) => serve(args, &target, cli.global.secret_key_file.as_deref()).await,
         command => {
             // Which database a command used is the first thing to check
             // when its result is not where it was expected.
             eprintln!("convene: database {}", target.display());
             let out = match command {
-                Command::App { command } => manage::app(command, &target).await?,
+                Command::App { command } => {
+                    manage::app(command, &target, cli.global.secret_key_file.as_deref()).await?
+                }
                 Command::Admin { command } => manage::admin(command, &target).await?,
                 Command::Backup { to, force } => backup::backup(&target, &to, force).await?,
                 Command::Restore { from, force } => backup::restore(&target, &from, force).await?,
@@ -200,12 +212,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-async fn serve(args: ServeArgs, target: &Target) -> anyhow::Result<()> {
+async fn serve(args: ServeArgs, target: &Target, key_file: Option<&Path>) -> anyhow::Result<()> {
+    let keys = database::key_source(target, key_file)?;
     let explicit = match args.public_url.as_deref().map(str::trim) {
         Some(raw) if !raw.is_empty() => Some((raw.to_string(), public_url::parse(raw)?)),
         _ => None,
     };
     let database = target.open().await?;
+    let key = convene_server::load_key(&database, &keys).await?;
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
@@ -237,7 +251,7 @@ async fn serve(args: ServeArgs, target: &Target) -> anyhow::Result<()> {
         backend = database.backend(),
         "convene serving"
     );
-    let state = AppState::new(database.clone(), cfg).await?;
+    let state = AppState::new(database.clone(), cfg, key);
     convene_server::serve(listener, state, shutdown_signal()).await?;
     database.close().await;
     Ok(())

@@ -69,7 +69,11 @@ pub enum AdminCommand {
 /// Passwords shorter than this are refused.
 const MIN_PASSWORD_CHARS: usize = 8;
 
-pub async fn app(command: AppCommand, target: &Target) -> anyhow::Result<Value> {
+pub async fn app(
+    command: AppCommand,
+    target: &Target,
+    key_file: Option<&std::path::Path>,
+) -> anyhow::Result<Value> {
     let database = target.open().await?;
     let out = match command {
         AppCommand::Create {
@@ -81,7 +85,11 @@ pub async fn app(command: AppCommand, target: &Target) -> anyhow::Result<Value> 
                 !organizational_unit.trim().is_empty(),
                 "--organizational-unit must not be blank"
             );
-            let key = convene_server::load_key(&database).await?;
+            let key = convene_server::load_key(
+                &database,
+                &crate::database::key_source(target, key_file)?,
+            )
+            .await?;
             let (app, secret, ou) = convene_server::create_application(
                 &database,
                 &key,
@@ -132,7 +140,11 @@ pub async fn app(command: AppCommand, target: &Target) -> anyhow::Result<Value> 
                 database.application(&client_id).await?.is_some(),
                 "no application {client_id} in this database (`convene app list` shows them)"
             );
-            let key = convene_server::load_key(&database).await?;
+            let key = convene_server::load_key(
+                &database,
+                &crate::database::key_source(target, key_file)?,
+            )
+            .await?;
             let version = database.latest_secret_version(&client_id).await? + 1;
             let secret = key.client_secret(&client_id, version);
             database

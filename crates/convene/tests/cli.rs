@@ -54,6 +54,7 @@ impl Sandbox {
             "CONVENE_PUBLIC_URL",
             "CONVENE_LOG_FORMAT",
             "CONVENE_SECRET_KEY",
+            "CONVENE_SECRET_KEY_FILE",
             "RUST_BACKTRACE",
             "RUST_LIB_BACKTRACE",
         ] {
@@ -660,6 +661,162 @@ fn a_backup_taken_under_write_load_restores_every_acknowledged_write() {
     server.stop();
     s.json(&["restore", "--from", backup.to_str().unwrap(), "--force"]);
     assert_eq!(accounts(&s.default_db()), restored);
+}
+
+#[test]
+fn the_instance_key_lives_beside_the_database_never_in_it() {
+    let s = Sandbox::new();
+    let app = s.json(&["app", "create", "--name", "Keys"]);
+    let key_file = s.default_db().with_extension("key");
+    let meta = std::fs::metadata(&key_file).expect("the key file is created");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600, "owner-only");
+    }
+    assert_eq!(stored_keys(&s.default_db()), 0, "no key in the database");
+    let server = s.serve(&[]);
+    let (status, _) = server.call(
+        "POST",
+        "/v1/application_calendars",
+        None,
+        Some(
+            &json!({"client_id": app["client_id"], "client_secret": app["client_secret"],
+                     "application_calendar_id": "room"}),
+        ),
+    );
+    assert_eq!(status, 200, "the secret works");
+    server.stop();
+    // Whoever copies the database files alone finds no key to derive client
+    // secrets or link tokens from: only their digests are there.
+    let key = std::fs::read_to_string(&key_file).unwrap();
+    let key = key.trim();
+    assert!(key.len() >= 32, "{key}");
+    for f in ["convene.db", "convene.db-wal"] {
+        let path = s.default_db().with_file_name(f);
+        if let Ok(bytes) = std::fs::read(&path) {
+            assert!(
+                !bytes.windows(key.len()).any(|w| w == key.as_bytes()),
+                "{f} holds the instance key"
+            );
+            let secret = app["client_secret"].as_str().unwrap();
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{f} holds a client secret"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_key_stored_in_the_database_moves_to_the_key_file_once() {
+    let s = Sandbox::new();
+    let key = "an-instance-key-from-an-older-convene-0123456789";
+    // An older Convene kept its key in the database: make such a database
+    // (an application whose secret derives from that key, and the key in
+    // instance_secrets) with the key given by the environment.
+    let out = s
+        .cmd(&s.path("work"), &["app", "create", "--name", "Old"])
+        .env("CONVENE_SECRET_KEY", key)
+        .output()
+        .unwrap();
+    let app = json_of(&out, &["app", "create"]);
+    let key_file = s.default_db().with_extension("key");
+    assert!(
+        !key_file.exists(),
+        "a key from the environment writes no file"
+    );
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        use sqlx::Connection as _;
+        let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(s.default_db());
+        let mut conn = sqlx::SqliteConnection::connect_with(&opts).await.unwrap();
+        sqlx::query("INSERT INTO instance_secrets (name, value) VALUES ('link_key', $1)")
+            .bind(key)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+    });
+    assert_eq!(stored_keys(&s.default_db()), 1);
+
+    let server = s.serve(&[]);
+    assert_eq!(std::fs::read_to_string(&key_file).unwrap().trim(), key);
+    assert_eq!(
+        stored_keys(&s.default_db()),
+        0,
+        "the database no longer holds it"
+    );
+    let (status, b) = server.call(
+        "POST",
+        "/v1/application_calendars",
+        None,
+        Some(
+            &json!({"client_id": app["client_id"], "client_secret": app["client_secret"],
+                     "application_calendar_id": "room"}),
+        ),
+    );
+    assert_eq!(status, 200, "secrets made before the move still work: {b}");
+}
+
+#[test]
+fn processes_started_together_on_a_fresh_database_all_start() {
+    let s = Sandbox::new();
+    let db = s.path("fresh/convene.db");
+    std::fs::create_dir_all(db.parent().unwrap()).unwrap();
+    let url = format!("sqlite://{}", db.display());
+    let children: Vec<Child> = (0..15)
+        .map(|i| {
+            s.cmd(
+                &s.path("work"),
+                &[
+                    "app",
+                    "create",
+                    "--name",
+                    &format!("App {i}"),
+                    "--database-url",
+                    &url,
+                ],
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    let mut ids = BTreeSet::new();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        let app = json_of(&out, &["app", "create"]);
+        ids.insert(app["client_id"].as_str().unwrap().to_string());
+    }
+    assert_eq!(
+        ids.len(),
+        15,
+        "every process started and made its application"
+    );
+    let listed = s.json(&["app", "list", "--database-url", &url]);
+    assert_eq!(
+        listed["applications"].as_array().map(Vec::len),
+        Some(15),
+        "{listed}"
+    );
+}
+
+/// How many instance keys a database file holds.
+fn stored_keys(db: &Path) -> i64 {
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        use sqlx::Connection as _;
+        let opts = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(db)
+            .read_only(true);
+        let mut conn = sqlx::SqliteConnection::connect_with(&opts).await.unwrap();
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM instance_secrets")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+        n
+    })
 }
 
 /// The application calendar ids in a database file, read directly.

@@ -126,11 +126,10 @@ impl Clock {
 }
 
 impl AppState {
-    /// Loads the link key: `CONVENE_SECRET_KEY` when set, else the key this
-    /// database generated on first start.
-    pub async fn new(db: Db, cfg: Config) -> Result<Self, convene_store::StoreError> {
-        let links = load_key(&db).await?;
-        Ok(AppState {
+    /// The state of one replica over `db`, with the instance key from
+    /// [`load_key`].
+    pub fn new(db: Db, cfg: Config, links: links::LinkKey) -> Self {
+        AppState {
             availability: domain::availability::Availability::new(db.clone()),
             db,
             cfg: Arc::new(cfg),
@@ -138,22 +137,89 @@ impl AppState {
             rate: Default::default(),
             secrets: Default::default(),
             clock: Clock::default(),
-        })
+        }
     }
 }
 
-/// The instance key: `CONVENE_SECRET_KEY` when set, else the key this
-/// database generated on first start. Link tokens and client secrets are
-/// derived from it, so only their digests need storing.
-pub async fn load_key(db: &Db) -> Result<links::LinkKey, convene_store::StoreError> {
-    let secret = match std::env::var("CONVENE_SECRET_KEY")
-        .ok()
-        .filter(|s| !s.is_empty())
-    {
-        Some(s) => s,
-        None => db.instance_secret("link_key", &ids::new_secret()).await?,
+/// Where the instance key comes from. Link tokens and client secrets are
+/// derived from it, so only their digests are stored: the key must live
+/// outside the database, or a copy of the database would let anyone in.
+#[derive(Clone, Debug)]
+pub enum KeySource {
+    /// The key itself (`CONVENE_SECRET_KEY`).
+    Value(String),
+    /// A file holding it (`--secret-key-file`; beside the SQLite file by
+    /// default), created owner-only on first start.
+    File(std::path::PathBuf),
+}
+
+/// The name under which Convene before the key file stored the key in the
+/// database.
+const STORED_KEY: &str = "link_key";
+
+/// Loads the instance key. A database that still holds a key (from a
+/// Convene that kept it there) hands it over once: it is written to the key
+/// file when there is none yet, and then removed from the database.
+pub async fn load_key(db: &Db, source: &KeySource) -> anyhow::Result<links::LinkKey> {
+    use anyhow::Context as _;
+    let stored = db.stored_instance_secret(STORED_KEY).await?;
+    let key = match source {
+        KeySource::Value(v) => {
+            anyhow::ensure!(!v.trim().is_empty(), "the instance key is empty");
+            v.clone()
+        }
+        KeySource::File(path) => match read_key_file(path)? {
+            Some(k) => k,
+            None => {
+                let fresh = stored.clone().unwrap_or_else(ids::new_secret);
+                write_key_file(path, &fresh)
+                    .with_context(|| format!("cannot create the key file {}", path.display()))?;
+                // Two processes starting together: the first file wins.
+                read_key_file(path)?.unwrap_or(fresh)
+            }
+        },
     };
-    Ok(links::LinkKey::new(&secret))
+    match stored {
+        Some(s) if s == key => {
+            db.forget_instance_secret(STORED_KEY).await?;
+            tracing::info!("the instance key moved out of the database");
+        }
+        Some(_) => tracing::warn!(
+            "the database holds an instance key that differs from the one in use; it is ignored (delete it from instance_secrets)"
+        ),
+        None => {}
+    }
+    Ok(links::LinkKey::new(&key))
+}
+
+fn read_key_file(path: &std::path::Path) -> anyhow::Result<Option<String>> {
+    match std::fs::read_to_string(path) {
+        Ok(s) if !s.trim().is_empty() => Ok(Some(s.trim().to_string())),
+        Ok(_) => anyhow::bail!("the key file {} is empty", path.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(anyhow::anyhow!(
+            "cannot read the key file {}: {e}",
+            path.display()
+        )),
+    }
+}
+
+/// Creates the key file, readable by its owner only; never overwrites one.
+fn write_key_file(path: &std::path::Path, key: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    match opts.open(path) {
+        Ok(mut f) => {
+            f.write_all(key.as_bytes())?;
+            f.write_all(b"\n")?;
+            f.sync_all()
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// Creates an Internal Application (and its Organizational Unit when new);

@@ -270,7 +270,38 @@ impl Db {
         }))
     }
 
-    /// A named per-installation secret, created with `fresh` on first use.
+    /// A named per-installation secret stored by an older Convene (the
+    /// instance key now lives outside the database), if any.
+    #[tracing::instrument(skip(self))]
+    pub async fn stored_instance_secret(&self, name: &str) -> Result<Option<String>> {
+        Ok(dispatch!(self, |p| sqlx::query_scalar(
+            "SELECT value FROM instance_secrets WHERE name = $1"
+        )
+        .bind(name)
+        .fetch_optional(p)
+        .await?))
+    }
+
+    /// Forgets a stored per-installation secret (once it has been moved out
+    /// of the database).
+    #[tracing::instrument(skip(self))]
+    pub async fn forget_instance_secret(&self, name: &str) -> Result<()> {
+        self.write(async |tx: &mut Tx| -> Result<()> {
+            in_tx!(tx, |c| sqlx::query(
+                "DELETE FROM instance_secrets WHERE name = $1"
+            )
+            .bind(name)
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
+            Ok(())
+        })
+        .await
+    }
+
+    /// A named per-installation secret, created with `fresh` on first use
+    /// (how Convene stored its instance key before the key file; kept to
+    /// make such databases in tests).
     #[tracing::instrument(skip(self, fresh))]
     pub async fn instance_secret(&self, name: &str, fresh: &str) -> Result<String> {
         self.write(async |tx: &mut Tx| -> Result<()> { in_tx!(tx, |p| {

@@ -27,6 +27,11 @@ macro_rules! both {
     };
 }
 
+/// The instance key of each test database, by URL.
+static KEYS: std::sync::LazyLock<
+    std::sync::Mutex<std::collections::HashMap<String, convene_server::links::LinkKey>>,
+> = std::sync::LazyLock::new(Default::default);
+
 pub enum Backend {
     Sqlite,
     Postgres(String),
@@ -91,12 +96,27 @@ impl TestApp {
         Self::spawn_with(backend, |_| {}).await
     }
 
-    /// A second Convene on the same database: another replica.
+    /// A second Convene on the same database with the same instance key.
     pub async fn replica(&self) -> TestApp {
-        Self::spawn_with(Backend::Url(self.db_url.clone()), |_| {}).await
+        Self::start(
+            Backend::Url(self.db_url.clone()),
+            Some(self.links.clone()),
+            |_| {},
+        )
+        .await
     }
 
     pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
+        Self::start(backend, None, tweak).await
+    }
+
+    /// Starts Convene; without a key, a fresh one (as a new key file would
+    /// hold).
+    async fn start(
+        backend: Backend,
+        key: Option<convene_server::links::LinkKey>,
+        tweak: impl FnOnce(&mut Config),
+    ) -> TestApp {
         convene_server::notifications::install_tls();
         let url = match backend {
             Backend::Url(u) => u,
@@ -127,7 +147,17 @@ impl TestApp {
         cfg.retry_base_ms = 100;
         cfg.expiry_sweep_ms = 200;
         tweak(&mut cfg);
-        let state = AppState::new(db.clone(), cfg).await.unwrap();
+        // Like the key file beside a database: every Convene started on
+        // this database (a replica, a restart) finds the same key.
+        let key = {
+            let mut keys = KEYS.lock().unwrap();
+            keys.entry(url.clone())
+                .or_insert_with(|| {
+                    key.unwrap_or_else(|| convene_server::links::LinkKey::new(&ids::new_secret()))
+                })
+                .clone()
+        };
+        let state = AppState::new(db.clone(), cfg, key);
         let links = state.links.clone();
         let clock = state.clock.clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
