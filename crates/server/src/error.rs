@@ -56,9 +56,14 @@ impl From<convene_store::StoreError> for ApiError {
     }
 }
 
+/// Problems one answer lists; past it the answer says how many more there
+/// were (`more_errors`), so a request with 100,000 bad items gets a small,
+/// quick answer.
+pub const MAX_PROBLEMS: usize = 100;
+
 pub fn errors_body(errors: &[FieldError]) -> Value {
     let mut map = serde_json::Map::new();
-    for e in errors {
+    for e in errors.iter().take(MAX_PROBLEMS) {
         let mut obj = json!({ "key": e.key, "description": e.description });
         if let Some(url) = &e.dashboard_url {
             obj["cronofy_dashboard_url"] = json!(url);
@@ -69,7 +74,11 @@ pub fn errors_body(errors: &[FieldError]) -> Value {
             .expect("inserted as array")
             .push(obj);
     }
-    json!({ "errors": map })
+    if errors.len() > MAX_PROBLEMS {
+        json!({ "errors": map, "more_errors": errors.len() - MAX_PROBLEMS })
+    } else {
+        json!({ "errors": map })
+    }
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;

@@ -58,12 +58,17 @@ pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> R
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|auth| state.rate.hit(format!("cred:{}", digest(auth)), per_minute));
-    match over_ip.or(over_cred) {
+    // Name the limit that was hit: the address's is ten times the
+    // credential's.
+    let hit = over_ip
+        .map(|w| (w, per_minute.saturating_mul(10), "from one address"))
+        .or(over_cred.map(|w| (w, per_minute, "per credential")));
+    match hit {
         None => next.run(req).await,
-        Some(wait) => {
+        Some((wait, limit, scope)) => {
             let mut resp = (
                 StatusCode::TOO_MANY_REQUESTS,
-                axum::Json(json!({"error": "too_many_requests", "message": format!("at most {per_minute} requests a minute; retry in {wait} s")})),
+                axum::Json(json!({"error": "too_many_requests", "message": format!("at most {limit} requests a minute {scope}; retry in {wait} s")})),
             )
                 .into_response();
             resp.headers_mut()

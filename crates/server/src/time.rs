@@ -30,8 +30,30 @@ pub fn parse_time(s: &str) -> Option<Timestamp> {
         }
         t = format!("{}{}", &t[..dot], &t[dot + 1 + frac.len()..]);
     }
+    if !plausible_clock(&t) {
+        return None;
+    }
     // jiff refuses a civil time without an offset: it is not an instant.
     t.parse::<Timestamp>().ok()
+}
+
+/// jiff reads `:60` seconds as `:59` and offsets up to ±25:59; a Time on the
+/// wire has neither (RFC 3339 offsets are at most ±23:59), and quietly
+/// moving either would book the wrong instant.
+fn plausible_clock(t: &str) -> bool {
+    let b = t.as_bytes();
+    // YYYY-MM-DDTHH:MM[:SS]…
+    if b.len() >= 19 && b[16] == b':' && &t[17..19] == "60" {
+        return false;
+    }
+    if let Some(pos) = t[16..].find(['+', '-']).map(|p| p + 16) {
+        let hours = &t[pos + 1..];
+        match hours.get(..2).and_then(|h| h.parse::<u8>().ok()) {
+            Some(h) if h < 24 => {}
+            _ => return false,
+        }
+    }
+    true
 }
 
 pub fn parse_date(s: &str) -> Option<Date> {
@@ -67,6 +89,20 @@ pub fn duration_json(d: SignedDuration) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refuses_leap_seconds_and_impossible_offsets() {
+        for s in [
+            "2030-01-07T23:59:60Z",
+            "2030-01-07T09:00:00+24:00",
+            "2030-01-07T09:00:00-25:00",
+            "2030-01-07T09:00:00+2",
+        ] {
+            assert_eq!(parse_time(s), None, "{s}");
+        }
+        assert!(parse_time("2030-01-07T09:00:00+23:59").is_some());
+        assert!(parse_time("2030-01-07T09:00:00-05:00").is_some());
+    }
 
     #[test]
     fn accepts_client_spellings() {

@@ -63,6 +63,7 @@ pub fn finish(router: Router<AppState>, state: AppState) -> Router {
             state.clone(),
             crate::ratelimit::limit,
         ))
+        .layer(axum::middleware::map_response(json_charset))
         .layer(CorsLayer::permissive())
         .layer(TraceLayer::new_for_http())
         .with_state(state)
@@ -91,6 +92,22 @@ async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) ->
         )
             .into_response(),
     }
+}
+
+/// JSON answers name their charset, as Cronofy's do
+/// (`application/json; charset=utf-8`).
+async fn json_charset(mut resp: Response) -> Response {
+    let headers = resp.headers_mut();
+    if headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes() == b"application/json")
+    {
+        headers.insert(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+    }
+    resp
 }
 
 /// What `/healthz` answers.

@@ -148,7 +148,11 @@ pub const DAYS: [(&str, jiff::civil::Weekday); 7] = [
 /// `HH:MM` in 24-hour time; `24:00` is the end of the day.
 pub fn parse_hhmm(s: &str) -> Option<jiff::civil::Time> {
     let (h, m) = s.trim().split_once(':')?;
-    let (h, m): (i8, i8) = (h.parse().ok()?, m.get(..2)?.parse().ok()?);
+    // Exactly `H:MM` or `HH:MM`: `09:00:30` is not a rule's time.
+    if h.is_empty() || h.len() > 2 || m.len() != 2 {
+        return None;
+    }
+    let (h, m): (i8, i8) = (h.parse().ok()?, m.parse().ok()?);
     if h == 24 && m == 0 {
         return Some(jiff::civil::Time::midnight());
     }

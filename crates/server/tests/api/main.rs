@@ -9,6 +9,7 @@ mod availability;
 mod conversations;
 mod dashboard;
 mod foundation;
+mod hardening;
 mod notifications;
 mod races;
 mod scheduling;

@@ -1,0 +1,130 @@
+//! Bad input from outside: small answers, strict times, honest limits.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::both;
+use crate::helpers::*;
+
+both!(json_answers_name_their_charset);
+async fn json_answers_name_their_charset(app: TestApp) {
+    let c = app.client("Acme").await;
+    let a = app.account(&c, "alice").await;
+    let t = Some(a.token.as_str());
+    for (method, path, bearer, body) in [
+        (Method::GET, "/v1/account", t, None),
+        (Method::GET, "/v1/account", None, None),
+        (Method::GET, "/v1/nope", t, None),
+        (Method::POST, "/v1/availability", t, Some(json!({}))),
+        (Method::GET, "/healthz", None, None),
+    ] {
+        let mut req = app.http.request(method.clone(), app.url(path));
+        if let Some(b) = bearer {
+            req = req.bearer_auth(b);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(
+            resp.headers()["content-type"],
+            "application/json; charset=utf-8",
+            "{method} {path} ({})",
+            resp.status()
+        );
+    }
+}
+
+both!(a_hundred_thousand_bad_items_get_a_small_answer);
+async fn a_hundred_thousand_bad_items_get_a_small_answer(app: TestApp) {
+    let c = app.client("Acme").await;
+    let a = app.account(&c, "alice").await;
+    let items: Vec<Value> = (0..100_000).map(|_| json!(1)).collect();
+    for (path, body) in [
+        (
+            "/v1/scheduling_conversations",
+            json!({"participants": [{"sub": a.sub, "common_name": "A"}], "tzid": "Etc/UTC",
+                   "required_duration": {"minutes": 30}, "available_periods": items}),
+        ),
+        (
+            "/v1/availability",
+            json!({"participants": [{"members": [{"sub": a.sub}], "required": "all"}],
+                   "required_duration": {"minutes": 30}, "query_periods": items}),
+        ),
+    ] {
+        let resp = app
+            .http
+            .post(app.url(path))
+            .bearer_auth(&a.token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY, "{path}");
+        let text = resp.text().await.unwrap();
+        assert!(text.len() < 64 * 1024, "{path}: {} bytes", text.len());
+        let v: Value = serde_json::from_str(&text).unwrap();
+        let listed: usize = v["errors"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|a| a.as_array().unwrap().len())
+            .sum();
+        assert!(listed <= 100, "{path}: {listed} problems listed");
+    }
+}
+
+both!(impossible_clock_times_are_refused);
+async fn impossible_clock_times_are_refused(app: TestApp) {
+    let c = app.client("Acme").await;
+    let a = app.account(&c, "alice").await;
+    let day = future(8, 0);
+    let day = &day[..10];
+    for (start, end) in [
+        (format!("{day}T09:00:00Z"), format!("{day}T23:59:60Z")),
+        (format!("{day}T09:00:00+24:00"), format!("{day}T17:00:00Z")),
+    ] {
+        let (s, b) = app
+            .call(
+                Method::POST,
+                "/v1/availability",
+                Some(&a.token),
+                Some(
+                    json!({"participants": [{"members": [{"sub": a.sub}], "required": "all"}],
+                            "required_duration": {"minutes": 30},
+                            "query_periods": [{"start": start, "end": end}]}),
+                ),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{start} {end}: {b}");
+    }
+    // A rule's times are HH:MM.
+    let (s, b) = app
+        .call(
+            Method::POST,
+            "/v1/availability_rules",
+            Some(&a.token),
+            Some(json!({"availability_rule_id": "work", "tzid": "Etc/UTC",
+                        "weekly_periods": [{"day": "monday", "start_time": "09:00:30", "end_time": "17:00"}]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_per_address_limit_names_its_own_number() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |cfg| cfg.rate_limit_per_minute = 2).await;
+    let mut last = (StatusCode::OK, Value::Null);
+    for _ in 0..25 {
+        last = app.call(Method::GET, "/v1/account", None, None).await;
+        if last.0 == StatusCode::TOO_MANY_REQUESTS {
+            break;
+        }
+    }
+    assert_eq!(last.0, StatusCode::TOO_MANY_REQUESTS, "{}", last.1);
+    let msg = last.1["message"].as_str().unwrap();
+    assert!(
+        msg.contains("at most 20 requests a minute from one address"),
+        "{msg}"
+    );
+}
