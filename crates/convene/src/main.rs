@@ -132,6 +132,9 @@ struct ServeArgs {
     /// Requests a minute allowed per bearer credential (or client address); 0 means no limit.
     #[arg(long, env = "CONVENE_RATE_LIMIT_PER_MINUTE", default_value_t = 0)]
     rate_limit_per_minute: u32,
+    /// When set, `GET /metrics` (Prometheus) wants `Authorization: Bearer <token>`; unset, it is open.
+    #[arg(long, env = "CONVENE_METRICS_TOKEN", value_name = "TOKEN")]
+    metrics_token: Option<String>,
 }
 
 async fn shutdown_signal() {
@@ -242,6 +245,7 @@ async fn serve(args: ServeArgs, target: &Target, key_file: Option<&Path>) -> any
     let mut cfg = Config::new(&public_url);
     cfg.data_center = args.data_center;
     cfg.rate_limit_per_minute = args.rate_limit_per_minute;
+    cfg.metrics_token = args.metrics_token.filter(|t| !t.is_empty());
     cfg.callback_policy = args.callback_policy;
     cfg.retry_base_ms = args.retry_base_secs.max(0) * 1000;
     tracing::info!(

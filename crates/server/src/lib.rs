@@ -19,6 +19,7 @@ pub mod http;
 pub mod ids;
 pub mod input;
 pub mod links;
+pub mod metrics;
 pub mod notifications;
 pub mod pages;
 pub mod ratelimit;
@@ -52,6 +53,8 @@ pub struct Config {
     pub expiry_sweep_ms: u64,
     /// Requests a minute per bearer credential (or client address); 0 = no limit.
     pub rate_limit_per_minute: u32,
+    /// When set, `GET /metrics` wants `Authorization: Bearer <this>`.
+    pub metrics_token: Option<String>,
 }
 
 impl Config {
@@ -68,6 +71,7 @@ impl Config {
             callback_policy: notifications::CallbackPolicy::Default,
             expiry_sweep_ms: 30_000,
             rate_limit_per_minute: 0,
+            metrics_token: None,
         }
     }
 
@@ -88,6 +92,8 @@ pub struct AppState {
     pub secrets: auth::SecretCache,
     /// What time it is for this replica's rules (tests move it).
     pub clock: Clock,
+    /// What `GET /metrics` reports.
+    pub metrics: metrics::Metrics,
 }
 
 impl AppState {
@@ -129,8 +135,10 @@ impl AppState {
     /// The state of one replica over `db`, with the instance key from
     /// [`load_key`].
     pub fn new(db: Db, cfg: Config, links: links::LinkKey) -> Self {
+        let metrics = metrics::Metrics::default();
         AppState {
-            availability: domain::availability::Availability::new(db.clone()),
+            availability: domain::availability::Availability::new(db.clone(), metrics.clone()),
+            metrics,
             db,
             cfg: Arc::new(cfg),
             links,

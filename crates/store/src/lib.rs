@@ -138,6 +138,11 @@ impl Db {
         &self.pool
     }
 
+    /// Open and idle connections of this process's pool.
+    pub fn pool_stats(&self) -> (u32, usize) {
+        dispatch!(self, |p| (p.size(), p.num_idle()))
+    }
+
     pub fn backend(&self) -> &'static str {
         match self.pool {
             Pool::Sqlite(_) => "sqlite",

@@ -50,6 +50,15 @@ pub struct Delivery {
 const DELIVERY_COLS: &str = "id, application_id, notification_id, channel_id, kind, url, body, state, attempts, next_attempt_ms, locked_until_ms, last_status, last_error, replay_of, created_ms, delivered_ms";
 const CHANNEL_COLS: &str = "id, account_id, application_id, callback_url, filters_json, conversations_enabled, closed, created_ms";
 
+/// Deliveries of one kind in one state: how many, and the oldest.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct OutboxRow {
+    pub kind: String,
+    pub state: String,
+    pub count: i64,
+    pub oldest_ms: i64,
+}
+
 /// What the outcome of one attempt was.
 #[derive(Clone, Debug)]
 pub enum Attempt {
@@ -378,6 +387,18 @@ impl Db {
     pub async fn insert_delivery(&self, d: &Delivery) -> Result<()> {
         self.write(async |tx: &mut Tx| tx.insert_delivery(d).await)
             .await
+    }
+
+    /// The outbox at a glance, for metrics: deliveries by kind and state.
+    #[tracing::instrument(skip(self))]
+    pub async fn outbox_summary(&self) -> Result<Vec<OutboxRow>> {
+        Ok(dispatch!(self, |p| {
+            sqlx::query_as(
+            "SELECT kind, state, COUNT(*) AS count, MIN(created_ms) AS oldest_ms FROM deliveries GROUP BY kind, state ORDER BY kind, state"
+        )
+        .fetch_all(p)
+        .await?
+        }))
     }
 
     /// Every delivery (tests and the dashboard's per-request view).

@@ -35,6 +35,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::base())
         .routes(routes!(healthz))
         .routes(routes!(openapi::document))
+        .routes(routes!(metrics))
         .merge(oauth::routes())
         .merge(accounts::routes())
         .merge(calendars::routes())
@@ -64,6 +65,7 @@ pub fn finish(router: Router<AppState>, state: AppState) -> Router {
             crate::ratelimit::limit,
         ))
         .layer(axum::middleware::map_response(json_charset))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .layer(CorsLayer::permissive())
         .layer(TraceLayer::new_for_http())
         .with_state(state)
@@ -92,6 +94,78 @@ async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) ->
         )
             .into_response(),
     }
+}
+
+/// Every request: counted and timed by route template, and logged once
+/// with its request id (also sent back as `x-request-id`), route, status and
+/// latency.
+async fn observe(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let started = std::time::Instant::now();
+    let method = req.method().as_str().to_string();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".to_string());
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_string)
+        .unwrap_or_else(|| crate::ids::new_id("req"));
+    let mut resp = next.run(req).await;
+    let status = resp.status().as_u16();
+    let seconds = started.elapsed().as_secs_f64();
+    state.metrics.request(&method, &route, status, seconds);
+    tracing::info!(
+        request_id = %id,
+        method = %method,
+        route = %route,
+        status,
+        latency_ms = seconds * 1000.0,
+        "request"
+    );
+    if let Ok(v) = axum::http::HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    resp
+}
+
+/// Prometheus metrics of this process (text format).
+///
+/// Protected by a bearer token when `--metrics-token` is set.
+#[utoipa::path(get, path = "/metrics", tag = "operations", security(()),
+    responses((status = 200, description = "Prometheus text exposition.", content_type = "text/plain", body = String),
+        (status = 401, description = "A metrics token is configured and was not given.", body = openapi::Message)))]
+async fn metrics(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    if let Some(want) = &state.cfg.metrics_token {
+        let given = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        // Compare digests: equal length, no early exit on the first byte.
+        if crate::ids::digest(given) != crate::ids::digest(want) {
+            return ApiError::Unauthorized("the metrics token is required").into_response();
+        }
+    }
+    let text = state.metrics.render(&state.db, state.now_ms()).await;
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
 }
 
 /// JSON answers name their charset, as Cronofy's do

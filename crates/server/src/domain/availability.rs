@@ -117,6 +117,7 @@ const FETCH_SPAN_MS: i64 = 45 * 24 * 3_600_000;
 #[derive(Clone, Debug)]
 pub struct Availability {
     db: Db,
+    metrics: crate::metrics::Metrics,
     cache: Arc<Mutex<HashMap<String, Cached>>>,
 }
 
@@ -127,9 +128,10 @@ impl std::fmt::Debug for Cached {
 }
 
 impl Availability {
-    pub fn new(db: Db) -> Self {
+    pub fn new(db: Db, metrics: crate::metrics::Metrics) -> Self {
         Availability {
             db,
+            metrics,
             cache: Arc::new(Mutex::new(HashMap::new())),
         }
     }
@@ -269,6 +271,7 @@ async fn member_data(
 /// query window (see [`member_data`]) and runs the engine.
 #[tracing::instrument(skip_all, fields(groups = spec.groups.len()))]
 pub async fn evaluate(av: &Availability, spec: &QuerySpec) -> Result<Vec<Available>, ApiError> {
+    av.metrics.availability_query();
     let starts: Vec<Timestamp> = match &spec.query_slots {
         Some(s) => s.clone(),
         None => spec.periods.iter().map(|p| p.start).collect(),

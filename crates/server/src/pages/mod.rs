@@ -25,6 +25,24 @@ pub fn routes() -> axum::Router<crate::AppState> {
             post(dashboard::webhooks::replay),
         )
         .route("/rts/{token}", get(recipient::show).post(recipient::submit))
+        .route("/", get(landing))
+}
+
+#[derive(Template)]
+#[template(path = "landing.html")]
+struct Landing {
+    version: &'static str,
+}
+
+/// `GET /`: where a person who opens the server's address finds the
+/// dashboard and the API document.
+async fn landing() -> Response {
+    assets::secure(render(
+        StatusCode::OK,
+        &Landing {
+            version: env!("CARGO_PKG_VERSION"),
+        },
+    ))
 }
 
 /// Renders a template with a status; a template error is a 500 page.

@@ -369,7 +369,14 @@ pub async fn submit(
                 )
                 .await;
             };
-            match book(&state, &r, slot).await {
+            let booked = book(&state, &r, slot).await;
+            state.metrics.booking(match &booked {
+                Ok(_) => "booked",
+                Err(BookError::Taken) => "taken",
+                Err(BookError::NotOpen(_)) => "closed",
+                Err(BookError::Api(_)) => "error",
+            });
+            match booked {
                 Ok(n) => {
                     show(
                         n,

@@ -11,5 +11,6 @@ mod dashboard;
 mod foundation;
 mod hardening;
 mod notifications;
+mod operations;
 mod races;
 mod scheduling;
