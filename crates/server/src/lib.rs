@@ -53,6 +53,9 @@ pub struct Config {
     pub expiry_sweep_ms: u64,
     /// Requests a minute per bearer credential (or client address); 0 = no limit.
     pub rate_limit_per_minute: u32,
+    /// A failing receiver is tried again at least this often, whatever the
+    /// backoff of its deliveries; its first success releases the rest.
+    pub probe_ms: i64,
     /// When set, `GET /metrics` wants `Authorization: Bearer <this>`.
     pub metrics_token: Option<String>,
 }
@@ -71,6 +74,7 @@ impl Config {
             callback_policy: notifications::CallbackPolicy::Default,
             expiry_sweep_ms: 30_000,
             rate_limit_per_minute: 0,
+            probe_ms: 30_000,
             metrics_token: None,
         }
     }

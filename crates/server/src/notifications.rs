@@ -388,7 +388,7 @@ pub async fn tick(state: &AppState, http: &reqwest::Client, permits: &Arc<Semaph
             }
             if let Err(e) = state
                 .db
-                .record_attempt(&d.id, &outcome, state.now_ms())
+                .record_attempt(&d.id, &outcome, state.now_ms(), state.cfg.probe_ms)
                 .await
             {
                 tracing::warn!(error = %e, "recording an attempt failed; the lease will expire and it is retried");

@@ -299,7 +299,7 @@ impl Db {
         self.write(async |tx: &mut Tx| -> Result<Vec<Delivery>> {
             let skip_locked = if tx.is_pg() { " FOR UPDATE SKIP LOCKED" } else { "" };
             let sql = format!(
-                "UPDATE deliveries SET locked_until_ms = $1 WHERE id IN (SELECT id FROM deliveries WHERE state = 'pending' AND next_attempt_ms <= $2 AND locked_until_ms <= $2 ORDER BY next_attempt_ms LIMIT $3{skip_locked}) RETURNING {DELIVERY_COLS}"
+                "UPDATE deliveries SET locked_until_ms = $1 WHERE id IN (SELECT id FROM deliveries WHERE state = 'pending' AND next_attempt_ms <= $2 AND locked_until_ms <= $2 ORDER BY next_attempt_ms, created_ms, id LIMIT $3{skip_locked}) RETURNING {DELIVERY_COLS}"
             );
             Ok(in_tx!(tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
                 .bind(now_ms + lease_ms)
@@ -311,9 +311,17 @@ impl Db {
         .await
     }
 
-    /// Records an attempt's outcome and releases the lease.
+    /// Records an attempt's outcome and releases the lease; a success
+    /// releases the other deliveries waiting for the same receiver, a
+    /// failure makes sure the receiver is probed within `probe_ms`.
     #[tracing::instrument(skip(self, outcome))]
-    pub async fn record_attempt(&self, id: &str, outcome: &Attempt, now_ms: i64) -> Result<()> {
+    pub async fn record_attempt(
+        &self,
+        id: &str,
+        outcome: &Attempt,
+        now_ms: i64,
+        probe_ms: i64,
+    ) -> Result<()> {
         let (state, status, error, next, delivered) = match outcome {
             Attempt::Delivered { status } => {
                 ("delivered", Some(*status), None, now_ms, Some(now_ms))
@@ -333,21 +341,48 @@ impl Db {
                 ("failed", *status, Some(error.clone()), now_ms, None)
             }
         };
-        self.write(async |tx: &mut Tx| -> Result<()> { in_tx!(tx, |p| {
-            sqlx::query(
-            "UPDATE deliveries SET state = $2, attempts = attempts + 1, last_status = $3, last_error = $4, next_attempt_ms = $5, delivered_ms = $6, locked_until_ms = 0 WHERE id = $1"
-        )
-        .bind(id)
-        .bind(state)
-        .bind(status)
-        .bind(error)
-        .bind(next)
-        .bind(delivered)
-        .execute(&mut *p)
+        self.write(async |tx: &mut Tx| -> Result<()> {
+            in_tx!(tx, |c| sqlx::query(
+                "UPDATE deliveries SET state = $2, attempts = attempts + 1, last_status = $3, last_error = $4, next_attempt_ms = $5, delivered_ms = $6, locked_until_ms = 0 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(state)
+            .bind(status)
+            .bind(&error)
+            .bind(next)
+            .bind(delivered)
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
+            match outcome {
+                // The receiver is back: whatever waits for it goes now
+                // instead of at the end of its own backoff.
+                Attempt::Delivered { .. } => in_tx!(tx, |c| sqlx::query(
+                    "UPDATE deliveries SET next_attempt_ms = $2 WHERE state = 'pending' AND next_attempt_ms > $2 \
+                     AND url = (SELECT url FROM deliveries WHERE id = $1)",
+                )
+                .bind(id)
+                .bind(now_ms)
+                .execute(&mut *c)
+                .await?
+                .rows_affected()),
+                // The receiver is down: its oldest waiting delivery probes it
+                // at least every `probe_ms`, whatever the backoffs say, so
+                // its return is noticed soon (and then releases the rest).
+                Attempt::Retry { .. } => in_tx!(tx, |c| sqlx::query(
+                    "UPDATE deliveries SET next_attempt_ms = $2 WHERE next_attempt_ms > $2 AND id = \
+                     (SELECT id FROM deliveries WHERE state = 'pending' AND url = (SELECT url FROM deliveries WHERE id = $1) ORDER BY created_ms, id LIMIT 1)",
+                )
+                .bind(id)
+                .bind(now_ms + probe_ms)
+                .execute(&mut *c)
+                .await?
+                .rows_affected()),
+                Attempt::GiveUp { .. } => 0,
+            };
+            Ok(())
+        })
         .await
-        .map(|_| ())?
-        }); Ok(()) }).await?;
-        Ok(())
     }
 
     /// The delivery log of an application, newest first.

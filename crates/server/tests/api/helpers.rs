@@ -25,6 +25,44 @@ macro_rules! both {
             }
         }
     };
+    // With a configuration tweak (`|cfg| …`) applied on both backends.
+    ($name:ident, $tweak:expr) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let app = $crate::helpers::TestApp::spawn_with(
+                    $crate::helpers::Backend::Sqlite,
+                    $tweak,
+                )
+                .await;
+                super::$name(app).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[ignore = "needs CONVENE_TEST_POSTGRES_URL (scripts/test runs it on a throwaway cluster)"]
+            async fn postgres() {
+                let app = $crate::helpers::TestApp::spawn_with(
+                    $crate::helpers::Backend::Postgres($crate::helpers::pg_url()),
+                    $tweak,
+                )
+                .await;
+                super::$name(app).await;
+            }
+        }
+    };
+}
+
+/// The PostgreSQL test cluster; a PostgreSQL test without one fails (it
+/// must never pass without doing its work).
+pub fn pg_url() -> String {
+    std::env::var("CONVENE_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| {
+            panic!(
+                "CONVENE_TEST_POSTGRES_URL is not set: this PostgreSQL test cannot run \
+                 (start a cluster with scripts/pg-cluster, or run scripts/test)"
+            )
+        })
 }
 
 /// The instance key of each test database, by URL.
@@ -80,16 +118,7 @@ impl TestApp {
     /// `CONVENE_TEST_POSTGRES_URL`. Without it the test fails: a PostgreSQL
     /// test must never pass without having touched PostgreSQL.
     pub async fn spawn_pg() -> TestApp {
-        let url = std::env::var("CONVENE_TEST_POSTGRES_URL")
-            .ok()
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| {
-                panic!(
-                    "CONVENE_TEST_POSTGRES_URL is not set: this PostgreSQL test cannot run \
-                     (start a cluster with scripts/pg-cluster, or run scripts/test)"
-                )
-            });
-        TestApp::spawn(Backend::Postgres(url)).await
+        TestApp::spawn(Backend::Postgres(pg_url())).await
     }
 
     pub async fn spawn(backend: Backend) -> TestApp {

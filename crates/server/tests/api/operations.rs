@@ -61,12 +61,10 @@ async fn metrics_count_requests_by_route_and_show_the_outbox(app: TestApp) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_metrics_token_guards_the_metrics() {
-    let app = TestApp::spawn_with(Backend::Sqlite, |cfg| {
-        cfg.metrics_token = Some("scrape-me".into())
-    })
-    .await;
+both!(a_metrics_token_guards_the_metrics, |cfg| {
+    cfg.metrics_token = Some("scrape-me".into())
+});
+async fn a_metrics_token_guards_the_metrics(app: TestApp) {
     assert_eq!(metrics_text(&app, None).await.0, StatusCode::UNAUTHORIZED);
     assert_eq!(
         metrics_text(&app, Some("wrong")).await.0,
@@ -108,4 +106,83 @@ async fn the_landing_page_links_the_dashboard_and_the_api_document() {
     let html = resp.text().await.unwrap();
     assert!(html.contains(r#"href="/dashboard""#), "{html}");
     assert!(html.contains(r#"href="/openapi.json""#), "{html}");
+}
+
+// After an outage longer than the backoffs, a receiver gets everything
+// soon after it comes back: its oldest delivery probes it on a short
+// interval, and the first success releases the rest.
+// Backoffs far longer than the test, the probe short.
+both!(
+    a_receiver_back_from_an_outage_gets_everything_at_once,
+    |cfg| {
+        cfg.retry_base_ms = 120_000;
+        cfg.probe_ms = 300;
+    }
+);
+async fn a_receiver_back_from_an_outage_gets_everything_at_once(app: TestApp) {
+    let addr = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().to_string()
+    };
+    let url = format!("http://{addr}/cb");
+    let c = app.client("Acme").await;
+    let a = app.account(&c, "alice").await;
+    let (s, b) = app
+        .call(
+            Method::POST,
+            "/v1/channels",
+            Some(&a.token),
+            Some(json!({"callback_url": url})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    // Four changes to the calendar: four more notifications to the channel.
+    for i in 0..4 {
+        let (s, b) = app
+            .call(
+                Method::POST,
+                &format!("/v1/calendars/{}/events", a.calendar_id),
+                Some(&a.token),
+                Some(json!({"event_id": format!("e{i}"), "summary": "x",
+                            "start": future(3, 9), "end": future(3, 10)})),
+            )
+            .await;
+        assert!(s.is_success(), "{b}");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    // Every one has failed once while the receiver was down.
+    let mut failed = false;
+    for _ in 0..200 {
+        let (_, log) = app
+            .raw(
+                app.http
+                    .get(app.url("/v1/deliveries"))
+                    .bearer_auth(&c.client_secret),
+            )
+            .await;
+        let ds = log["deliveries"].as_array().cloned().unwrap_or_default();
+        if ds.len() == 5 && ds.iter().all(|d| d["attempts"].as_i64() >= Some(1)) {
+            failed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        failed,
+        "the first attempts failed: {}",
+        app.raw(
+            app.http
+                .get(app.url("/v1/deliveries"))
+                .bearer_auth(&c.client_secret)
+        )
+        .await
+        .1
+    );
+    let back = std::time::Instant::now();
+    let rx = crate::notifications::Receiver::start_at(&addr, 0).await;
+    let got = tokio::time::timeout(std::time::Duration::from_secs(10), rx.wait_for(5))
+        .await
+        .expect("everything arrives long before any backoff ends");
+    assert_eq!(got.len(), 5);
+    assert!(back.elapsed() < std::time::Duration::from_secs(10));
 }
