@@ -275,142 +275,117 @@ pub async fn submit(
         Ok(None) => return missing(),
         Err(e) => return error_page(e),
     };
-    let asked = qstr(&form, "tz").map(str::to_string);
-    let asked = asked.as_deref();
-    let show = |r: Request, status: StatusCode, mode: &'static str, msg: Option<String>| {
-        let state = state.clone();
-        async move {
-            match page(&state, &r, asked, mode, msg).await {
-                Ok(p) => render(status, &p),
-                Err(e) => error_page(e),
-            }
-        }
+    let shown = match qstr(&form, "action").unwrap_or("choose") {
+        "decline" => decline(&state, r).await,
+        "reschedule" => reschedule(&state, r).await,
+        _ => choose(&state, r, qstr(&form, "slot")).await,
     };
-    match qstr(&form, "action").unwrap_or("choose") {
-        "decline" => {
-            let allowed = spec_of(&r)
-                .map(|spec| changes_allowed(&r, &spec, state.now_ms()).0)
-                .unwrap_or(false);
-            if !allowed {
-                let m = mode_for(&r);
-                let msg = (r.state == RequestState::Complete).then(|| TOO_LATE.to_string());
-                return show(
-                    r,
-                    if msg.is_some() {
-                        StatusCode::CONFLICT
-                    } else {
-                        StatusCode::OK
-                    },
-                    m,
-                    msg,
-                )
-                .await;
-            }
-            match cancel_request(
-                &state,
-                &r,
-                "declined by the recipient",
-                "scheduling_request_declined",
-            )
-            .await
-            {
-                Ok(n) => {
-                    show(
-                        n,
-                        StatusCode::OK,
-                        "cancelled",
-                        Some("You declined. Nothing is booked.".into()),
-                    )
-                    .await
-                }
-                Err(e) => error_page(e),
-            }
+    let asked = qstr(&form, "tz");
+    match shown {
+        Ok(Shown(r, status, mode, msg)) => match page(&state, &r, asked, mode, msg).await {
+            Ok(p) => render(status, &p),
+            Err(e) => error_page(e),
+        },
+        Err(e) => error_page(e),
+    }
+}
+
+/// What an action leads to: the request as it now stands, the status, the
+/// page's mode and a message.
+struct Shown(Request, StatusCode, &'static str, Option<String>);
+
+/// The page again, unchanged, when an action is no longer possible: a 409
+/// with a message once the meeting is booked and too close to change.
+fn refused(r: Request) -> Shown {
+    let m = mode_for(&r);
+    let msg = (r.state == RequestState::Complete).then(|| TOO_LATE.to_string());
+    let status = if msg.is_some() {
+        StatusCode::CONFLICT
+    } else {
+        StatusCode::OK
+    };
+    Shown(r, status, m, msg)
+}
+
+async fn decline(state: &AppState, r: Request) -> Result<Shown, ApiError> {
+    let allowed = spec_of(&r)
+        .map(|spec| changes_allowed(&r, &spec, state.now_ms()).0)
+        .unwrap_or(false);
+    if !allowed {
+        return Ok(refused(r));
+    }
+    let n = cancel_request(
+        state,
+        &r,
+        "declined by the recipient",
+        "scheduling_request_declined",
+    )
+    .await?;
+    Ok(Shown(
+        n,
+        StatusCode::OK,
+        "cancelled",
+        Some("You declined. Nothing is booked.".into()),
+    ))
+}
+
+async fn reschedule(state: &AppState, r: Request) -> Result<Shown, ApiError> {
+    let allowed = spec_of(&r)
+        .map(|spec| changes_allowed(&r, &spec, state.now_ms()).1)
+        .unwrap_or(false);
+    if !allowed {
+        return Ok(refused(r));
+    }
+    let n = start_rescheduling(state, &r).await?;
+    Ok(Shown(
+        n,
+        StatusCode::OK,
+        "pick",
+        Some("Choose a new time. Your current booking stays until you do.".into()),
+    ))
+}
+
+/// Books the chosen `slot` (an instant, as the form sends it).
+async fn choose(state: &AppState, r: Request, slot: Option<&str>) -> Result<Shown, ApiError> {
+    let Some(slot) = slot.and_then(parse_time) else {
+        let m = mode_for(&r);
+        return Ok(Shown(
+            r,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            m,
+            Some("Please choose one of the times below.".into()),
+        ));
+    };
+    let booked = book(state, &r, slot).await;
+    state.metrics.booking(match &booked {
+        Ok(_) => "booked",
+        Err(BookError::Taken) => "taken",
+        Err(BookError::NotOpen(_)) => "closed",
+        Err(BookError::Api(_)) => "error",
+    });
+    match booked {
+        Ok(n) => Ok(Shown(
+            n,
+            StatusCode::OK,
+            "booked",
+            Some("You're booked. A calendar event is on its way to everyone.".into()),
+        )),
+        Err(BookError::Taken) => Ok(Shown(
+            r,
+            StatusCode::CONFLICT,
+            "pick",
+            Some("Sorry, that time was just taken. Here are the times still free.".into()),
+        )),
+        Err(BookError::NotOpen(_)) => {
+            let fresh = state.db.request(&r.id).await.ok().flatten().unwrap_or(r);
+            let m = mode_for(&fresh);
+            Ok(Shown(
+                fresh,
+                StatusCode::CONFLICT,
+                m,
+                Some("This request is no longer waiting for a choice.".into()),
+            ))
         }
-        "reschedule" => {
-            let allowed = spec_of(&r)
-                .map(|spec| changes_allowed(&r, &spec, state.now_ms()).1)
-                .unwrap_or(false);
-            if !allowed {
-                let m = mode_for(&r);
-                let msg = (r.state == RequestState::Complete).then(|| TOO_LATE.to_string());
-                return show(
-                    r,
-                    if msg.is_some() {
-                        StatusCode::CONFLICT
-                    } else {
-                        StatusCode::OK
-                    },
-                    m,
-                    msg,
-                )
-                .await;
-            }
-            match start_rescheduling(&state, &r).await {
-                Ok(n) => {
-                    show(
-                        n,
-                        StatusCode::OK,
-                        "pick",
-                        Some("Choose a new time. Your current booking stays until you do.".into()),
-                    )
-                    .await
-                }
-                Err(e) => error_page(e),
-            }
-        }
-        _ => {
-            let Some(slot) = qstr(&form, "slot").and_then(parse_time) else {
-                let m = mode_for(&r);
-                return show(
-                    r,
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    m,
-                    Some("Please choose one of the times below.".into()),
-                )
-                .await;
-            };
-            let booked = book(&state, &r, slot).await;
-            state.metrics.booking(match &booked {
-                Ok(_) => "booked",
-                Err(BookError::Taken) => "taken",
-                Err(BookError::NotOpen(_)) => "closed",
-                Err(BookError::Api(_)) => "error",
-            });
-            match booked {
-                Ok(n) => {
-                    show(
-                        n,
-                        StatusCode::OK,
-                        "booked",
-                        Some("You're booked. A calendar event is on its way to everyone.".into()),
-                    )
-                    .await
-                }
-                Err(BookError::Taken) => {
-                    show(
-                        r,
-                        StatusCode::CONFLICT,
-                        "pick",
-                        Some(
-                            "Sorry, that time was just taken. Here are the times still free."
-                                .into(),
-                        ),
-                    )
-                    .await
-                }
-                Err(BookError::NotOpen(_)) => {
-                    let fresh = state.db.request(&r.id).await.ok().flatten().unwrap_or(r);
-                    let m = mode_for(&fresh);
-                    show(
-                        fresh,
-                        StatusCode::CONFLICT,
-                        m,
-                        Some("This request is no longer waiting for a choice.".into()),
-                    )
-                    .await
-                }
-                Err(BookError::Api(e)) => error_page(e),
-            }
-        }
+        Err(BookError::Api(e)) => Err(e),
     }
 }

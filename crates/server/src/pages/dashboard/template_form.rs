@@ -542,29 +542,7 @@ pub(super) async fn editor(
             description: e.description.clone(),
         })
         .collect();
-    let errs_for = |k: &str| -> String {
-        errors
-            .iter()
-            .filter(|e| e.key == k || e.key.starts_with(&format!("{k}[")))
-            .map(|e| e.description.clone())
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
-    let mut host_options: Vec<Opt> = accounts
-        .iter()
-        .map(|a| Opt {
-            value: a.id.clone(),
-            label: account_label(a),
-            selected: a.id == f.host,
-        })
-        .collect();
-    if !f.host.is_empty() && !accounts.iter().any(|a| a.id == f.host) {
-        host_options.push(Opt {
-            value: f.host.clone(),
-            label: format!("{} (not recognized)", f.host),
-            selected: true,
-        });
-    }
+    let errs_for = |k: &str| errors_for(&errors, k);
     let host_group = group_view(
         &f.host_group,
         "hg",
@@ -574,77 +552,6 @@ pub(super) async fn editor(
         false,
         errs_for("host_group"),
     );
-    let mut groups: Vec<GroupView> = f
-        .groups
-        .iter()
-        .enumerate()
-        .filter(|(_, g)| !g.is_blank() || g.remove)
-        .map(|(i, g)| {
-            let label = if g.name.is_empty() {
-                format!("Collaborator group {}", i + 1)
-            } else {
-                format!("Collaborator group: {}", g.name)
-            };
-            group_view(
-                g,
-                &format!("g{i}"),
-                &format!("groups[{i}]"),
-                &label,
-                &accounts,
-                true,
-                errs_for(&format!("groups[{i}]")),
-            )
-        })
-        .collect();
-    // One spare group, so a group can be added without JavaScript.
-    let spare = f.groups.len();
-    groups.push(group_view(
-        &GroupForm {
-            required: "1".into(),
-            ..GroupForm::default()
-        },
-        &format!("g{spare}"),
-        &format!("groups[{spare}]"),
-        "Add a collaborator group",
-        &accounts,
-        false,
-        String::new(),
-    ));
-    let mut tz_options: Vec<Opt> = ZONES
-        .iter()
-        .map(|z| Opt {
-            value: z.to_string(),
-            label: z.replace('_', " "),
-            selected: *z == f.tzid,
-        })
-        .collect();
-    if !f.tzid.is_empty() && !ZONES.contains(&f.tzid.as_str()) {
-        tz_options.insert(
-            0,
-            Opt {
-                value: f.tzid.clone(),
-                label: f.tzid.clone(),
-                selected: true,
-            },
-        );
-    }
-    let mut periods: Vec<PeriodView> = f
-        .periods
-        .iter()
-        .enumerate()
-        .map(|(i, (s, e))| PeriodView {
-            index: i,
-            start: s.clone(),
-            end: e.clone(),
-            error: errs_for(&format!("periods[{i}]")),
-        })
-        .collect();
-    periods.push(PeriodView {
-        index: periods.len(),
-        start: String::new(),
-        end: String::new(),
-        error: String::new(),
-    });
     let (title, action) = match input.sub {
         Some(sub) => (
             if f.name.is_empty() {
@@ -676,16 +583,139 @@ pub(super) async fn editor(
             sub: input.sub.unwrap_or_default().to_string(),
             action,
             saved: input.saved,
-            f,
-            host_options,
+            host_options: host_options(&f.host, &accounts),
             host_group,
-            groups,
-            tz_options,
-            periods,
+            groups: group_views(&f.groups, &accounts, &errs_for),
+            tz_options: zone_options(&f.tzid),
+            periods: period_views(&f.periods, &errs_for),
+            f,
             errors,
             problems,
         },
     )
+}
+
+/// The problems the API reported on one editor field (or its parts).
+fn errors_for(errors: &[ErrView], k: &str) -> String {
+    errors
+        .iter()
+        .filter(|e| e.key == k || e.key.starts_with(&format!("{k}[")))
+        .map(|e| e.description.clone())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The unit's accounts as host choices, keeping a host that is not (or no
+/// longer) one of them visible rather than silently dropping it.
+fn host_options(host: &str, accounts: &[Account]) -> Vec<Opt> {
+    let mut options: Vec<Opt> = accounts
+        .iter()
+        .map(|a| Opt {
+            value: a.id.clone(),
+            label: account_label(a),
+            selected: a.id == host,
+        })
+        .collect();
+    if !host.is_empty() && !accounts.iter().any(|a| a.id == host) {
+        options.push(Opt {
+            value: host.to_string(),
+            label: format!("{host} (not recognized)"),
+            selected: true,
+        });
+    }
+    options
+}
+
+/// The collaborator groups, plus one spare so a group can be added without
+/// JavaScript.
+fn group_views(
+    groups: &[GroupForm],
+    accounts: &[Account],
+    errs_for: &dyn Fn(&str) -> String,
+) -> Vec<GroupView> {
+    let mut views: Vec<GroupView> = groups
+        .iter()
+        .enumerate()
+        .filter(|(_, g)| !g.is_blank() || g.remove)
+        .map(|(i, g)| {
+            let label = if g.name.is_empty() {
+                format!("Collaborator group {}", i + 1)
+            } else {
+                format!("Collaborator group: {}", g.name)
+            };
+            group_view(
+                g,
+                &format!("g{i}"),
+                &format!("groups[{i}]"),
+                &label,
+                accounts,
+                true,
+                errs_for(&format!("groups[{i}]")),
+            )
+        })
+        .collect();
+    let spare = groups.len();
+    views.push(group_view(
+        &GroupForm {
+            required: "1".into(),
+            ..GroupForm::default()
+        },
+        &format!("g{spare}"),
+        &format!("groups[{spare}]"),
+        "Add a collaborator group",
+        accounts,
+        false,
+        String::new(),
+    ));
+    views
+}
+
+/// The offered zones, with the template's own first when it is not one of
+/// them.
+fn zone_options(tzid: &str) -> Vec<Opt> {
+    let mut options: Vec<Opt> = ZONES
+        .iter()
+        .map(|z| Opt {
+            value: z.to_string(),
+            label: z.replace('_', " "),
+            selected: *z == tzid,
+        })
+        .collect();
+    if !tzid.is_empty() && !ZONES.contains(&tzid) {
+        options.insert(
+            0,
+            Opt {
+                value: tzid.to_string(),
+                label: tzid.to_string(),
+                selected: true,
+            },
+        );
+    }
+    options
+}
+
+/// The query periods, plus an empty row to add one.
+fn period_views(
+    periods: &[(String, String)],
+    errs_for: &dyn Fn(&str) -> String,
+) -> Vec<PeriodView> {
+    let mut views: Vec<PeriodView> = periods
+        .iter()
+        .enumerate()
+        .map(|(i, (s, e))| PeriodView {
+            index: i,
+            start: s.clone(),
+            end: e.clone(),
+            error: errs_for(&format!("periods[{i}]")),
+        })
+        .collect();
+    views.push(PeriodView {
+        index: views.len(),
+        start: String::new(),
+        end: String::new(),
+        error: String::new(),
+    });
+    views
 }
 
 #[tracing::instrument(skip_all, fields(admin = %s.admin.id))]
