@@ -407,6 +407,32 @@ impl Db {
         }))
     }
 
+    /// One page of the delivery log, newest first: `limit` rows after
+    /// skipping `offset`.
+    #[tracing::instrument(skip(self))]
+    pub async fn deliveries_page(
+        &self,
+        app_id: &str,
+        state: Option<&str>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<Delivery>> {
+        Ok(dispatch!(self, |p| {
+            let mut qb = sqlx::QueryBuilder::new(format!(
+                "SELECT {DELIVERY_COLS} FROM deliveries WHERE application_id = "
+            ));
+            qb.push_bind(app_id);
+            if let Some(s) = state {
+                qb.push(" AND state = ").push_bind(s);
+            }
+            qb.push(" ORDER BY created_ms DESC, id LIMIT ")
+                .push_bind(limit)
+                .push(" OFFSET ")
+                .push_bind(offset);
+            qb.build_query_as().fetch_all(p).await?
+        }))
+    }
+
     #[tracing::instrument(skip(self))]
     pub async fn delivery(&self, id: &str) -> Result<Option<Delivery>> {
         Ok(dispatch!(self, |p| {

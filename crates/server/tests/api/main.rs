@@ -3,6 +3,7 @@
 //! with `CONVENE_TEST_POSTGRES_URL` set and `-- --ignored postgres`
 //! (scripts/test does, on a throwaway cluster).
 
+mod browser;
 mod helpers;
 
 mod availability;

@@ -186,3 +186,53 @@ async fn a_receiver_back_from_an_outage_gets_everything_at_once(app: TestApp) {
     assert_eq!(got.len(), 5);
     assert!(back.elapsed() < std::time::Duration::from_secs(10));
 }
+
+both!(the_dashboard_delivery_log_pages_and_filters);
+async fn the_dashboard_delivery_log_pages_and_filters(app: TestApp) {
+    let mut b = crate::browser::signed_in(&app, "Acme", "doc@example.com").await;
+    let c = app.client("Acme").await;
+    // 120 deliveries in the log, oldest first.
+    for i in 0..120 {
+        app.db
+            .insert_delivery(&convene_store::notify::Delivery {
+                id: format!("dlv_{i:04}"),
+                application_id: c.client_id.clone(),
+                notification_id: None,
+                channel_id: None,
+                kind: "scheduling_request_time_chosen".into(),
+                url: "http://127.0.0.1:9/".into(),
+                body: "{}".into(),
+                state: if i % 2 == 0 { "delivered" } else { "failed" }.into(),
+                attempts: 1,
+                next_attempt_ms: 0,
+                locked_until_ms: 0,
+                last_status: None,
+                last_error: None,
+                replay_of: None,
+                created_ms: 1_000_000 + i,
+                delivered_ms: None,
+            })
+            .await
+            .unwrap();
+    }
+    let base = format!("/dashboard/webhooks?app={}", c.client_id);
+    let first = b.get(&base).await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert!(first.html.contains("dlv_0119"), "newest first");
+    assert!(!first.html.contains("dlv_0069"), "50 a page");
+    assert!(first.html.contains(r#"id="older""#));
+    assert!(!first.html.contains(r#"id="newer""#));
+    let third = b.get(&format!("{base}&page=3")).await;
+    assert!(third.html.contains("dlv_0000"), "the oldest is on page 3");
+    assert!(third.html.contains(r#"id="newer""#));
+    assert!(!third.html.contains(r#"id="older""#));
+    // Filtered by state, and the pages keep the filter.
+    let failed = b.get(&format!("{base}&state=failed")).await;
+    assert!(failed.html.contains("dlv_0119"));
+    assert!(!failed.html.contains("dlv_0118"), "only failed ones");
+    assert!(
+        failed.html.contains("state=failed&#38;page=2"),
+        "{}",
+        failed.html
+    );
+}

@@ -16,7 +16,10 @@ use crate::notifications::check_url;
 use crate::pages::admin_auth::{Signed, form_encode};
 use crate::time::from_ms;
 
-const LOG_LIMIT: i64 = 100;
+/// Deliveries one page of the log shows.
+const LOG_PAGE: i64 = 50;
+/// Pages beyond this are not offered (the offset stays small).
+const MAX_LOG_PAGE: i64 = 10_000;
 const DELIVERY_STATES: &[(&str, &str)] = &[
     ("pending", "Pending"),
     ("delivered", "Delivered"),
@@ -54,6 +57,10 @@ struct WebhooksPage {
     state_filters: Vec<Opt>,
     selected_app: String,
     deliveries: Vec<DeliveryView>,
+    /// Links to the newer and older pages of the log, when there are some.
+    newer: Option<String>,
+    older: Option<String>,
+    page: i64,
 }
 
 fn stamp(ms: i64) -> String {
@@ -121,15 +128,33 @@ async fn render_page(
         .iter()
         .map(|(k, _)| *k)
         .find(|k| *k == fstr(q, "state"));
-    let deliveries = if selected.is_empty() {
+    let page = fstr(q, "page")
+        .parse::<i64>()
+        .unwrap_or(1)
+        .clamp(1, MAX_LOG_PAGE);
+    // One row more than a page tells whether an older page exists.
+    let mut rows = if selected.is_empty() {
         Vec::new()
     } else {
-        match state.db.deliveries(&selected, filter, LOG_LIMIT).await {
-            Ok(d) => d.iter().map(delivery_view).collect(),
+        match state
+            .db
+            .deliveries_page(&selected, filter, LOG_PAGE + 1, (page - 1) * LOG_PAGE)
+            .await
+        {
+            Ok(d) => d,
             Err(e) => return failed(e),
         }
     };
+    let has_older = rows.len() as i64 > LOG_PAGE && page < MAX_LOG_PAGE;
+    rows.truncate(LOG_PAGE as usize);
+    let deliveries = rows.iter().map(delivery_view).collect();
     let base = format!("/dashboard/webhooks?app={}", form_encode(&selected));
+    let here = match filter {
+        Some(f) => format!("{base}&state={f}"),
+        None => base.clone(),
+    };
+    let newer = (page > 1).then(|| format!("{here}&page={}", page - 1));
+    let older = has_older.then(|| format!("{here}&page={}", page + 1));
     let mut state_filters = vec![Opt {
         value: base.clone(),
         label: "All".into(),
@@ -174,6 +199,9 @@ async fn render_page(
             state_filters,
             selected_app: selected,
             deliveries,
+            newer,
+            older,
+            page,
         },
     )
 }
