@@ -391,7 +391,8 @@ impl Db {
     }
 
     /// Busy intervals of many accounts overlapping `[from, to)` in one
-    /// query: opaque, not cancelled, not declined, not deleted.
+    /// query: opaque, not cancelled, not declined, not deleted; each account's
+    /// intervals sorted by start (the engine then merges instead of sorting).
     #[tracing::instrument(skip(self, account_ids), fields(n = account_ids.len()))]
     pub async fn busy(
         &self,
@@ -408,9 +409,9 @@ impl Db {
         // the one spelling that differs between the backends.
         let grouped: Vec<(String, String)> = dispatch!(self, |p| {
             let agg = if IS_PG {
-                "json_agg(json_build_array(start_ms, end_ms, event_id, calendar_id))::text"
+                "json_agg(json_build_array(start_ms, end_ms, event_id, calendar_id) ORDER BY start_ms)::text"
             } else {
-                "json_group_array(json_array(start_ms, end_ms, event_id, calendar_id))"
+                "json_group_array(json_array(start_ms, end_ms, event_id, calendar_id) ORDER BY start_ms)"
             };
             let mut qb = sqlx::QueryBuilder::new(format!(
                 "SELECT account_id, {agg} FROM events WHERE account_id IN ("
