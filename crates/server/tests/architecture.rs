@@ -66,7 +66,7 @@ fn the_domain_and_the_foundation_know_no_http_and_no_adapter() {
         .filter(|p| {
             let m = module_of(p);
             m.starts_with("domain")
-                || ["error", "input", "time", "ids", "links"].contains(&m.as_str())
+                || ["error", "input", "time", "ids", "links", "metrics"].contains(&m.as_str())
         })
         .collect();
     assert!(lower.len() >= 8, "found {} lower-layer files", lower.len());
