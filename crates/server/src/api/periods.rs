@@ -64,6 +64,8 @@ pub struct DeleteRequest {
     #[param(value_type = Option<super::rules::Text>)]
     pub available_period_id: Option<String>,
     /// Delete every period of the account.
+    #[schema(value_type = Option<super::rules::Flag>)]
+    #[param(value_type = Option<super::rules::Flag>)]
     pub delete_all: Option<bool>,
 }
 

@@ -81,6 +81,17 @@ pub enum Text {
     Number(f64),
 }
 
+/// A flag: the lenient parser takes `true`/`false` in any case, `1`/`0`,
+/// `yes`/`no`, `on`/`off` (forms send text), so the document admits them.
+#[allow(dead_code)] // documentation only
+#[derive(ToSchema)]
+#[serde(untagged)]
+pub enum Flag {
+    Bool(bool),
+    Int(i64),
+    Text(String),
+}
+
 /// The path of one rule.
 #[allow(dead_code)] // documentation: the handler reads `Path<String>`
 #[derive(IntoParams)]
