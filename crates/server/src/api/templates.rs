@@ -34,21 +34,21 @@ pub fn template_json(t: &Template) -> Value {
 /// A member: an account `sub`.
 #[allow(dead_code)] // documentation only
 #[derive(ToSchema)]
-pub struct SubOut {
+pub struct TemplateSubOut {
     pub sub: String,
 }
 
 /// `{"minutes": n}`.
 #[allow(dead_code)] // documentation only
 #[derive(ToSchema)]
-pub struct MinutesOut {
+pub struct TemplateMinutesOut {
     pub minutes: i64,
 }
 
 #[allow(dead_code)] // documentation only
 #[derive(ToSchema)]
 #[serde(untagged)]
-pub enum RequiredOut {
+pub enum TemplateRequiredOut {
     #[schema(example = "all")]
     All(String),
     AtLeast(i64),
@@ -56,36 +56,36 @@ pub enum RequiredOut {
 
 #[allow(dead_code)] // documentation only
 #[derive(ToSchema)]
-pub struct GroupOut {
+pub struct TemplateGroupOut {
     pub name: Option<String>,
-    pub members: Vec<SubOut>,
-    pub required: RequiredOut,
+    pub members: Vec<TemplateSubOut>,
+    pub required: TemplateRequiredOut,
 }
 
 #[allow(dead_code)] // documentation only
 #[derive(ToSchema)]
-pub struct LocationOut {
+pub struct TemplateLocationOut {
     pub description: String,
 }
 
 #[allow(dead_code)] // documentation only
 #[derive(ToSchema)]
-pub struct EventOut {
+pub struct TemplateEventOut {
     pub summary: Option<String>,
     pub description: Option<String>,
-    pub location: Option<LocationOut>,
+    pub location: Option<TemplateLocationOut>,
 }
 
 #[allow(dead_code)] // documentation only
 #[derive(ToSchema)]
-pub struct BufferOut {
-    pub before: Option<MinutesOut>,
-    pub after: Option<MinutesOut>,
+pub struct TemplateBufferOut {
+    pub before: Option<TemplateMinutesOut>,
+    pub after: Option<TemplateMinutesOut>,
 }
 
 #[allow(dead_code)] // documentation only
 #[derive(ToSchema)]
-pub struct PeriodOut {
+pub struct TemplatePeriodOut {
     #[schema(format = DateTime)]
     pub start: String,
     #[schema(format = DateTime)]
@@ -95,8 +95,8 @@ pub struct PeriodOut {
 /// Query periods, or a window of days from now.
 #[allow(dead_code)] // documentation only
 #[derive(ToSchema)]
-pub struct ModeOut {
-    pub query_periods: Option<Vec<PeriodOut>>,
+pub struct TemplateModeOut {
+    pub query_periods: Option<Vec<TemplatePeriodOut>>,
     pub days: Option<i64>,
 }
 
@@ -106,16 +106,16 @@ pub struct ModeOut {
 pub struct TemplateOut {
     pub sub: String,
     pub name: String,
-    pub host: Option<SubOut>,
-    pub host_group: Option<GroupOut>,
-    pub collaborator_groups: Vec<GroupOut>,
-    pub event: EventOut,
-    pub duration: Option<MinutesOut>,
-    pub buffer: Option<BufferOut>,
-    pub start_interval: Option<MinutesOut>,
-    pub minimum_notice: Option<MinutesOut>,
+    pub host: Option<TemplateSubOut>,
+    pub host_group: Option<TemplateGroupOut>,
+    pub collaborator_groups: Vec<TemplateGroupOut>,
+    pub event: TemplateEventOut,
+    pub duration: Option<TemplateMinutesOut>,
+    pub buffer: Option<TemplateBufferOut>,
+    pub start_interval: Option<TemplateMinutesOut>,
+    pub minimum_notice: Option<TemplateMinutesOut>,
     pub tzid: Option<String>,
-    pub availability_mode: ModeOut,
+    pub availability_mode: TemplateModeOut,
 }
 
 #[allow(dead_code)] // documentation only
@@ -134,7 +134,7 @@ pub struct TemplatesBody {
 #[allow(dead_code)] // documentation only
 #[derive(ToSchema)]
 #[serde(untagged)]
-pub enum MemberIn {
+pub enum TemplateMemberIn {
     Sub(String),
     Member {
         #[schema(value_type = Text)]
@@ -142,40 +142,54 @@ pub enum MemberIn {
     },
 }
 
+/// Members: an array, or a single member standing for one (forms send
+/// `members=…` without brackets).
 #[allow(dead_code)] // documentation only
 #[derive(ToSchema)]
-pub struct GroupIn {
+#[serde(untagged)]
+pub enum TemplateMembersIn {
+    Many(Vec<TemplateMemberIn>),
+    One(TemplateMemberIn),
+}
+
+#[allow(dead_code)] // documentation only
+#[derive(ToSchema)]
+pub struct TemplateGroupIn {
+    #[schema(value_type = Option<Text>)]
     pub name: Option<String>,
-    pub members: Option<Vec<MemberIn>>,
+    pub members: Option<TemplateMembersIn>,
     pub required: Option<RequiredIn>,
 }
 
 #[allow(dead_code)] // documentation only
 #[derive(ToSchema)]
-pub struct LocationIn {
+pub struct TemplateLocationIn {
+    #[schema(value_type = Option<Text>)]
     pub description: Option<String>,
 }
 
 #[allow(dead_code)] // documentation only
 #[derive(ToSchema)]
-pub struct EventIn {
+pub struct TemplateEventIn {
+    #[schema(value_type = Option<Text>)]
     pub summary: Option<String>,
+    #[schema(value_type = Option<Text>)]
     pub description: Option<String>,
-    pub location: Option<LocationIn>,
+    pub location: Option<TemplateLocationIn>,
     /// The older place of `duration`.
     pub duration: Option<DurationIn>,
 }
 
 #[allow(dead_code)] // documentation only
 #[derive(ToSchema)]
-pub struct BufferIn {
+pub struct TemplateBufferIn {
     pub before: Option<DurationIn>,
     pub after: Option<DurationIn>,
 }
 
 #[allow(dead_code)] // documentation only
 #[derive(ToSchema)]
-pub struct ModeIn {
+pub struct TemplateModeIn {
     pub query_periods: Option<Vec<PeriodIn>>,
     /// 1 to 35; 14 when absent.
     pub days: Option<i64>,
@@ -189,19 +203,19 @@ pub struct TemplateRequest {
     #[schema(value_type = Text, example = "Intro call")]
     pub name: String,
     /// An account `sub`, or `{"sub"}`.
-    #[schema(value_type = Option<MemberIn>)]
+    #[schema(value_type = Option<TemplateMemberIn>)]
     pub host: Option<String>,
-    pub host_group: Option<GroupIn>,
-    pub collaborator_groups: Option<Vec<GroupIn>>,
-    pub event: Option<EventIn>,
+    pub host_group: Option<TemplateGroupIn>,
+    pub collaborator_groups: Option<Vec<TemplateGroupIn>>,
+    pub event: Option<TemplateEventIn>,
     /// 1 to 1440 minutes.
     pub duration: Option<DurationIn>,
-    pub buffer: Option<BufferIn>,
+    pub buffer: Option<TemplateBufferIn>,
     pub start_interval: Option<DurationIn>,
     pub minimum_notice: Option<DurationIn>,
     #[schema(example = "Europe/London")]
     pub tzid: Option<String>,
-    pub availability_mode: Option<ModeIn>,
+    pub availability_mode: Option<TemplateModeIn>,
 }
 
 /// The path of one template.
