@@ -3,11 +3,16 @@
 
 use std::collections::HashSet;
 
+use axum::Json;
 use axum::extract::State;
-use axum::response::Response;
 use convene_engine::{Available, Format, Interval, Required, SignedDuration, Timestamp};
 use convene_store::{Account, Db};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::ToSchema;
+
+use super::openapi::Problems;
+use super::rules::Text;
 
 use crate::auth::QueryAuth;
 use crate::error::{ApiError, ApiResult};
@@ -17,12 +22,195 @@ use crate::time::fmt_time;
 
 pub use crate::domain::availability::{GroupSpec, MemberSpec, QuerySpec, evaluate, limits};
 
-pub fn available_json(a: &Available) -> Value {
-    json!({
-        "start": fmt_time(a.start),
-        "end": fmt_time(a.end),
-        "participants": a.members.iter().map(|s| json!({"sub": s})).collect::<Vec<_>>(),
-    })
+/// One participant of an available period or slot.
+#[derive(Serialize, ToSchema)]
+pub struct Sub {
+    pub sub: String,
+}
+
+/// An available period or slot.
+#[derive(Serialize, ToSchema)]
+pub struct AvailableOut {
+    #[schema(format = DateTime)]
+    pub start: String,
+    #[schema(format = DateTime)]
+    pub end: String,
+    pub participants: Vec<Sub>,
+}
+
+impl AvailableOut {
+    pub fn new(a: &Available) -> Self {
+        AvailableOut {
+            start: fmt_time(a.start),
+            end: fmt_time(a.end),
+            participants: a.members.iter().map(|s| Sub { sub: s.clone() }).collect(),
+        }
+    }
+}
+
+/// The answer of `POST /v1/availability`: periods, or slots when
+/// `response_format` asks for them or `query_slots` was given.
+#[derive(Serialize, ToSchema)]
+pub struct AvailabilityBody {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub available_periods: Option<Vec<AvailableOut>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub available_slots: Option<Vec<AvailableOut>>,
+}
+
+/// One step of a found sequence.
+#[derive(Serialize, ToSchema)]
+pub struct SequenceStepOut {
+    #[serde(flatten)]
+    pub slot: AvailableOut,
+    /// The step's `sequence_id` as given (its index when absent).
+    pub sequence_id: Value,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SequenceOut {
+    pub sequence: Vec<SequenceStepOut>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SequencesBody {
+    pub sequences: Vec<SequenceOut>,
+}
+
+/// A Duration: `{"hours", "minutes"}` or a bare number of minutes.
+#[allow(dead_code)] // documentation: parsed by `F::duration`
+#[derive(ToSchema)]
+#[serde(untagged)]
+pub enum DurationIn {
+    Minutes(i64),
+    Parts {
+        hours: Option<i64>,
+        minutes: Option<i64>,
+    },
+}
+
+/// A time span to search.
+#[allow(dead_code)] // documentation
+#[derive(Deserialize, ToSchema)]
+pub struct PeriodIn {
+    #[schema(format = DateTime, example = "2030-01-07T09:00:00Z")]
+    pub start: String,
+    #[schema(format = DateTime, example = "2030-01-07T17:00:00Z")]
+    pub end: String,
+}
+
+/// A slot start to check.
+#[allow(dead_code)] // documentation
+#[derive(Deserialize, ToSchema)]
+pub struct SlotIn {
+    #[schema(format = DateTime, example = "2030-01-07T09:00:00Z")]
+    pub start: String,
+}
+
+/// One side of a buffer: a Duration or `{minimum, maximum}`.
+#[allow(dead_code)] // documentation
+#[derive(ToSchema)]
+#[serde(untagged)]
+pub enum BufferSideIn {
+    Duration(DurationIn),
+    Range {
+        minimum: Option<DurationIn>,
+        maximum: Option<DurationIn>,
+    },
+}
+
+#[allow(dead_code)] // documentation
+#[derive(ToSchema)]
+pub struct BufferIn {
+    pub before: Option<BufferSideIn>,
+    pub after: Option<BufferSideIn>,
+}
+
+/// A member of a participant group: an account `sub`, or the object.
+#[allow(dead_code)] // documentation
+#[derive(ToSchema)]
+#[serde(untagged)]
+pub enum MemberIn {
+    Sub(String),
+    Member {
+        #[schema(value_type = Text)]
+        sub: String,
+        calendar_ids: Option<Vec<String>>,
+        available_periods: Option<Vec<PeriodIn>>,
+        managed_availability: Option<bool>,
+        availability_rule_ids: Option<Vec<String>>,
+    },
+}
+
+/// `"all"` or how many members must be free.
+#[allow(dead_code)] // documentation
+#[derive(ToSchema)]
+#[serde(untagged)]
+pub enum RequiredIn {
+    #[schema(example = "all")]
+    All(String),
+    AtLeast(i64),
+}
+
+#[allow(dead_code)] // documentation
+#[derive(ToSchema)]
+pub struct GroupIn {
+    pub members: Vec<MemberIn>,
+    pub required: Option<RequiredIn>,
+}
+
+#[allow(dead_code)] // documentation
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum ResponseFormat {
+    Periods,
+    Slots,
+    OverlappingSlots,
+}
+
+/// An availability query (contract §5.1).
+#[allow(dead_code)] // documentation: parsed leniently by [`parse_query`]
+#[derive(ToSchema)]
+pub struct AvailabilityRequest {
+    pub participants: Vec<GroupIn>,
+    pub required_duration: DurationIn,
+    /// The spans to search; or give `query_slots`.
+    pub query_periods: Option<Vec<PeriodIn>>,
+    /// The older name of `query_periods`.
+    pub available_periods: Option<Vec<PeriodIn>>,
+    /// Slot starts to check instead of spans.
+    pub query_slots: Option<Vec<SlotIn>>,
+    pub buffer: Option<BufferIn>,
+    /// A multiple of 5 minutes, from 5 to 240.
+    pub start_interval: Option<DurationIn>,
+    pub max_results: Option<i64>,
+    pub response_format: Option<ResponseFormat>,
+}
+
+/// One step of a sequence: an availability query with its id and order.
+#[allow(dead_code)] // documentation
+#[derive(ToSchema)]
+pub struct SequenceStepIn {
+    /// Echoed on each answered step.
+    pub sequence_id: Option<Value>,
+    pub ordinal: Option<i64>,
+    pub participants: Vec<GroupIn>,
+    pub required_duration: DurationIn,
+    /// The spans of this step; the top-level `query_periods` when absent.
+    pub query_periods: Option<Vec<PeriodIn>>,
+    pub available_periods: Option<Vec<PeriodIn>>,
+    pub buffer: Option<BufferIn>,
+    pub start_interval: Option<DurationIn>,
+}
+
+/// A sequenced availability query (contract §5.2).
+#[allow(dead_code)] // documentation: parsed leniently
+#[derive(ToSchema)]
+pub struct SequencedRequest {
+    pub sequence: Vec<SequenceStepIn>,
+    /// The spans of every step that gives none.
+    pub query_periods: Option<Vec<PeriodIn>>,
+    pub available_periods: Option<Vec<PeriodIn>>,
 }
 
 /// A buffer side: a Duration or `{minimum, maximum}` (the minimum is what
@@ -399,21 +587,36 @@ pub async fn check_members(
     Ok(found)
 }
 
+/// Find when participants are available (contract §5.1).
+///
+/// Groups of members, each group needing all or N of its members free,
+/// within `query_periods` (or at `query_slots`); answers periods or slots.
+#[utoipa::path(post, path = "/v1/availability", tag = "availability",
+    security(("account_token" = []), ("client_secret" = [])),
+    request_body(content((AvailabilityRequest = "application/json"), (AvailabilityRequest = "application/x-www-form-urlencoded"))),
+    responses((status = 200, description = "The available periods or slots.", body = AvailabilityBody), Problems))]
 #[tracing::instrument(skip_all, fields(app = %auth.app.id))]
 pub async fn availability(
     State(state): State<crate::AppState>,
     QueryAuth(auth): QueryAuth,
     Body(body): Body,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<AvailabilityBody>> {
     let spec = parse_query(&state.db, &auth.app.organizational_unit_id, &body).await?;
     let found = evaluate(&state.availability, &spec).await?;
-    let items: Vec<Value> = found.iter().map(available_json).collect();
-    let key = if matches!(spec.format, Format::Periods) && spec.query_slots.is_none() {
-        "available_periods"
-    } else {
-        "available_slots"
-    };
-    Ok(super::ok(json!({ key: items })))
+    let items: Vec<AvailableOut> = found.iter().map(AvailableOut::new).collect();
+    Ok(Json(
+        if matches!(spec.format, Format::Periods) && spec.query_slots.is_none() {
+            AvailabilityBody {
+                available_periods: Some(items),
+                available_slots: None,
+            }
+        } else {
+            AvailabilityBody {
+                available_periods: None,
+                available_slots: Some(items),
+            }
+        },
+    ))
 }
 
 /// Sequences answered by one `POST /v1/sequenced_availability`.
@@ -439,18 +642,24 @@ fn buffer_maximum(f: &F<'_>, errs: &mut Errors) -> Option<i64> {
     Some(d.as_mins())
 }
 
-/// `POST /v1/sequenced_availability` (contract §5.2): consecutive steps,
+/// Find sequences of consecutive meetings (contract §5.2).
+///
+/// Consecutive steps,
 /// each an availability query of its own. Each step's slots come from the
 /// same engine; a sequence takes a first-step slot and, for every next
 /// step, the earliest slot that starts after the previous one ends plus
 /// the minimum buffers between them (and, when a maximum is given, no
 /// later than the maximum gap).
+#[utoipa::path(post, path = "/v1/sequenced_availability", tag = "availability",
+    security(("account_token" = []), ("client_secret" = [])),
+    request_body(content((SequencedRequest = "application/json"), (SequencedRequest = "application/x-www-form-urlencoded"))),
+    responses((status = 200, description = "Up to 20 sequences.", body = SequencesBody), Problems))]
 #[tracing::instrument(skip_all, fields(app = %auth.app.id))]
 pub async fn sequenced(
     State(state): State<crate::AppState>,
     QueryAuth(auth): QueryAuth,
     Body(body): Body,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<SequencesBody>> {
     let root = F::root(&body);
     let mut errs = Errors::new();
     let steps = root.get("sequence").array(&mut errs).unwrap_or_default();
@@ -552,25 +761,26 @@ pub async fn sequenced(
                 None => continue 'first,
             }
         }
-        sequences.push(json!({"sequence": chain.iter().zip(&parsed).map(|(s, p)| {
-            let mut v = available_json(s);
-            v["sequence_id"] = p.1.clone();
-            v
-        }).collect::<Vec<_>>()}));
+        sequences.push(SequenceOut {
+            sequence: chain
+                .iter()
+                .zip(&parsed)
+                .map(|(s, p)| SequenceStepOut {
+                    slot: AvailableOut::new(s),
+                    sequence_id: p.1.clone(),
+                })
+                .collect(),
+        });
         if sequences.len() >= MAX_SEQUENCES {
             break;
         }
     }
-    Ok(super::ok(json!({ "sequences": sequences })))
+    Ok(Json(SequencesBody { sequences }))
 }
 
-/// This module's routes. Not yet documented ones are added with `.route`
-/// (they are missing from `/openapi.json` until they get a
-/// `#[utoipa::path]` and move to `.routes(routes!(…))`).
 pub fn routes() -> utoipa_axum::router::OpenApiRouter<crate::AppState> {
-    #[allow(unused_imports)]
-    use axum::routing::post;
+    use utoipa_axum::routes;
     utoipa_axum::router::OpenApiRouter::new()
-        .route("/v1/availability", post(availability))
-        .route("/v1/sequenced_availability", post(sequenced))
+        .routes(routes!(availability))
+        .routes(routes!(sequenced))
 }

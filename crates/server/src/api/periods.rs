@@ -1,12 +1,18 @@
 //! Available periods (contract §8.2).
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use convene_store::Period;
 use jiff::tz::TimeZone;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
-use super::events::{day_start, time_json};
+use super::openapi::Problems;
+use super::rules::Accepted;
+
+use super::events::day_start;
 use crate::auth::AccountAuth;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{Body, QueryInput};
@@ -14,6 +20,122 @@ use crate::input::{Errors, F};
 use crate::time::{parse_date, parse_time, to_ms};
 use crate::{AppState, now_ms};
 
+/// What `POST /v1/available_periods` accepts.
+#[allow(dead_code)] // documentation: the handler parses leniently with `F`
+#[derive(Deserialize, ToSchema)]
+pub struct PeriodRequest {
+    /// Your id of the period: ASCII, at most 64 characters.
+    #[schema(value_type = super::rules::Text, example = "qTtZdczOccgaPncGJaCiLg")]
+    pub available_period_id: String,
+    #[schema(format = DateTime, example = "2030-01-07T09:00:00Z")]
+    pub start: String,
+    /// After `start`.
+    #[schema(format = DateTime, example = "2030-01-07T17:00:00Z")]
+    pub end: String,
+}
+
+/// What the listing reads from the query string.
+#[allow(dead_code)] // documentation: the handler parses leniently with `F`
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Zone of Date bounds and of localized times; UTC when absent.
+    #[param(example = "Europe/London")]
+    pub tzid: Option<String>,
+    /// A Date or a Time: periods ending after it.
+    #[param(example = "2030-01-07")]
+    pub from: Option<String>,
+    /// A Date or a Time: periods starting before it.
+    #[param(example = "2030-01-14")]
+    pub to: Option<String>,
+    /// Answer times as `{"time", "tzid"}` in `tzid`.
+    pub localized_times: Option<bool>,
+    /// Pages count from 1; lower numbers are taken as 1.
+    pub page: Option<i64>,
+}
+
+/// What `DELETE /v1/available_periods` accepts (body or query string).
+#[allow(dead_code)] // documentation: the handler parses leniently with `F`
+#[derive(Deserialize, ToSchema, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeleteRequest {
+    /// The period to delete; or give `delete_all`.
+    #[schema(value_type = Option<super::rules::Text>)]
+    #[param(value_type = Option<super::rules::Text>)]
+    pub available_period_id: Option<String>,
+    /// Delete every period of the account.
+    #[schema(value_type = Option<super::rules::Flag>)]
+    #[param(value_type = Option<super::rules::Flag>)]
+    pub delete_all: Option<bool>,
+}
+
+/// A time as answered: UTC, or localized when `localized_times` was asked.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum TimeOut {
+    #[schema(format = DateTime)]
+    Utc(String),
+    Local {
+        time: String,
+        tzid: String,
+    },
+}
+
+impl TimeOut {
+    pub fn new(ms: i64, localized: Option<&(String, TimeZone)>) -> Self {
+        match localized {
+            None => TimeOut::Utc(crate::time::fmt_ms(ms)),
+            Some((name, zone)) => TimeOut::Local {
+                time: crate::time::from_ms(ms)
+                    .to_zoned(zone.clone())
+                    .strftime("%Y-%m-%dT%H:%M:%S%:z")
+                    .to_string(),
+                tzid: name.clone(),
+            },
+        }
+    }
+}
+
+/// The paging of a listing.
+#[allow(dead_code)] // documentation: `super::pages` builds it
+#[derive(ToSchema)]
+pub struct Pages {
+    pub current: i64,
+    pub total: i64,
+    /// The next page's absolute URL, when there is one.
+    pub next_page: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PeriodInfo {
+    pub available_period_id: String,
+    pub start: TimeOut,
+    pub end: TimeOut,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PeriodsBody {
+    #[schema(value_type = Pages)]
+    pub pages: Value,
+    pub available_periods: Vec<PeriodInfo>,
+}
+
+/// The path of one page.
+#[allow(dead_code)] // documentation: the handler reads `Path<String>`
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct PageToken {
+    /// The token in a `next_page` URL.
+    pub page: String,
+}
+
+/// Create or replace an available period.
+///
+/// Keyed by `available_period_id`; answers 202 with an empty object.
+#[utoipa::path(post, path = "/v1/available_periods", tag = "availability",
+    security(("account_token" = []), ("client_secret" = [])),
+    request_body(content((PeriodRequest = "application/json"), (PeriodRequest = "application/x-www-form-urlencoded"))),
+    responses((status = 202, description = "Stored.", body = Accepted), Problems))]
 #[tracing::instrument(skip_all, fields(account = %auth.account.id))]
 pub async fn upsert(
     State(state): State<AppState>,
@@ -51,7 +173,11 @@ pub async fn upsert(
     Ok(super::accepted())
 }
 
-async fn list_inner(state: &AppState, auth: &AccountAuth, q: Value) -> ApiResult<Response> {
+async fn list_inner(
+    state: &AppState,
+    auth: &AccountAuth,
+    q: Value,
+) -> ApiResult<Json<PeriodsBody>> {
     let root = F::root(&q);
     let mut errs = Errors::new();
     let zone = root
@@ -92,36 +218,59 @@ async fn list_inner(state: &AppState, auth: &AccountAuth, q: Value) -> ApiResult
         m.remove("page");
     }
     let loc = localized.then_some(&zone);
-    let items: Vec<Value> = all
+    let available_periods = all
         .iter()
         .skip(((page - 1) * size) as usize)
         .take(size as usize)
-        .map(|p| json!({"available_period_id": p.period_id, "start": time_json(p.start_ms, loc), "end": time_json(p.end_ms, loc)}))
+        .map(|p| PeriodInfo {
+            available_period_id: p.period_id.clone(),
+            start: TimeOut::new(p.start_ms, loc),
+            end: TimeOut::new(p.end_ms, loc),
+        })
         .collect();
     let pages = super::pages(state, "/v1/available_periods", &clean, page, total);
-    Ok(super::ok(
-        json!({"pages": pages, "available_periods": items}),
-    ))
+    Ok(Json(PeriodsBody {
+        pages,
+        available_periods,
+    }))
 }
 
+/// The account's available periods, a page at a time.
+#[utoipa::path(get, path = "/v1/available_periods", tag = "availability",
+    security(("account_token" = []), ("client_secret" = [])), params(ListQuery),
+    responses((status = 200, description = "One page of periods.", body = PeriodsBody), Problems))]
 #[tracing::instrument(skip_all, fields(account = %auth.account.id))]
 pub async fn list(
     State(state): State<AppState>,
     auth: AccountAuth,
     QueryInput(q): QueryInput,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<PeriodsBody>> {
     list_inner(&state, &auth, q).await
 }
 
+/// A further page of available periods.
+///
+/// The path is the `next_page` URL of the previous page.
+#[utoipa::path(get, path = "/v1/available_periods/pages/{page}", tag = "availability",
+    security(("account_token" = []), ("client_secret" = [])), params(PageToken),
+    responses((status = 200, description = "One page of periods.", body = PeriodsBody), Problems))]
 #[tracing::instrument(skip_all, fields(account = %auth.account.id))]
 pub async fn list_page(
     State(state): State<AppState>,
     auth: AccountAuth,
     Path(page): Path<String>,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<PeriodsBody>> {
     list_inner(&state, &auth, super::decode_page(&page)?).await
 }
 
+/// Delete one available period, or all of them.
+///
+/// Reads `available_period_id` or `delete_all` from the body, else from the
+/// query string; answers 202 with an empty object.
+#[utoipa::path(delete, path = "/v1/available_periods", tag = "availability",
+    security(("account_token" = []), ("client_secret" = [])), params(DeleteRequest),
+    request_body(content((DeleteRequest = "application/json"), (DeleteRequest = "application/x-www-form-urlencoded"))),
+    responses((status = 202, description = "Deleted.", body = Accepted), Problems))]
 #[tracing::instrument(skip_all, fields(account = %auth.account.id))]
 pub async fn delete(
     State(state): State<AppState>,
@@ -133,6 +282,11 @@ pub async fn delete(
     let src = if has(&body) { &body } else { &query };
     let root = F::root(src);
     let mut errs = Errors::new();
+    // The other source is not used, but a malformed value there is still a
+    // problem to report rather than silently ignore.
+    let other = F::root(if has(&body) { &query } else { &body });
+    other.get("delete_all").bool(&mut errs);
+    other.get("available_period_id").str(&mut errs);
     let all = root.get("delete_all").bool(&mut errs).unwrap_or(false);
     let id = root.get("available_period_id").str(&mut errs);
     if !all && id.is_none() {
@@ -157,16 +311,9 @@ pub async fn delete(
     Ok(super::accepted())
 }
 
-/// This module's routes. Not yet documented ones are added with `.route`
-/// (they are missing from `/openapi.json` until they get a
-/// `#[utoipa::path]` and move to `.routes(routes!(…))`).
 pub fn routes() -> utoipa_axum::router::OpenApiRouter<crate::AppState> {
-    #[allow(unused_imports)]
-    use axum::routing::{get, post};
+    use utoipa_axum::routes;
     utoipa_axum::router::OpenApiRouter::new()
-        .route(
-            "/v1/available_periods",
-            post(upsert).get(list).delete(delete),
-        )
-        .route("/v1/available_periods/pages/{page}", get(list_page))
+        .routes(routes!(upsert, list, delete))
+        .routes(routes!(list_page))
 }

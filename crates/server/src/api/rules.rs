@@ -1,9 +1,14 @@
 //! Availability rules: weekly periods in a zone (contract §8.1).
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use convene_store::Rule;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
+
+use super::openapi::Problems;
 
 use crate::auth::AccountAuth;
 pub use crate::domain::availability::{DAYS, engine_period, parse_hhmm};
@@ -12,24 +17,116 @@ use crate::http::Body;
 use crate::input::{Errors, F};
 use crate::{AppState, now_ms};
 
-fn rule_json(r: &Rule) -> Value {
-    let mut v = json!({
-        "availability_rule_id": r.rule_id,
-        "tzid": r.tzid,
-        "weekly_periods": serde_json::from_str::<Value>(&r.weekly_periods_json).unwrap_or(json!([])),
-    });
-    if let Some(c) = &r.calendar_ids_json {
-        v["calendar_ids"] = serde_json::from_str(c).unwrap_or(json!([]));
-    }
-    v
+/// One weekly period: a day and a time span in the rule's zone.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct WeeklyPeriod {
+    /// `sunday` … `saturday`.
+    #[schema(example = "monday")]
+    pub day: String,
+    /// `HH:MM`.
+    #[schema(example = "09:30")]
+    pub start_time: String,
+    /// `HH:MM`, after `start_time` (`00:00` is the end of the day).
+    #[schema(example = "17:00")]
+    pub end_time: String,
 }
 
+/// An availability rule as answered.
+#[derive(Serialize, ToSchema)]
+pub struct RuleInfo {
+    pub availability_rule_id: String,
+    pub tzid: String,
+    pub weekly_periods: Vec<WeeklyPeriod>,
+    /// Present when the rule was given calendars.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calendar_ids: Option<Vec<String>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RuleBody {
+    pub availability_rule: RuleInfo,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RulesBody {
+    pub availability_rules: Vec<RuleInfo>,
+}
+
+/// What `POST /v1/availability_rules` accepts.
+#[allow(dead_code)] // documentation: the handler parses leniently with `F`
+#[derive(Deserialize, ToSchema)]
+pub struct RuleRequest {
+    /// Your id of the rule: ASCII, at most 64 characters.
+    #[schema(value_type = Text, example = "default")]
+    pub availability_rule_id: String,
+    /// IANA zone of the weekly periods.
+    #[schema(example = "Europe/London")]
+    pub tzid: String,
+    /// Calendars whose events make the account busy; all when absent.
+    pub calendar_ids: Option<Vec<String>>,
+    pub weekly_periods: Vec<WeeklyPeriod>,
+}
+
+/// The empty object `super::accepted()` sends with a 202.
+#[derive(Serialize, ToSchema)]
+pub struct Accepted {}
+
+/// A text field: the lenient parser takes a number as its text, so the
+/// document admits both (a client sending `0` for an id is not refused).
+#[allow(dead_code)] // documentation only
+#[derive(ToSchema)]
+#[serde(untagged)]
+pub enum Text {
+    String(String),
+    Number(f64),
+}
+
+/// A flag: the lenient parser takes `true`/`false` in any case, `1`/`0`,
+/// `yes`/`no`, `on`/`off` (forms send text), so the document admits them.
+#[allow(dead_code)] // documentation only
+#[derive(ToSchema)]
+#[serde(untagged)]
+pub enum Flag {
+    Bool(bool),
+    Int(i64),
+    Text(String),
+}
+
+/// The path of one rule.
+#[allow(dead_code)] // documentation: the handler reads `Path<String>`
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct RuleId {
+    /// The rule's `availability_rule_id`.
+    pub id: String,
+}
+
+fn rule_info(r: &Rule) -> RuleInfo {
+    RuleInfo {
+        availability_rule_id: r.rule_id.clone(),
+        tzid: r.tzid.clone(),
+        weekly_periods: serde_json::from_str(&r.weekly_periods_json).unwrap_or_default(),
+        calendar_ids: r
+            .calendar_ids_json
+            .as_deref()
+            .map(|c| serde_json::from_str(c).unwrap_or_default()),
+    }
+}
+
+/// Create or replace an availability rule.
+///
+/// Keyed by `availability_rule_id`; every problem with the body is answered
+/// at once in the 422.
+#[utoipa::path(post, path = "/v1/availability_rules", tag = "availability",
+    security(("account_token" = []), ("client_secret" = [])),
+    request_body(content((RuleRequest = "application/json"), (RuleRequest = "application/x-www-form-urlencoded"))),
+    responses((status = 200, description = "The rule as stored.", body = RuleBody), Problems))]
 #[tracing::instrument(skip_all, fields(account = %auth.account.id))]
 pub async fn upsert(
     State(state): State<AppState>,
     auth: AccountAuth,
     Body(body): Body,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<RuleBody>> {
     let root = F::root(&body);
     let mut errs = Errors::new();
     let id = root.get("availability_rule_id").req_str(&mut errs);
@@ -122,35 +219,53 @@ pub async fn upsert(
         weekly_periods_json: Value::Array(periods).to_string(),
     };
     state.db.upsert_rule(&rule, now_ms()).await?;
-    Ok(super::ok(json!({ "availability_rule": rule_json(&rule) })))
+    Ok(Json(RuleBody {
+        availability_rule: rule_info(&rule),
+    }))
 }
 
+/// The account's availability rules.
+#[utoipa::path(get, path = "/v1/availability_rules", tag = "availability",
+    security(("account_token" = []), ("client_secret" = [])),
+    responses((status = 200, description = "Every rule of the account.", body = RulesBody), Problems))]
 #[tracing::instrument(skip_all, fields(account = %auth.account.id))]
-pub async fn list(State(state): State<AppState>, auth: AccountAuth) -> ApiResult<Response> {
-    let rules: Vec<Value> = state
+pub async fn list(State(state): State<AppState>, auth: AccountAuth) -> ApiResult<Json<RulesBody>> {
+    let availability_rules = state
         .db
         .rules(&auth.account.id)
         .await?
         .iter()
-        .map(rule_json)
+        .map(rule_info)
         .collect();
-    Ok(super::ok(json!({ "availability_rules": rules })))
+    Ok(Json(RulesBody { availability_rules }))
 }
 
+/// One availability rule.
+#[utoipa::path(get, path = "/v1/availability_rules/{id}", tag = "availability",
+    security(("account_token" = []), ("client_secret" = [])), params(RuleId),
+    responses((status = 200, description = "The rule.", body = RuleBody), Problems))]
 #[tracing::instrument(skip_all, fields(account = %auth.account.id))]
 pub async fn read(
     State(state): State<AppState>,
     auth: AccountAuth,
     Path(id): Path<String>,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<RuleBody>> {
     let rules = state.db.rules(&auth.account.id).await?;
     let rule = rules
         .iter()
         .find(|r| r.rule_id == id)
         .ok_or_else(|| ApiError::not_found(format!("availability rule {id} not found")))?;
-    Ok(super::ok(json!({ "availability_rule": rule_json(rule) })))
+    Ok(Json(RuleBody {
+        availability_rule: rule_info(rule),
+    }))
 }
 
+/// Delete an availability rule.
+///
+/// Answers 202 with an empty object.
+#[utoipa::path(delete, path = "/v1/availability_rules/{id}", tag = "availability",
+    security(("account_token" = []), ("client_secret" = [])), params(RuleId),
+    responses((status = 202, description = "Deleted.", body = Accepted), Problems))]
 #[tracing::instrument(skip_all, fields(account = %auth.account.id))]
 pub async fn delete(
     State(state): State<AppState>,
@@ -165,13 +280,9 @@ pub async fn delete(
     Ok(super::accepted())
 }
 
-/// This module's routes. Not yet documented ones are added with `.route`
-/// (they are missing from `/openapi.json` until they get a
-/// `#[utoipa::path]` and move to `.routes(routes!(…))`).
 pub fn routes() -> utoipa_axum::router::OpenApiRouter<crate::AppState> {
-    #[allow(unused_imports)]
-    use axum::routing::{get, post};
+    use utoipa_axum::routes;
     utoipa_axum::router::OpenApiRouter::new()
-        .route("/v1/availability_rules", post(upsert).get(list))
-        .route("/v1/availability_rules/{id}", get(read).delete(delete))
+        .routes(routes!(upsert, list))
+        .routes(routes!(read, delete))
 }

@@ -5,9 +5,17 @@ use std::collections::HashSet;
 
 use axum::extract::State;
 use axum::response::Response;
-use axum::routing::post;
 use convene_store::scheduling::{Request, RequestState};
 use serde_json::{Value, json};
+use utoipa::ToSchema;
+
+use super::availability::DurationIn;
+use super::openapi::Problems;
+use super::rules::{Accepted, Flag, Text};
+use super::templates::{
+    TemplateBufferIn, TemplateEventIn, TemplateGroupIn, TemplateGroupOut, TemplateMemberIn,
+    TemplateMinutesOut, TemplateModeIn, TemplateSubOut,
+};
 
 use crate::AppState;
 use crate::auth::AppAuth;
@@ -18,60 +26,195 @@ use crate::input::{Errors, F};
 
 pub use crate::domain::requests::*;
 
-pub const ROUTES: &[(&str, &str, &str)] = &[
-    (
-        "post",
-        "/v1/scheduling_requests",
-        "Create a scheduling request, from a template (template.sub) or directly.",
-    ),
-    (
-        "post",
-        "/v1/scheduling_requests/query",
-        "Read scheduling requests by id.",
-    ),
-    (
-        "post",
-        "/v1/scheduling_requests/cancel",
-        "Cancel a scheduling request (202); booked events are removed.",
-    ),
-    (
-        "post",
-        "/v1/scheduling_templates",
-        "Create a scheduling template.",
-    ),
-    (
-        "get",
-        "/v1/scheduling_templates",
-        "List the Organizational Unit's templates.",
-    ),
-    ("get", "/v1/scheduling_templates/{sub}", "Read a template."),
-    (
-        "post",
-        "/v1/scheduling_templates/{sub}",
-        "Replace a template's settings.",
-    ),
-    (
-        "delete",
-        "/v1/scheduling_templates/{sub}",
-        "Delete a template (202).",
-    ),
-    (
-        "get",
-        "/rts/{token}",
-        "Recipient page: the request and its slots (also ?reschedule=true, ?decline=true).",
-    ),
-    (
-        "post",
-        "/rts/{token}",
-        "Recipient form: choose a slot (field `slot`), reschedule or decline.",
-    ),
-];
-
 pub fn routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
+    use utoipa_axum::routes;
     utoipa_axum::router::OpenApiRouter::new()
-        .route("/v1/scheduling_requests", post(create))
-        .route("/v1/scheduling_requests/query", post(query))
-        .route("/v1/scheduling_requests/cancel", post(cancel))
+        .routes(routes!(create))
+        .routes(routes!(query))
+        .routes(routes!(cancel))
+}
+
+// A request's representation is shared with the notifications and the
+// dashboard (`domain::requests::request_json`), so it stays a `Value`;
+// these types mirror it for the document.
+
+/// `{"time", "tzid"}`.
+#[allow(dead_code)] // documentation only
+#[derive(ToSchema)]
+pub struct ZonedTimeOut {
+    #[schema(format = DateTime)]
+    pub time: String,
+    pub tzid: String,
+}
+
+#[allow(dead_code)] // documentation only
+#[derive(ToSchema)]
+pub struct RequestEventOut {
+    pub summary: String,
+    /// The booked slot, once the request is complete.
+    pub start: Option<ZonedTimeOut>,
+    pub end: Option<ZonedTimeOut>,
+    pub participants: Option<Vec<TemplateSubOut>>,
+}
+
+/// What the recipient may do, as links.
+#[allow(dead_code)] // documentation only
+#[derive(ToSchema)]
+pub struct RecipientOperationsOut {
+    pub view_url: String,
+    pub reschedule_url: Option<String>,
+    pub decline_url: Option<String>,
+}
+
+#[allow(dead_code)] // documentation only
+#[derive(ToSchema)]
+pub struct RecipientOut {
+    pub email: String,
+    pub slot_selector: bool,
+    pub display_name: Option<String>,
+    /// On the slot selector.
+    pub select_url: Option<String>,
+}
+
+#[allow(dead_code)] // documentation only
+#[derive(ToSchema)]
+pub struct RequestBufferOut {
+    pub before: TemplateMinutesOut,
+    pub after: TemplateMinutesOut,
+}
+
+#[allow(dead_code)] // documentation only
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum SlotSelection {
+    Pending,
+    PendingRescheduling,
+    Complete,
+    Declined,
+    Cancelled,
+    Expired,
+}
+
+/// A scheduling request as answered.
+#[allow(dead_code)] // documentation only
+#[derive(ToSchema)]
+pub struct RequestOut {
+    pub scheduling_request_id: String,
+    pub slot_selection: SlotSelection,
+    pub primary_select_url: String,
+    pub dashboard_url: String,
+    pub summary: String,
+    pub duration: TemplateMinutesOut,
+    pub recipient_operations: RecipientOperationsOut,
+    pub recipients: Vec<RecipientOut>,
+    pub collaborator_groups: Vec<TemplateGroupOut>,
+    pub event: RequestEventOut,
+    /// One host, or a host group (whichever the request was made with).
+    pub host: Option<TemplateSubOut>,
+    pub host_group: Option<TemplateGroupOut>,
+    /// When made from a template.
+    pub template: Option<TemplateSubOut>,
+    pub buffer: Option<RequestBufferOut>,
+}
+
+#[allow(dead_code)] // documentation only
+#[derive(ToSchema)]
+pub struct RequestBody {
+    pub scheduling_request: RequestOut,
+}
+
+#[allow(dead_code)] // documentation only
+#[derive(ToSchema)]
+pub struct RequestsBody {
+    pub scheduling_requests: Vec<RequestBody>,
+}
+
+#[allow(dead_code)] // documentation only
+#[derive(ToSchema)]
+pub struct RecipientIn {
+    #[schema(example = "marty@example.com")]
+    pub email: String,
+    #[schema(value_type = Option<Text>)]
+    pub display_name: Option<String>,
+    /// Exactly one recipient picks the slot.
+    #[schema(value_type = Option<Flag>)]
+    pub slot_selector: Option<bool>,
+}
+
+#[allow(dead_code)] // documentation only
+#[derive(ToSchema)]
+pub struct TemplateRef {
+    #[schema(value_type = Text)]
+    pub sub: String,
+}
+
+/// A scheduling request: from a template (`template.sub`), or directly
+/// with the template's settings in the body.
+#[allow(dead_code)] // documentation only
+#[derive(ToSchema)]
+pub struct CreateRequest {
+    pub recipients: Vec<RecipientIn>,
+    pub template: Option<TemplateRef>,
+    #[schema(value_type = Option<TemplateMemberIn>)]
+    pub host: Option<String>,
+    pub host_group: Option<TemplateGroupIn>,
+    pub collaborator_groups: Option<Vec<TemplateGroupIn>>,
+    pub event: Option<TemplateEventIn>,
+    pub duration: Option<DurationIn>,
+    pub buffer: Option<TemplateBufferIn>,
+    pub start_interval: Option<DurationIn>,
+    pub minimum_notice: Option<DurationIn>,
+    #[schema(example = "Europe/London")]
+    pub tzid: Option<String>,
+    pub availability_mode: Option<TemplateModeIn>,
+}
+
+/// Ids: an array, or one id standing for one (forms send `ids=…`
+/// without brackets).
+#[allow(dead_code)] // documentation only
+#[derive(ToSchema)]
+#[serde(untagged)]
+pub enum IdsIn {
+    Many(Vec<Text>),
+    One(Text),
+}
+
+#[allow(dead_code)] // documentation only
+#[derive(ToSchema)]
+pub struct QueryRequest {
+    /// At most 100; unknown ids are left out of the answer.
+    pub scheduling_request_ids: IdsIn,
+}
+
+/// In a form every value is text, `true` included.
+#[allow(dead_code)] // documentation only
+#[derive(ToSchema)]
+#[serde(untagged)]
+pub enum FormScalar {
+    Text(Text),
+    Bool(bool),
+}
+
+#[allow(dead_code)] // documentation only
+#[derive(ToSchema)]
+#[serde(untagged)]
+pub enum FormIdsIn {
+    Many(Vec<FormScalar>),
+    One(FormScalar),
+}
+
+/// [`QueryRequest`] as a form.
+#[allow(dead_code)] // documentation only
+#[derive(ToSchema)]
+pub struct QueryForm {
+    pub scheduling_request_ids: FormIdsIn,
+}
+
+#[allow(dead_code)] // documentation only
+#[derive(ToSchema)]
+pub struct CancelRequest {
+    #[schema(value_type = Text)]
+    pub scheduling_request_id: String,
 }
 
 fn parse_recipients(root: &F<'_>, errs: &mut Errors) -> Vec<Recipient> {
@@ -112,6 +255,15 @@ fn parse_recipients(root: &F<'_>, errs: &mut Errors) -> Vec<Recipient> {
     out
 }
 
+/// Create a scheduling request.
+///
+/// From a template (`template.sub`) or directly with the settings in the
+/// body; the recipients get a link to pick a slot. Template problems come
+/// with the dashboard URL where an admin fixes the template.
+#[utoipa::path(post, path = "/v1/scheduling_requests", tag = "scheduling",
+    security(("client_secret" = [])),
+    request_body(content((CreateRequest = "application/json"), (CreateRequest = "application/x-www-form-urlencoded"))),
+    responses((status = 200, description = "The request.", body = RequestBody), Problems))]
 #[tracing::instrument(skip_all, fields(app = %auth.app.id))]
 pub async fn create(
     State(state): State<AppState>,
@@ -244,6 +396,13 @@ async fn owned_request(state: &AppState, auth: &AppAuth, id: &str) -> ApiResult<
         .filter(|r| r.organizational_unit_id == auth.app.organizational_unit_id))
 }
 
+/// Read scheduling requests by id.
+///
+/// Each is brought up to date (expired when its window has passed) first.
+#[utoipa::path(post, path = "/v1/scheduling_requests/query", tag = "scheduling",
+    security(("client_secret" = [])),
+    request_body(content((QueryRequest = "application/json"), (QueryForm = "application/x-www-form-urlencoded"))),
+    responses((status = 200, description = "The requests found.", body = RequestsBody), Problems))]
 #[tracing::instrument(skip_all, fields(app = %auth.app.id))]
 pub async fn query(
     State(state): State<AppState>,
@@ -279,6 +438,14 @@ pub async fn query(
     Ok(super::ok(json!({ "scheduling_requests": out })))
 }
 
+/// Cancel a scheduling request.
+///
+/// Booked events are removed; cancelling twice is no error, an expired
+/// request is (422). Answers 202 with an empty object.
+#[utoipa::path(post, path = "/v1/scheduling_requests/cancel", tag = "scheduling",
+    security(("client_secret" = [])),
+    request_body(content((CancelRequest = "application/json"), (CancelRequest = "application/x-www-form-urlencoded"))),
+    responses((status = 202, description = "Cancelled.", body = Accepted), Problems))]
 #[tracing::instrument(skip_all, fields(app = %auth.app.id))]
 pub async fn cancel(
     State(state): State<AppState>,

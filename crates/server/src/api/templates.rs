@@ -6,7 +6,11 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use convene_store::scheduling::Template;
 use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
 
+use super::availability::{DurationIn, PeriodIn, RequiredIn};
+use super::openapi::Problems;
+use super::rules::{Accepted, Text};
 use crate::AppState;
 use crate::auth::AppAuth;
 use crate::error::{ApiError, ApiResult};
@@ -23,6 +27,213 @@ pub fn template_json(t: &Template) -> Value {
     v
 }
 
+// The representation is the normalized body the dashboard shares
+// (`domain::templates::normalize`), so it stays a `Value`; these types
+// mirror it for the document.
+
+/// A member: an account `sub`.
+#[allow(dead_code)] // documentation only
+#[derive(ToSchema)]
+pub struct TemplateSubOut {
+    pub sub: String,
+}
+
+/// `{"minutes": n}`.
+#[allow(dead_code)] // documentation only
+#[derive(ToSchema)]
+pub struct TemplateMinutesOut {
+    pub minutes: i64,
+}
+
+#[allow(dead_code)] // documentation only
+#[derive(ToSchema)]
+#[serde(untagged)]
+pub enum TemplateRequiredOut {
+    #[schema(example = "all")]
+    All(String),
+    AtLeast(i64),
+}
+
+#[allow(dead_code)] // documentation only
+#[derive(ToSchema)]
+pub struct TemplateGroupOut {
+    pub name: Option<String>,
+    pub members: Vec<TemplateSubOut>,
+    pub required: TemplateRequiredOut,
+}
+
+#[allow(dead_code)] // documentation only
+#[derive(ToSchema)]
+pub struct TemplateLocationOut {
+    pub description: String,
+}
+
+#[allow(dead_code)] // documentation only
+#[derive(ToSchema)]
+pub struct TemplateEventOut {
+    pub summary: Option<String>,
+    pub description: Option<String>,
+    pub location: Option<TemplateLocationOut>,
+}
+
+#[allow(dead_code)] // documentation only
+#[derive(ToSchema)]
+pub struct TemplateBufferOut {
+    pub before: Option<TemplateMinutesOut>,
+    pub after: Option<TemplateMinutesOut>,
+}
+
+#[allow(dead_code)] // documentation only
+#[derive(ToSchema)]
+pub struct TemplatePeriodOut {
+    #[schema(format = DateTime)]
+    pub start: String,
+    #[schema(format = DateTime)]
+    pub end: String,
+}
+
+/// Query periods, or a window of days from now.
+#[allow(dead_code)] // documentation only
+#[derive(ToSchema)]
+pub struct TemplateModeOut {
+    pub query_periods: Option<Vec<TemplatePeriodOut>>,
+    pub days: Option<i64>,
+}
+
+/// A scheduling template as answered.
+#[allow(dead_code)] // documentation only
+#[derive(ToSchema)]
+pub struct TemplateOut {
+    pub sub: String,
+    pub name: String,
+    pub host: Option<TemplateSubOut>,
+    pub host_group: Option<TemplateGroupOut>,
+    pub collaborator_groups: Vec<TemplateGroupOut>,
+    pub event: TemplateEventOut,
+    pub duration: Option<TemplateMinutesOut>,
+    pub buffer: Option<TemplateBufferOut>,
+    pub start_interval: Option<TemplateMinutesOut>,
+    pub minimum_notice: Option<TemplateMinutesOut>,
+    pub tzid: Option<String>,
+    pub availability_mode: TemplateModeOut,
+}
+
+#[allow(dead_code)] // documentation only
+#[derive(ToSchema)]
+pub struct TemplateBody {
+    pub scheduling_template: TemplateOut,
+}
+
+#[allow(dead_code)] // documentation only
+#[derive(ToSchema)]
+pub struct TemplatesBody {
+    pub scheduling_templates: Vec<TemplateOut>,
+}
+
+/// A member as given: an account `sub`, or `{"sub"}`.
+#[allow(dead_code)] // documentation only
+#[derive(ToSchema)]
+#[serde(untagged)]
+pub enum TemplateMemberIn {
+    Sub(String),
+    Member {
+        #[schema(value_type = Text)]
+        sub: String,
+    },
+}
+
+/// Members: an array, or a single member standing for one (forms send
+/// `members=…` without brackets).
+#[allow(dead_code)] // documentation only
+#[derive(ToSchema)]
+#[serde(untagged)]
+pub enum TemplateMembersIn {
+    Many(Vec<TemplateMemberIn>),
+    One(TemplateMemberIn),
+}
+
+#[allow(dead_code)] // documentation only
+#[derive(ToSchema)]
+pub struct TemplateGroupIn {
+    #[schema(value_type = Option<Text>)]
+    pub name: Option<String>,
+    pub members: Option<TemplateMembersIn>,
+    pub required: Option<RequiredIn>,
+}
+
+#[allow(dead_code)] // documentation only
+#[derive(ToSchema)]
+pub struct TemplateLocationIn {
+    #[schema(value_type = Option<Text>)]
+    pub description: Option<String>,
+}
+
+#[allow(dead_code)] // documentation only
+#[derive(ToSchema)]
+pub struct TemplateEventIn {
+    #[schema(value_type = Option<Text>)]
+    pub summary: Option<String>,
+    #[schema(value_type = Option<Text>)]
+    pub description: Option<String>,
+    pub location: Option<TemplateLocationIn>,
+    /// The older place of `duration`.
+    pub duration: Option<DurationIn>,
+}
+
+#[allow(dead_code)] // documentation only
+#[derive(ToSchema)]
+pub struct TemplateBufferIn {
+    pub before: Option<DurationIn>,
+    pub after: Option<DurationIn>,
+}
+
+#[allow(dead_code)] // documentation only
+#[derive(ToSchema)]
+pub struct TemplateModeIn {
+    pub query_periods: Option<Vec<PeriodIn>>,
+    /// 1 to 35; 14 when absent.
+    pub days: Option<i64>,
+}
+
+/// What a template accepts; it may be saved incomplete and is checked
+/// when a scheduling request uses it.
+#[allow(dead_code)] // documentation only
+#[derive(ToSchema)]
+pub struct TemplateRequest {
+    #[schema(value_type = Text, example = "Intro call")]
+    pub name: String,
+    /// An account `sub`, or `{"sub"}`.
+    #[schema(value_type = Option<TemplateMemberIn>)]
+    pub host: Option<String>,
+    pub host_group: Option<TemplateGroupIn>,
+    pub collaborator_groups: Option<Vec<TemplateGroupIn>>,
+    pub event: Option<TemplateEventIn>,
+    /// 1 to 1440 minutes.
+    pub duration: Option<DurationIn>,
+    pub buffer: Option<TemplateBufferIn>,
+    pub start_interval: Option<DurationIn>,
+    pub minimum_notice: Option<DurationIn>,
+    #[schema(example = "Europe/London")]
+    pub tzid: Option<String>,
+    pub availability_mode: Option<TemplateModeIn>,
+}
+
+/// The path of one template.
+#[allow(dead_code)] // documentation: the handlers read `Path<String>`
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct TemplateSub {
+    /// The template's `sub`.
+    pub sub: String,
+}
+
+/// Create a scheduling template.
+///
+/// The template is the application's (its Organizational Unit's).
+#[utoipa::path(post, path = "/v1/scheduling_templates", tag = "scheduling",
+    security(("client_secret" = [])),
+    request_body(content((TemplateRequest = "application/json"), (TemplateRequest = "application/x-www-form-urlencoded"))),
+    responses((status = 200, description = "The template as stored.", body = TemplateBody), Problems))]
 #[tracing::instrument(skip_all, fields(app = %auth.app.id))]
 pub async fn create(
     State(state): State<AppState>,
@@ -46,6 +257,10 @@ pub async fn create(
     ))
 }
 
+/// The application's scheduling templates.
+#[utoipa::path(get, path = "/v1/scheduling_templates", tag = "scheduling",
+    security(("client_secret" = [])),
+    responses((status = 200, description = "Every live template.", body = TemplatesBody), Problems))]
 #[tracing::instrument(skip_all, fields(app = %auth.app.id))]
 pub async fn list(State(state): State<AppState>, auth: AppAuth) -> ApiResult<Response> {
     let items: Vec<Value> = state
@@ -65,6 +280,10 @@ async fn live(state: &AppState, ou: &str, sub: &str) -> ApiResult<Template> {
     }
 }
 
+/// One scheduling template.
+#[utoipa::path(get, path = "/v1/scheduling_templates/{sub}", tag = "scheduling",
+    security(("client_secret" = [])), params(TemplateSub),
+    responses((status = 200, description = "The template.", body = TemplateBody), Problems))]
 #[tracing::instrument(skip_all, fields(app = %auth.app.id))]
 pub async fn read(
     State(state): State<AppState>,
@@ -77,7 +296,13 @@ pub async fn read(
     ))
 }
 
-/// `POST /v1/scheduling_templates/{sub}` replaces the template's settings.
+/// Replace a scheduling template's settings.
+///
+/// The whole template is given again; its `sub` stays.
+#[utoipa::path(post, path = "/v1/scheduling_templates/{sub}", tag = "scheduling",
+    security(("client_secret" = [])), params(TemplateSub),
+    request_body(content((TemplateRequest = "application/json"), (TemplateRequest = "application/x-www-form-urlencoded"))),
+    responses((status = 200, description = "The template as stored.", body = TemplateBody), Problems))]
 #[tracing::instrument(skip_all, fields(app = %auth.app.id))]
 pub async fn update(
     State(state): State<AppState>,
@@ -96,6 +321,12 @@ pub async fn update(
     ))
 }
 
+/// Delete a scheduling template.
+///
+/// Answers 202 with an empty object.
+#[utoipa::path(delete, path = "/v1/scheduling_templates/{sub}", tag = "scheduling",
+    security(("client_secret" = [])), params(TemplateSub),
+    responses((status = 202, description = "Deleted.", body = Accepted), Problems))]
 #[tracing::instrument(skip_all, fields(app = %auth.app.id))]
 pub async fn delete(
     State(state): State<AppState>,
@@ -110,11 +341,8 @@ pub async fn delete(
 }
 
 pub fn routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
-    use axum::routing::{get, post};
+    use utoipa_axum::routes;
     utoipa_axum::router::OpenApiRouter::new()
-        .route("/v1/scheduling_templates", post(create).get(list))
-        .route(
-            "/v1/scheduling_templates/{sub}",
-            get(read).post(update).delete(delete),
-        )
+        .routes(routes!(create, list))
+        .routes(routes!(read, update, delete))
 }

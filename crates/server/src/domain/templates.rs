@@ -11,8 +11,20 @@ use crate::time::{duration_json, fmt_time};
 /// Search window when a template names none.
 pub const DEFAULT_WINDOW_DAYS: i64 = 14;
 
+/// A field that must be an object when given: anything else would be
+/// read as empty and silently saved.
+fn object(f: &F<'_>, errs: &mut Errors) -> bool {
+    match f.v {
+        None | Some(Value::Object(_)) => true,
+        Some(_) => {
+            errs.add(&f.path, "invalid", format!("{} must be an object", f.path));
+            false
+        }
+    }
+}
+
 fn group_json(f: &F<'_>, errs: &mut Errors, with_name: bool) -> Option<Value> {
-    if !f.present() {
+    if !f.present() || !object(f, errs) {
         return None;
     }
     let mut g = Map::new();
@@ -34,7 +46,15 @@ fn group_json(f: &F<'_>, errs: &mut Errors, with_name: bool) -> Option<Value> {
     for m in items {
         let sub = match m.v {
             Some(Value::String(s)) => Some(s.clone()),
-            _ => m.get("sub").req_str(errs),
+            Some(Value::Object(_)) => m.get("sub").req_str(errs),
+            _ => {
+                errs.add(
+                    &m.path,
+                    "invalid",
+                    format!("{} must be a sub or {{\"sub\"}}", m.path),
+                );
+                None
+            }
         };
         // A person listed twice is still one person: N of M counts people.
         if let Some(sub) = sub
@@ -49,12 +69,13 @@ fn group_json(f: &F<'_>, errs: &mut Errors, with_name: bool) -> Option<Value> {
         None => json!("all"),
         Some(Value::String(s)) if s == "all" => json!("all"),
         Some(_) => match r.int(errs) {
-            Some(n) if n >= 1 => json!(n),
+            // Beyond the members there are, a count could never be met.
+            Some(n) if (1..=limits::MAX_MEMBERS_PER_GROUP as i64).contains(&n) => json!(n),
             Some(_) => {
                 errs.add(
                     &r.path,
                     "invalid",
-                    "required must be \"all\" or a positive number",
+                    "required must be \"all\" or a number from 1 to the most members a group has",
                 );
                 json!("all")
             }
@@ -76,7 +97,11 @@ pub fn normalize(body: &Value) -> ApiResult<Value> {
     if let Some(h) = root.get("host").v {
         let sub = match h {
             Value::String(s) => Some(s.clone()),
-            _ => root.get("host").get("sub").str(&mut errs),
+            Value::Object(_) => root.get("host").get("sub").req_str(&mut errs),
+            _ => {
+                errs.add("host", "invalid", "host must be a sub or {\"sub\"}");
+                None
+            }
         };
         if let Some(s) = sub {
             t.insert("host".into(), json!({ "sub": s }));
@@ -90,7 +115,12 @@ pub fn normalize(body: &Value) -> ApiResult<Value> {
         .array(&mut errs)
         .unwrap_or_default()
         .iter()
-        .filter_map(|g| group_json(g, &mut errs, true))
+        .filter_map(|g| {
+            if !g.present() {
+                errs.add(&g.path, "invalid", format!("{} must be an object", g.path));
+            }
+            group_json(g, &mut errs, true)
+        })
         .collect();
     if groups.len() >= limits::MAX_GROUPS {
         errs.add(
@@ -101,6 +131,8 @@ pub fn normalize(body: &Value) -> ApiResult<Value> {
     }
     t.insert("collaborator_groups".into(), Value::Array(groups));
     let ev = root.get("event");
+    object(&ev, &mut errs);
+    object(&ev.get("location"), &mut errs);
     let mut event = Map::new();
     for key in ["summary", "description"] {
         if let Some(s) = ev.get(key).str(&mut errs) {
@@ -124,6 +156,7 @@ pub fn normalize(body: &Value) -> ApiResult<Value> {
         t.insert("duration".into(), duration_json(d));
     }
     let buffer = root.get("buffer");
+    object(&buffer, &mut errs);
     let mut b = Map::new();
     for side in ["before", "after"] {
         if let Some(d) = buffer.get(side).duration(&mut errs) {
@@ -171,6 +204,7 @@ pub fn normalize(body: &Value) -> ApiResult<Value> {
         t.insert("tzid".into(), json!(tzid));
     }
     let am = root.get("availability_mode");
+    object(&am, &mut errs);
     let mut mode = Map::new();
     if am.get("query_periods").present() {
         let mut periods = Vec::new();
@@ -214,12 +248,14 @@ pub fn normalize(body: &Value) -> ApiResult<Value> {
             );
         }
         mode.insert("query_periods".into(), Value::Array(periods));
-    } else {
-        let days = am.get("days").int(&mut errs).unwrap_or(DEFAULT_WINDOW_DAYS);
-        if !(1..=35).contains(&days) {
-            errs.add("availability_mode.days", "invalid", "days must be 1 to 35");
-        }
-        mode.insert("days".into(), json!(days));
+    }
+    // `days` is checked even beside `query_periods`, which take precedence.
+    let days = am.get("days").int(&mut errs);
+    if days.is_some_and(|d| !(1..=35).contains(&d)) {
+        errs.add("availability_mode.days", "invalid", "days must be 1 to 35");
+    }
+    if !am.get("query_periods").present() {
+        mode.insert("days".into(), json!(days.unwrap_or(DEFAULT_WINDOW_DAYS)));
     }
     t.insert("availability_mode".into(), Value::Object(mode));
     errs.finish()?;

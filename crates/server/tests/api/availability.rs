@@ -688,3 +688,65 @@ async fn hostile_numbers_get_4xx_not_500(app: TestApp) {
     );
     assert_eq!(err_key(&b, "buffer.before"), "errors.invalid");
 }
+
+both!(availability_operations_are_documented);
+async fn availability_operations_are_documented(app: TestApp) {
+    let (s, doc) = app.call(Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    let either = json!([{"account_token": []}, {"client_secret": []}]);
+    for (path, method) in [
+        ("/v1/availability", "post"),
+        ("/v1/sequenced_availability", "post"),
+        ("/v1/availability_rules", "post"),
+        ("/v1/availability_rules", "get"),
+        ("/v1/availability_rules/{id}", "get"),
+        ("/v1/availability_rules/{id}", "delete"),
+        ("/v1/available_periods", "post"),
+        ("/v1/available_periods", "get"),
+        ("/v1/available_periods", "delete"),
+        ("/v1/available_periods/pages/{page}", "get"),
+    ] {
+        let op = &doc["paths"][path][method];
+        assert_eq!(op["security"], either, "{method} {path}");
+        assert!(op["responses"].get("401").is_some(), "{method} {path}");
+    }
+    let names = |path: &str, method: &str| -> Vec<String> {
+        doc["paths"][path][method]["parameters"]
+            .as_array()
+            .map(|ps| {
+                ps.iter()
+                    .map(|p| p["name"].as_str().unwrap().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        names("/v1/available_periods", "get"),
+        ["tzid", "from", "to", "localized_times", "page"]
+    );
+    assert_eq!(names("/v1/availability_rules/{id}", "get"), ["id"]);
+}
+
+both!(a_period_delete_reports_a_bad_value_in_the_unused_source);
+async fn a_period_delete_reports_a_bad_value_in_the_unused_source(app: TestApp) {
+    let (_c, alice, _bob) = setup(&app).await;
+    let (s, b) = app
+        .call(
+            Method::DELETE,
+            "/v1/available_periods?delete_all=maybe",
+            Some(&alice.token),
+            Some(json!({"available_period_id": "p1"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    assert!(b["errors"].get("delete_all").is_some(), "{b}");
+    let (s, b) = app
+        .call(
+            Method::DELETE,
+            "/v1/available_periods?delete_all=true",
+            Some(&alice.token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+}

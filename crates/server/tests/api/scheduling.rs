@@ -785,3 +785,84 @@ async fn a_meeting_that_has_started_can_no_longer_be_declined_or_moved(app: Test
             .any(|e| e["event_id"] == json!(id))
     );
 }
+
+both!(template_bodies_refuse_shapes_they_would_silently_drop);
+async fn template_bodies_refuse_shapes_they_would_silently_drop(app: TestApp) {
+    let w = world(&app).await;
+    let post = |body: Value| {
+        let app = &app;
+        let secret = w.c.client_secret.clone();
+        async move {
+            app.call(
+                Method::POST,
+                "/v1/scheduling_templates",
+                Some(&secret),
+                Some(body),
+            )
+            .await
+        }
+    };
+    let (s, b) = post(json!({
+        "name": "n",
+        "host": {},
+        "host_group": 0,
+        "collaborator_groups": [null, {"members": [7], "required": 1_000_000}],
+        "event": "x",
+        "buffer": [],
+        "availability_mode": {"query_periods": [], "days": 99},
+    }))
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    for field in [
+        "host.sub",
+        "host_group",
+        "collaborator_groups[0]",
+        "collaborator_groups[1].members[0]",
+        "collaborator_groups[1].required",
+        "event",
+        "buffer",
+        "availability_mode.days",
+    ] {
+        assert!(b["errors"].get(field).is_some(), "{field} missing in {b}");
+    }
+    // The lenient spellings still pass: a bare sub, a single member.
+    let (s, b) = post(json!({
+        "name": 5,
+        "host": w.host.sub,
+        "collaborator_groups": [{"members": w.pool[0].sub, "required": 1}],
+    }))
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["scheduling_template"]["name"], json!("5"));
+}
+
+both!(scheduling_operations_are_documented);
+async fn scheduling_operations_are_documented(app: TestApp) {
+    let (s, doc) = app.call(Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    for (path, method, body) in [
+        ("/v1/scheduling_templates", "post", true),
+        ("/v1/scheduling_templates", "get", false),
+        ("/v1/scheduling_templates/{sub}", "get", false),
+        ("/v1/scheduling_templates/{sub}", "post", true),
+        ("/v1/scheduling_templates/{sub}", "delete", false),
+        ("/v1/scheduling_requests", "post", true),
+        ("/v1/scheduling_requests/query", "post", true),
+        ("/v1/scheduling_requests/cancel", "post", true),
+    ] {
+        let op = &doc["paths"][path][method];
+        assert_eq!(
+            op["security"],
+            json!([{"client_secret": []}]),
+            "{method} {path}"
+        );
+        assert_eq!(
+            op["requestBody"]["content"]
+                .get("application/x-www-form-urlencoded")
+                .is_some(),
+            body,
+            "{method} {path}"
+        );
+        assert!(op["responses"].get("422").is_some(), "{method} {path}");
+    }
+}
