@@ -16,6 +16,10 @@ use crate::input::{Errors, EventTime, F};
 use crate::time::{fmt_ms, from_ms, parse_date, parse_time, to_ms};
 use crate::{AppState, now_ms, tz};
 
+/// What a 202 answer carries (`super::accepted()`): an empty object.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Accepted {}
+
 /// `event_id`s Convene itself gives the events it books (scheduling
 /// requests and conversations): the API may read them but not change or
 /// delete them, or a booking and its calendar event would disagree.
