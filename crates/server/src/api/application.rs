@@ -85,7 +85,7 @@ pub async fn read(
 /// `webhook_url` changes nothing.
 #[utoipa::path(post, path = "/v1/application", tag = "application",
     security(("client_secret" = [])),
-    request_body(content((Option<UpdateApplication> = "application/json"), (Option<UpdateApplication> = "application/x-www-form-urlencoded"))),
+    request_body(content((Option<UpdateApplication> = "application/json"))),
     responses((status = 200, description = "The application.", body = ApplicationBody), Problems))]
 #[tracing::instrument(skip_all, fields(app = %auth.app.id))]
 pub async fn update(

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
 
-use super::events::Accepted;
+use super::events::{Accepted, Flag};
 use super::openapi::Problems;
 
 use crate::auth::AccountAuth;
@@ -50,13 +50,13 @@ pub struct CreateChannel {
 pub struct CreateFilters {
     /// Calendars of the account; only their changes are notified.
     pub calendar_ids: Option<Vec<String>>,
-    pub only_managed: Option<bool>,
+    pub only_managed: Option<Flag>,
 }
 
 #[allow(dead_code)]
 #[derive(Deserialize, ToSchema)]
 pub struct EnabledIn {
-    pub enabled: Option<bool>,
+    pub enabled: Option<Flag>,
 }
 
 /// Opens a push notification channel.
@@ -91,6 +91,20 @@ pub async fn create(
         }
     }
     let mut filters = Map::new();
+    // `str_array` drops null items; a list with holes is a mistake to report.
+    for item in f
+        .get("calendar_ids")
+        .array(&mut Errors::new())
+        .unwrap_or_default()
+    {
+        if !item.present() {
+            errs.add(
+                &item.path,
+                "required",
+                format!("{} must be a calendar id", item.path),
+            );
+        }
+    }
     if let Some(ids) = f.get("calendar_ids").str_array(&mut errs) {
         let own = state.db.calendars(&auth.account.id).await?;
         for (i, id) in ids.iter().enumerate() {
