@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use convene_store::{Event, EventFilter};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -846,65 +846,84 @@ pub fn event_json(e: &Event, localized: Option<&(String, TimeZone)>) -> EventInf
     }
 }
 
-async fn list_events(
-    state: &AppState,
-    auth: &AccountAuth,
-    q: Value,
-    free_busy: bool,
-) -> ApiResult<Response> {
+/// One page of a listing: its `pages` and rows, and the zone times are
+/// localized to (with `localized_times`).
+struct Page {
+    pages: Value,
+    rows: Vec<Event>,
+    localized: Option<(String, TimeZone)>,
+}
+
+async fn list_page(state: &AppState, auth: &AccountAuth, q: Value, base: &str) -> ApiResult<Page> {
     let l = parse_listing(&auth.account.id, &q)?;
     let size = state.cfg.page_size;
     let (rows, total) = state
         .db
         .list_events(&l.filter, (l.page - 1) * size, size)
         .await?;
-    let localized = l.localized.then_some(&l.zone);
     let mut clean = q.clone();
     if let Some(m) = clean.as_object_mut() {
         m.remove("page");
     }
-    let base = if free_busy {
-        "/v1/free_busy"
-    } else {
-        "/v1/events"
-    };
     let pages = super::pages(state, base, &clean, l.page, total);
-    if free_busy {
-        let items = rows
-            .iter()
-            .map(|e| {
-                let status = if e.transparency == "transparent"
-                    || e.participation == "declined"
-                    || e.status == "cancelled"
-                {
-                    "free"
-                } else if e.status == "tentative" {
-                    "tentative"
-                } else {
-                    "busy"
-                };
-                FreeBusyInfo {
-                    calendar_id: e.calendar_id.clone(),
-                    start: start_end(&e.start_date, e.start_ms, localized),
-                    end: start_end(&e.end_date, e.end_ms, localized),
-                    free_busy_status: status,
-                    event_uid: e.event_uid.clone(),
-                }
-            })
-            .collect();
-        Ok(Json(FreeBusyBody {
-            pages,
-            free_busy: items,
+    Ok(Page {
+        pages,
+        rows,
+        localized: l.localized.then_some(l.zone),
+    })
+}
+
+async fn list_events(
+    state: &AppState,
+    auth: &AccountAuth,
+    q: Value,
+) -> ApiResult<Json<EventsBody>> {
+    let p = list_page(state, auth, q, "/v1/events").await?;
+    let events = p
+        .rows
+        .iter()
+        .map(|e| event_json(e, p.localized.as_ref()))
+        .collect();
+    Ok(Json(EventsBody {
+        pages: p.pages,
+        events,
+    }))
+}
+
+async fn list_free_busy(
+    state: &AppState,
+    auth: &AccountAuth,
+    q: Value,
+) -> ApiResult<Json<FreeBusyBody>> {
+    let p = list_page(state, auth, q, "/v1/free_busy").await?;
+    let localized = p.localized.as_ref();
+    let free_busy = p
+        .rows
+        .iter()
+        .map(|e| {
+            let status = if e.transparency == "transparent"
+                || e.participation == "declined"
+                || e.status == "cancelled"
+            {
+                "free"
+            } else if e.status == "tentative" {
+                "tentative"
+            } else {
+                "busy"
+            };
+            FreeBusyInfo {
+                calendar_id: e.calendar_id.clone(),
+                start: start_end(&e.start_date, e.start_ms, localized),
+                end: start_end(&e.end_date, e.end_ms, localized),
+                free_busy_status: status,
+                event_uid: e.event_uid.clone(),
+            }
         })
-        .into_response())
-    } else {
-        let items = rows.iter().map(|e| event_json(e, localized)).collect();
-        Ok(Json(EventsBody {
-            pages,
-            events: items,
-        })
-        .into_response())
-    }
+        .collect();
+    Ok(Json(FreeBusyBody {
+        pages: p.pages,
+        free_busy,
+    }))
 }
 
 /// Reads the account's events.
@@ -919,8 +938,8 @@ pub async fn read(
     State(state): State<AppState>,
     auth: AccountAuth,
     QueryInput(q): QueryInput,
-) -> ApiResult<Response> {
-    list_events(&state, &auth, q, false).await
+) -> ApiResult<Json<EventsBody>> {
+    list_events(&state, &auth, q).await
 }
 
 /// A further page of events.
@@ -935,8 +954,8 @@ pub async fn read_page(
     State(state): State<AppState>,
     auth: AccountAuth,
     Path(page): Path<String>,
-) -> ApiResult<Response> {
-    list_events(&state, &auth, super::decode_page(&page)?, false).await
+) -> ApiResult<Json<EventsBody>> {
+    list_events(&state, &auth, super::decode_page(&page)?).await
 }
 
 /// The account's busy periods.
@@ -951,8 +970,8 @@ pub async fn free_busy(
     State(state): State<AppState>,
     auth: AccountAuth,
     QueryInput(q): QueryInput,
-) -> ApiResult<Response> {
-    list_events(&state, &auth, q, true).await
+) -> ApiResult<Json<FreeBusyBody>> {
+    list_free_busy(&state, &auth, q).await
 }
 
 /// A further page of free/busy periods.
@@ -967,8 +986,8 @@ pub async fn free_busy_page(
     State(state): State<AppState>,
     auth: AccountAuth,
     Path(page): Path<String>,
-) -> ApiResult<Response> {
-    list_events(&state, &auth, super::decode_page(&page)?, true).await
+) -> ApiResult<Json<FreeBusyBody>> {
+    list_free_busy(&state, &auth, super::decode_page(&page)?).await
 }
 
 pub fn routes() -> utoipa_axum::router::OpenApiRouter<crate::AppState> {
