@@ -64,8 +64,10 @@ pub enum FlagWord {
 #[derive(Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum EventTimeIn {
-    #[schema(example = "2030-01-07T09:00:00Z")]
-    Text(String),
+    #[schema(format = DateTime, example = "2030-01-07T09:00:00Z")]
+    Time(String),
+    #[schema(format = Date, example = "2030-01-07")]
+    Date(String),
     Zoned {
         #[schema(example = "2030-01-07T09:00:00Z")]
         time: String,
