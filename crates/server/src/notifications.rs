@@ -165,16 +165,44 @@ pub async fn replay(state: &AppState, d: Delivery) -> Result<Delivery, convene_s
     Ok(copy)
 }
 
-pub fn channel_json(c: &Channel) -> Value {
-    let mut v = json!({
-        "channel_id": c.id,
-        "callback_url": c.callback_url,
-        "filters": serde_json::from_str::<Value>(&c.filters_json).unwrap_or_else(|_| json!({})),
-    });
-    if c.conversations_enabled {
-        v["scheduling_conversations"] = json!({"enabled": true});
+/// What a channel's `filters` hold (as stored by `POST /v1/channels`).
+#[derive(Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ChannelFilters {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calendar_ids: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub only_managed: Option<bool>,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Enabled {
+    pub enabled: bool,
+}
+
+/// A push notification channel, as the API answers it and as each
+/// notification body repeats it.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ChannelInfo {
+    pub channel_id: String,
+    pub callback_url: String,
+    pub filters: ChannelFilters,
+    /// Present (and `true`) when the channel also receives scheduling
+    /// conversation notifications.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scheduling_conversations: Option<Enabled>,
+}
+
+pub fn channel_info(c: &Channel) -> ChannelInfo {
+    ChannelInfo {
+        channel_id: c.id.clone(),
+        callback_url: c.callback_url.clone(),
+        filters: serde_json::from_str(&c.filters_json).unwrap_or_default(),
+        scheduling_conversations: c.conversations_enabled.then_some(Enabled { enabled: true }),
     }
-    v
+}
+
+pub fn channel_json(c: &Channel) -> Value {
+    serde_json::to_value(channel_info(c)).unwrap_or_else(|_| json!({}))
 }
 
 fn delivery(n: &Notification, channel: Option<&Channel>, url: &str, body: String) -> Delivery {

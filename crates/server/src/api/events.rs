@@ -1,11 +1,16 @@
 //! Events: upsert, delete, bulk delete, read and free/busy (contract §7.2–§7.5).
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use convene_store::{Event, EventFilter};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
+use utoipa::{IntoParams, ToSchema};
+
+use super::openapi::Problems;
 
 use super::calendars::owned;
 use crate::auth::AccountAuth;
@@ -15,6 +20,307 @@ use crate::ids::new_id;
 use crate::input::{Errors, EventTime, F};
 use crate::time::{fmt_ms, from_ms, parse_date, parse_time, to_ms};
 use crate::{AppState, now_ms, tz};
+
+/// What a 202 answer carries (`super::accepted()`): an empty object.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Accepted {}
+
+/// A boolean as the lenient input reads it: `true`/`false`, their string
+/// spellings (forms send `True`, `1`, `on`…) or a number (0 is false).
+#[allow(dead_code)] // documentation: `F::bool` reads it
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum Flag {
+    Bool(bool),
+    Number(i64),
+    Text(FlagWord),
+}
+
+/// The string spellings of [`Flag`] (any letter case is read).
+#[allow(dead_code, non_camel_case_types)]
+#[derive(Deserialize, ToSchema)]
+pub enum FlagWord {
+    #[serde(rename = "true")]
+    r#true,
+    #[serde(rename = "false")]
+    r#false,
+    True,
+    False,
+    #[serde(rename = "1")]
+    One,
+    #[serde(rename = "0")]
+    Zero,
+    yes,
+    no,
+    on,
+    off,
+    #[serde(rename = "")]
+    Empty,
+}
+
+/// A start or end as clients give it: a Time (`2030-01-07T09:00:00Z`), a
+/// Date (`2030-01-07`, an all-day event) or a Time with its zone.
+#[allow(dead_code)] // documentation: the handler walks the body with `F`
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum EventTimeIn {
+    #[schema(format = DateTime, example = "2030-01-07T09:00:00Z")]
+    Time(String),
+    #[schema(format = Date, example = "2030-01-07")]
+    Date(String),
+    Zoned {
+        #[schema(example = "2030-01-07T09:00:00Z")]
+        time: String,
+        #[schema(example = "Europe/London")]
+        tzid: Option<String>,
+    },
+}
+
+/// A start or end as answered: a Time (UTC), a Date (all-day events), or
+/// with `localized_times` the local time with offset and its zone.
+#[allow(dead_code)] // documentation: `time_json` builds it
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum EventTimeOut {
+    Text(String),
+    Local {
+        #[schema(example = "2030-01-07T09:00:00+00:00")]
+        time: String,
+        tzid: String,
+    },
+}
+
+#[allow(dead_code)]
+#[derive(Deserialize, ToSchema)]
+pub struct AttendeeIn {
+    #[schema(min_length = 1)]
+    pub email: String,
+    pub display_name: Option<String>,
+}
+
+#[allow(dead_code)]
+#[derive(Deserialize, ToSchema)]
+pub struct AttendeeRef {
+    pub email: Option<String>,
+}
+
+#[allow(dead_code)]
+#[derive(Deserialize, ToSchema)]
+pub struct AttendeesIn {
+    pub invite: Option<Vec<AttendeeIn>>,
+    pub remove: Option<Vec<AttendeeRef>>,
+    pub reject: Option<Vec<AttendeeRef>>,
+}
+
+#[allow(dead_code)]
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Transparency {
+    Opaque,
+    Transparent,
+}
+
+#[allow(dead_code)]
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum EventStatus {
+    Confirmed,
+    Tentative,
+    Cancelled,
+}
+
+/// What `POST /v1/calendars/{calendar_id}/events` reads.
+#[allow(dead_code)] // documentation: the handler walks the body with `F`
+#[derive(Deserialize, ToSchema)]
+pub struct UpsertEvent {
+    /// The application's id for the event (required unless `event_uid`
+    /// names an existing one).
+    pub event_id: Option<Text>,
+    /// Convene's id of an existing event of the calendar, to update it.
+    pub event_uid: Option<Text>,
+    #[schema(min_length = 1, max_length = 1024)]
+    pub summary: String,
+    #[schema(max_length = 4096)]
+    pub description: Option<String>,
+    /// IANA zone of Dates (default `Etc/UTC`).
+    #[schema(example = "Europe/London")]
+    pub tzid: Option<String>,
+    pub start: EventTimeIn,
+    /// After `start`, and of the same kind (both Times or both Dates).
+    pub end: EventTimeIn,
+    pub transparency: Option<Transparency>,
+    pub status: Option<EventStatus>,
+    pub attendees: Option<AttendeesIn>,
+    /// Stored as given and echoed on read.
+    pub location: Option<Value>,
+    pub url: Option<Value>,
+    pub event_private: Option<Value>,
+    pub color: Option<Value>,
+    pub reminders: Option<Value>,
+    pub conferencing: Option<Value>,
+    pub categories: Option<Value>,
+}
+
+/// A string the lenient input also takes as a number (read as its text).
+#[allow(dead_code)] // documentation: `F::str` reads it
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum Text {
+    String(String),
+    Number(f64),
+}
+
+/// What `DELETE /v1/calendars/{calendar_id}/events` reads from the body:
+/// `event_id` or `event_uid`.
+#[allow(dead_code)] // documentation: the handler walks the input with `F`
+#[derive(Deserialize, ToSchema)]
+pub struct DeleteEvent {
+    pub event_id: Option<Text>,
+    pub event_uid: Option<Text>,
+}
+
+/// The same parameters in the query string (read when the body has
+/// neither).
+#[allow(dead_code)] // documentation: the handler walks the input with `F`
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeleteEventQuery {
+    pub event_id: Option<String>,
+    pub event_uid: Option<String>,
+}
+
+/// What `DELETE /v1/events` reads (body, else query string):
+/// `delete_all=true` or `calendar_ids`.
+#[allow(dead_code)] // documentation: the handler walks the input with `F`
+#[derive(Deserialize, ToSchema)]
+pub struct BulkDelete {
+    pub delete_all: Option<Flag>,
+    pub calendar_ids: Option<Vec<String>>,
+}
+
+#[allow(dead_code)] // documentation: the handler walks the query with `F`
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct BulkDeleteQuery {
+    pub delete_all: Option<bool>,
+    #[param(rename = "calendar_ids[]")]
+    pub calendar_ids: Option<Vec<String>>,
+}
+
+/// What `GET /v1/events` and `GET /v1/free_busy` read.
+#[allow(dead_code)] // documentation: the handler walks the query with `F`
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListingQuery {
+    /// IANA zone of Dates given as bounds and of `localized_times`.
+    #[param(example = "Europe/London")]
+    pub tzid: Option<String>,
+    /// A Date or a Time (default 16 days ago).
+    #[param(example = "2030-01-07")]
+    pub from: Option<String>,
+    /// A Date or a Time (default 201 days ahead).
+    #[param(example = "2030-01-14")]
+    pub to: Option<String>,
+    /// Only events changed since this Time (then `from`/`to` default to
+    /// unbounded).
+    #[param(format = DateTime)]
+    pub last_modified: Option<String>,
+    pub include_deleted: Option<bool>,
+    pub include_managed: Option<bool>,
+    pub only_managed: Option<bool>,
+    pub localized_times: Option<bool>,
+    #[param(rename = "calendar_ids[]")]
+    pub calendar_ids: Option<Vec<String>>,
+    /// Page number (the `next_page` links carry it).
+    pub page: Option<i64>,
+}
+
+/// `pages` of a listing.
+#[derive(Serialize, ToSchema)]
+pub struct Pages {
+    pub current: i64,
+    pub total: i64,
+    /// Absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_page: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EventOptions {
+    pub delete: bool,
+    pub update: bool,
+    pub change_participation_status: bool,
+}
+
+/// One event as read.
+#[derive(Serialize, ToSchema)]
+pub struct EventInfo {
+    pub calendar_id: String,
+    pub event_uid: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    pub summary: String,
+    pub description: String,
+    #[schema(value_type = EventTimeOut)]
+    pub start: Value,
+    #[schema(value_type = EventTimeOut)]
+    pub end: Value,
+    pub deleted: bool,
+    #[schema(format = DateTime)]
+    pub created: String,
+    #[schema(format = DateTime)]
+    pub updated: String,
+    pub participation_status: String,
+    #[schema(value_type = Vec<Object>)]
+    pub attendees: Value,
+    pub transparency: String,
+    pub status: String,
+    /// As given on upsert (`[]` when none).
+    pub categories: Value,
+    pub recurring: bool,
+    /// As given on upsert (`false` when none).
+    pub event_private: Value,
+    pub options: EventOptions,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub color: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reminders: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conferencing: Option<Value>,
+}
+
+/// `GET /v1/events`.
+#[derive(Serialize, ToSchema)]
+pub struct EventsBody {
+    #[schema(value_type = Pages)]
+    pub pages: Value,
+    pub events: Vec<EventInfo>,
+}
+
+/// One busy (or free) period of `GET /v1/free_busy`.
+#[derive(Serialize, ToSchema)]
+pub struct FreeBusyInfo {
+    pub calendar_id: String,
+    #[schema(value_type = EventTimeOut)]
+    pub start: Value,
+    #[schema(value_type = EventTimeOut)]
+    pub end: Value,
+    /// `busy`, `tentative` or `free`.
+    pub free_busy_status: &'static str,
+    pub event_uid: String,
+}
+
+/// `GET /v1/free_busy`.
+#[derive(Serialize, ToSchema)]
+pub struct FreeBusyBody {
+    #[schema(value_type = Pages)]
+    pub pages: Value,
+    pub free_busy: Vec<FreeBusyInfo>,
+}
 
 /// `event_id`s Convene itself gives the events it books (scheduling
 /// requests and conversations): the API may read them but not change or
@@ -49,6 +355,16 @@ pub fn day_start(d: jiff::civil::Date, zone: &TimeZone) -> Timestamp {
         })
 }
 
+/// Creates or updates an event.
+///
+/// Keyed by the application's `event_id` (or Convene's `event_uid`) within
+/// the calendar. Ids starting `srq_` or `scv_` belong to Convene's own
+/// bookings and are refused.
+#[utoipa::path(post, path = "/v1/calendars/{calendar_id}/events", tag = "events",
+    security(("account_token" = []), ("client_secret" = [])),
+    params(("calendar_id" = String, Path, description = "A calendar of the account.")),
+    request_body(content((UpsertEvent = "application/json"), (UpsertEvent = "application/x-www-form-urlencoded"))),
+    responses((status = 202, description = "Stored.", body = Accepted), Problems))]
 #[tracing::instrument(skip_all, fields(account = %auth.account.id, calendar = %calendar_id))]
 pub async fn upsert(
     State(state): State<AppState>,
@@ -283,6 +599,15 @@ pub async fn upsert(
     Ok(super::accepted())
 }
 
+/// Deletes an event.
+///
+/// By `event_id` or `event_uid`, from the body or else the query string.
+/// Deleting what is already gone succeeds.
+#[utoipa::path(delete, path = "/v1/calendars/{calendar_id}/events", tag = "events",
+    security(("account_token" = []), ("client_secret" = [])),
+    params(("calendar_id" = String, Path, description = "A calendar of the account."), DeleteEventQuery),
+    request_body(content((Option<DeleteEvent> = "application/json"))),
+    responses((status = 202, description = "Deleted.", body = Accepted), Problems))]
 #[tracing::instrument(skip_all, fields(account = %auth.account.id, calendar = %calendar_id))]
 pub async fn delete(
     State(state): State<AppState>,
@@ -303,6 +628,11 @@ pub async fn delete(
     let event_uid = root.get("event_uid").str(&mut errs);
     if event_id.is_none() && event_uid.is_none() {
         errs.add("event_id", "required", "event_id or event_uid is required");
+    }
+    for (name, v) in [("event_id", &event_id), ("event_uid", &event_uid)] {
+        if v.as_deref().is_some_and(str::is_empty) {
+            errs.add(name, "invalid", format!("{name} must not be empty"));
+        }
     }
     if event_id.as_deref().is_some_and(reserved) {
         errs.add("event_id", "reserved", RESERVED);
@@ -327,8 +657,16 @@ pub async fn delete(
     Ok(super::accepted())
 }
 
-/// `DELETE /v1/events`: parameters from the body, else the query string
+/// Deletes many events.
+///
+/// Every event of the account (`delete_all=true`) or of some calendars
+/// (`calendar_ids`); parameters from the body, else the query string
 /// (pycronofy sends them there).
+#[utoipa::path(delete, path = "/v1/events", tag = "events",
+    security(("account_token" = []), ("client_secret" = [])),
+    params(BulkDeleteQuery),
+    request_body(content((Option<BulkDelete> = "application/json"))),
+    responses((status = 202, description = "Deleted.", body = Accepted), Problems))]
 #[tracing::instrument(skip_all, fields(account = %auth.account.id))]
 pub async fn bulk_delete(
     State(state): State<AppState>,
@@ -470,137 +808,196 @@ pub fn time_json(ms: i64, localized: Option<&(String, TimeZone)>) -> Value {
     }
 }
 
-pub fn event_json(e: &Event, localized: Option<&(String, TimeZone)>) -> Value {
-    let extra: Map<String, Value> = serde_json::from_str(&e.body_json).unwrap_or_default();
-    let mut v = json!({
-        "calendar_id": e.calendar_id,
-        "event_uid": e.event_uid,
-        "summary": e.summary,
-        "description": e.description,
-        "start": match &e.start_date { Some(d) => json!(d), None => time_json(e.start_ms, localized) },
-        "end": match &e.end_date { Some(d) => json!(d), None => time_json(e.end_ms, localized) },
-        "deleted": e.deleted,
-        "created": fmt_ms(e.created_ms),
-        "updated": fmt_ms(e.updated_ms),
-        "participation_status": e.participation,
-        "attendees": extra.get("attendees").cloned().unwrap_or_else(|| json!([])),
-        "transparency": e.transparency,
-        "status": e.status,
-        "categories": extra.get("categories").cloned().unwrap_or_else(|| json!([])),
-        "recurring": false,
-        "event_private": extra.get("event_private").cloned().unwrap_or(json!(false)),
-        "options": {"delete": true, "update": true, "change_participation_status": true},
-    });
-    if let Some(id) = &e.event_id {
-        v["event_id"] = json!(id);
+fn start_end(date: &Option<String>, ms: i64, localized: Option<&(String, TimeZone)>) -> Value {
+    match date {
+        Some(d) => json!(d),
+        None => time_json(ms, localized),
     }
-    for key in ["location", "url", "color", "reminders", "conferencing"] {
-        if let Some(x) = extra.get(key) {
-            v[key] = x.clone();
-        }
-    }
-    v
 }
 
-async fn list_events(
-    state: &AppState,
-    auth: &AccountAuth,
-    q: Value,
-    free_busy: bool,
-) -> ApiResult<Response> {
+pub fn event_json(e: &Event, localized: Option<&(String, TimeZone)>) -> EventInfo {
+    let mut extra: Map<String, Value> = serde_json::from_str(&e.body_json).unwrap_or_default();
+    EventInfo {
+        calendar_id: e.calendar_id.clone(),
+        event_uid: e.event_uid.clone(),
+        event_id: e.event_id.clone(),
+        summary: e.summary.clone(),
+        description: e.description.clone(),
+        start: start_end(&e.start_date, e.start_ms, localized),
+        end: start_end(&e.end_date, e.end_ms, localized),
+        deleted: e.deleted,
+        created: fmt_ms(e.created_ms),
+        updated: fmt_ms(e.updated_ms),
+        participation_status: e.participation.clone(),
+        attendees: extra.remove("attendees").unwrap_or_else(|| json!([])),
+        transparency: e.transparency.clone(),
+        status: e.status.clone(),
+        categories: extra.remove("categories").unwrap_or_else(|| json!([])),
+        recurring: false,
+        event_private: extra.remove("event_private").unwrap_or(json!(false)),
+        options: EventOptions {
+            delete: true,
+            update: true,
+            change_participation_status: true,
+        },
+        location: extra.remove("location"),
+        url: extra.remove("url"),
+        color: extra.remove("color"),
+        reminders: extra.remove("reminders"),
+        conferencing: extra.remove("conferencing"),
+    }
+}
+
+/// One page of a listing: its `pages` and rows, and the zone times are
+/// localized to (with `localized_times`).
+struct Page {
+    pages: Value,
+    rows: Vec<Event>,
+    localized: Option<(String, TimeZone)>,
+}
+
+async fn list_page(state: &AppState, auth: &AccountAuth, q: Value, base: &str) -> ApiResult<Page> {
     let l = parse_listing(&auth.account.id, &q)?;
     let size = state.cfg.page_size;
     let (rows, total) = state
         .db
         .list_events(&l.filter, (l.page - 1) * size, size)
         .await?;
-    let localized = l.localized.then_some(&l.zone);
     let mut clean = q.clone();
     if let Some(m) = clean.as_object_mut() {
         m.remove("page");
     }
-    let base = if free_busy {
-        "/v1/free_busy"
-    } else {
-        "/v1/events"
-    };
     let pages = super::pages(state, base, &clean, l.page, total);
-    if free_busy {
-        let items: Vec<Value> = rows
-            .iter()
-            .map(|e| {
-                let status = if e.transparency == "transparent" || e.participation == "declined" || e.status == "cancelled" {
-                    "free"
-                } else if e.status == "tentative" {
-                    "tentative"
-                } else {
-                    "busy"
-                };
-                json!({
-                    "calendar_id": e.calendar_id,
-                    "start": match &e.start_date { Some(d) => json!(d), None => time_json(e.start_ms, localized) },
-                    "end": match &e.end_date { Some(d) => json!(d), None => time_json(e.end_ms, localized) },
-                    "free_busy_status": status,
-                    "event_uid": e.event_uid,
-                })
-            })
-            .collect();
-        Ok(super::ok(json!({"pages": pages, "free_busy": items})))
-    } else {
-        let items: Vec<Value> = rows.iter().map(|e| event_json(e, localized)).collect();
-        Ok(super::ok(json!({"pages": pages, "events": items})))
-    }
+    Ok(Page {
+        pages,
+        rows,
+        localized: l.localized.then_some(l.zone),
+    })
 }
 
+async fn list_events(
+    state: &AppState,
+    auth: &AccountAuth,
+    q: Value,
+) -> ApiResult<Json<EventsBody>> {
+    let p = list_page(state, auth, q, "/v1/events").await?;
+    let events = p
+        .rows
+        .iter()
+        .map(|e| event_json(e, p.localized.as_ref()))
+        .collect();
+    Ok(Json(EventsBody {
+        pages: p.pages,
+        events,
+    }))
+}
+
+async fn list_free_busy(
+    state: &AppState,
+    auth: &AccountAuth,
+    q: Value,
+) -> ApiResult<Json<FreeBusyBody>> {
+    let p = list_page(state, auth, q, "/v1/free_busy").await?;
+    let localized = p.localized.as_ref();
+    let free_busy = p
+        .rows
+        .iter()
+        .map(|e| {
+            let status = if e.transparency == "transparent"
+                || e.participation == "declined"
+                || e.status == "cancelled"
+            {
+                "free"
+            } else if e.status == "tentative" {
+                "tentative"
+            } else {
+                "busy"
+            };
+            FreeBusyInfo {
+                calendar_id: e.calendar_id.clone(),
+                start: start_end(&e.start_date, e.start_ms, localized),
+                end: start_end(&e.end_date, e.end_ms, localized),
+                free_busy_status: status,
+                event_uid: e.event_uid.clone(),
+            }
+        })
+        .collect();
+    Ok(Json(FreeBusyBody {
+        pages: p.pages,
+        free_busy,
+    }))
+}
+
+/// Reads the account's events.
+///
+/// Between `from` and `to` (or changed since `last_modified`), paged.
+#[utoipa::path(get, path = "/v1/events", tag = "events",
+    security(("account_token" = []), ("client_secret" = [])),
+    params(ListingQuery),
+    responses((status = 200, description = "One page.", body = EventsBody), Problems))]
 #[tracing::instrument(skip_all, fields(account = %auth.account.id))]
 pub async fn read(
     State(state): State<AppState>,
     auth: AccountAuth,
     QueryInput(q): QueryInput,
-) -> ApiResult<Response> {
-    list_events(&state, &auth, q, false).await
+) -> ApiResult<Json<EventsBody>> {
+    list_events(&state, &auth, q).await
 }
 
+/// A further page of events.
+///
+/// `page` is the token of a `next_page` link.
+#[utoipa::path(get, path = "/v1/events/pages/{page}", tag = "events",
+    security(("account_token" = []), ("client_secret" = [])),
+    params(("page" = String, Path, description = "The token of a `next_page` link.")),
+    responses((status = 200, description = "One page.", body = EventsBody), Problems))]
 #[tracing::instrument(skip_all, fields(account = %auth.account.id))]
 pub async fn read_page(
     State(state): State<AppState>,
     auth: AccountAuth,
     Path(page): Path<String>,
-) -> ApiResult<Response> {
-    list_events(&state, &auth, super::decode_page(&page)?, false).await
+) -> ApiResult<Json<EventsBody>> {
+    list_events(&state, &auth, super::decode_page(&page)?).await
 }
 
+/// The account's busy periods.
+///
+/// Between `from` and `to`, paged; each event with its free/busy status.
+#[utoipa::path(get, path = "/v1/free_busy", tag = "events",
+    security(("account_token" = []), ("client_secret" = [])),
+    params(ListingQuery),
+    responses((status = 200, description = "One page.", body = FreeBusyBody), Problems))]
 #[tracing::instrument(skip_all, fields(account = %auth.account.id))]
 pub async fn free_busy(
     State(state): State<AppState>,
     auth: AccountAuth,
     QueryInput(q): QueryInput,
-) -> ApiResult<Response> {
-    list_events(&state, &auth, q, true).await
+) -> ApiResult<Json<FreeBusyBody>> {
+    list_free_busy(&state, &auth, q).await
 }
 
+/// A further page of free/busy periods.
+///
+/// `page` is the token of a `next_page` link.
+#[utoipa::path(get, path = "/v1/free_busy/pages/{page}", tag = "events",
+    security(("account_token" = []), ("client_secret" = [])),
+    params(("page" = String, Path, description = "The token of a `next_page` link.")),
+    responses((status = 200, description = "One page.", body = FreeBusyBody), Problems))]
 #[tracing::instrument(skip_all, fields(account = %auth.account.id))]
 pub async fn free_busy_page(
     State(state): State<AppState>,
     auth: AccountAuth,
     Path(page): Path<String>,
-) -> ApiResult<Response> {
-    list_events(&state, &auth, super::decode_page(&page)?, true).await
+) -> ApiResult<Json<FreeBusyBody>> {
+    list_free_busy(&state, &auth, super::decode_page(&page)?).await
 }
 
-/// This module's routes. Not yet documented ones are added with `.route`
-/// (they are missing from `/openapi.json` until they get a
-/// `#[utoipa::path]` and move to `.routes(routes!(…))`).
 pub fn routes() -> utoipa_axum::router::OpenApiRouter<crate::AppState> {
-    #[allow(unused_imports)]
-    use axum::routing::{get, post};
+    use utoipa_axum::routes;
     utoipa_axum::router::OpenApiRouter::new()
-        .route(
-            "/v1/calendars/{calendar_id}/events",
-            post(upsert).delete(delete),
-        )
-        .route("/v1/events", get(read).delete(bulk_delete))
-        .route("/v1/events/pages/{page}", get(read_page))
-        .route("/v1/free_busy", get(free_busy))
-        .route("/v1/free_busy/pages/{page}", get(free_busy_page))
+        .routes(routes!(upsert, delete))
+        .routes(routes!(read, bulk_delete))
+        .routes(routes!(read_page))
+        .routes(routes!(free_busy))
+        .routes(routes!(free_busy_page))
 }

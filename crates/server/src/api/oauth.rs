@@ -1,11 +1,16 @@
 //! Application calendars and the OAuth token endpoints (contract §2).
 
+use axum::Json;
 use axum::extract::State;
-use axum::http::HeaderValue;
-use axum::response::{IntoResponse, Response};
+use axum::http::header::{CACHE_CONTROL, PRAGMA};
 use convene_store::queries_support::NewAccount;
 use convene_store::{Account, Application};
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use super::events::Accepted;
+use super::openapi::{Errors as ErrorsBody, Message, Problems};
 
 use crate::auth::body_client;
 use crate::error::{ApiError, ApiResult};
@@ -14,6 +19,82 @@ use crate::ids::{digest, new_id, new_secret};
 use crate::input::{Errors, F};
 use crate::{AppState, now_ms};
 
+/// Cronofy's token response (RFC 6749 §5.1 with Cronofy's extensions).
+#[derive(Serialize, ToSchema)]
+pub struct TokenBody {
+    pub token_type: &'static str,
+    pub access_token: String,
+    /// Seconds.
+    pub expires_in: i64,
+    pub refresh_token: String,
+    pub scope: &'static str,
+    /// The account id.
+    pub sub: String,
+    pub account_id: String,
+    /// For an application calendar: the application's id for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub application_calendar_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub linking_profile: Option<LinkingProfile>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LinkingProfile {
+    pub provider_name: &'static str,
+    pub profile_id: String,
+    pub profile_name: String,
+}
+
+/// The token response, never cached (RFC 6749 §5.1).
+type TokenResponse = ([(axum::http::HeaderName, &'static str); 2], Json<TokenBody>);
+
+/// A 400 of `/oauth/token`: an RFC 6749 error (`{"error": "invalid_grant"}`),
+/// or a body that is not an object.
+#[allow(dead_code)] // documentation only
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum OAuthProblem {
+    OAuth(Message),
+    Malformed(ErrorsBody),
+}
+
+/// What `POST /v1/application_calendars` reads.
+#[allow(dead_code)] // documentation: the handler walks the body with `F`
+#[derive(Deserialize, ToSchema)]
+pub struct ApplicationCalendarRequest {
+    pub client_id: String,
+    pub client_secret: String,
+    /// The application's own id for the person; the same id answers the
+    /// same account. ASCII.
+    #[schema(min_length = 1, max_length = 256)]
+    pub application_calendar_id: String,
+}
+
+/// What `POST /oauth/token` reads.
+#[allow(dead_code)] // documentation: the handler reads the body as given
+#[derive(Deserialize, ToSchema)]
+pub struct TokenRequest {
+    pub client_id: String,
+    pub client_secret: String,
+    /// `refresh_token`; `authorization_code` is answered `invalid_grant`
+    /// (Convene has no authorization pages).
+    #[schema(example = "refresh_token")]
+    pub grant_type: String,
+    pub refresh_token: Option<String>,
+}
+
+/// What `POST /oauth/token/revoke` reads.
+#[allow(dead_code)] // documentation: the handler reads the body as given
+#[derive(Deserialize, ToSchema)]
+pub struct RevokeRequest {
+    pub client_id: String,
+    pub client_secret: String,
+    /// An access or refresh token of the account.
+    pub token: Option<String>,
+    /// The account id, instead of `token`.
+    pub sub: Option<String>,
+}
+
 /// Issues an access token (and, when `refresh` is `None`, a new refresh
 /// token) and renders Cronofy's token response.
 async fn token_response(
@@ -21,7 +102,7 @@ async fn token_response(
     app: &Application,
     account: &Account,
     refresh: Option<String>,
-) -> ApiResult<Response> {
+) -> ApiResult<TokenResponse> {
     let now = now_ms();
     let access = new_secret();
     let ttl = state.cfg.access_token_ttl_secs;
@@ -48,37 +129,41 @@ async fn token_response(
         }
     };
     let profile = state.db.profiles(&account.id).await?.into_iter().next();
-    let mut body = json!({
-        "token_type": "bearer",
-        "access_token": access,
-        "expires_in": ttl,
-        "refresh_token": refresh,
-        "scope": "read_write",
-        "sub": account.id,
-        "account_id": account.id,
-    });
-    if let Some(apc) = &account.application_calendar_id {
-        body["application_calendar_id"] = json!(apc);
-    }
-    if let Some(p) = profile {
-        body["linking_profile"] =
-            json!({"provider_name": "cronofy", "profile_id": p.id, "profile_name": p.name});
-    }
-    let mut resp = axum::Json(body).into_response();
-    resp.headers_mut()
-        .insert("cache-control", HeaderValue::from_static("no-store"));
-    resp.headers_mut()
-        .insert("pragma", HeaderValue::from_static("no-cache"));
-    Ok(resp)
+    let body = TokenBody {
+        token_type: "bearer",
+        access_token: access,
+        expires_in: ttl,
+        refresh_token: refresh,
+        scope: "read_write",
+        sub: account.id.clone(),
+        account_id: account.id.clone(),
+        application_calendar_id: account.application_calendar_id.clone(),
+        linking_profile: profile.map(|p| LinkingProfile {
+            provider_name: "cronofy",
+            profile_id: p.id,
+            profile_name: p.name,
+        }),
+    };
+    Ok((
+        [(CACHE_CONTROL, "no-store"), (PRAGMA, "no-cache")],
+        Json(body),
+    ))
 }
 
-/// `POST /v1/application_calendars`: the way applications create the
-/// people who are scheduled. The same id returns the same account.
+/// Creates (or finds) an application calendar and issues its tokens.
+///
+/// The way applications create the people who are scheduled: the same
+/// `application_calendar_id` answers the same account. Authorized by the
+/// `client_id` and `client_secret` in the body.
+#[utoipa::path(post, path = "/v1/application_calendars", tag = "oauth",
+    security(()),
+    request_body(content((ApplicationCalendarRequest = "application/json"), (ApplicationCalendarRequest = "application/x-www-form-urlencoded"))),
+    responses((status = 200, description = "Tokens for the application calendar's account.", body = TokenBody), Problems))]
 #[tracing::instrument(skip_all)]
 pub async fn application_calendar(
     State(state): State<AppState>,
     Body(body): Body,
-) -> ApiResult<Response> {
+) -> ApiResult<TokenResponse> {
     let app = body_client(&state, &body).await?;
     let mut errs = Errors::new();
     let root = F::root(&body);
@@ -117,9 +202,18 @@ pub async fn application_calendar(
     token_response(&state, &app, &account, None).await
 }
 
-/// `POST /oauth/token` with `grant_type=refresh_token`.
+/// Refreshes an access token.
+///
+/// `grant_type=refresh_token` with the refresh token; authorized by the
+/// `client_id` and `client_secret` in the body. RFC 6749 errors are 400
+/// `{"error": …}`.
+#[utoipa::path(post, path = "/oauth/token", tag = "oauth",
+    security(()),
+    request_body(content((TokenRequest = "application/json"), (TokenRequest = "application/x-www-form-urlencoded"))),
+    responses((status = 200, description = "A new access token.", body = TokenBody), Problems,
+        (status = 400, description = "An RFC 6749 error, or a body that is not an object.", body = OAuthProblem)))]
 #[tracing::instrument(skip_all)]
-pub async fn token(State(state): State<AppState>, Body(body): Body) -> ApiResult<Response> {
+pub async fn token(State(state): State<AppState>, Body(body): Body) -> ApiResult<TokenResponse> {
     let app = body_client(&state, &body).await?;
     match body.get("grant_type").and_then(Value::as_str) {
         Some("refresh_token") => {}
@@ -146,10 +240,16 @@ pub async fn token(State(state): State<AppState>, Body(body): Body) -> ApiResult
     token_response(&state, &app, &account, Some(refresh.to_string())).await
 }
 
-/// `POST /oauth/token/revoke` with `token` (access or refresh) or `sub`:
-/// revokes every token of that account for this application.
+/// Revokes an account's tokens.
+///
+/// With `token` (access or refresh) or `sub`: every token of that account
+/// for this application. An unknown token is not an error (RFC 7009).
+#[utoipa::path(post, path = "/oauth/token/revoke", tag = "oauth",
+    security(()),
+    request_body(content((RevokeRequest = "application/json"), (RevokeRequest = "application/x-www-form-urlencoded"))),
+    responses((status = 200, description = "Revoked (or nothing to revoke).", body = Accepted), Problems))]
 #[tracing::instrument(skip_all)]
-pub async fn revoke(State(state): State<AppState>, Body(body): Body) -> ApiResult<Response> {
+pub async fn revoke(State(state): State<AppState>, Body(body): Body) -> ApiResult<Json<Accepted>> {
     let app = body_client(&state, &body).await?;
     let account_id = if let Some(t) = body
         .get("token")
@@ -180,17 +280,13 @@ pub async fn revoke(State(state): State<AppState>, Body(body): Body) -> ApiResul
     if let Some(id) = account_id {
         state.db.revoke_account_tokens(&id, &app.id).await?;
     }
-    Ok(super::ok(json!({})))
+    Ok(Json(Accepted {}))
 }
 
-/// This module's routes. Not yet documented ones are added with `.route`
-/// (they are missing from `/openapi.json` until they get a
-/// `#[utoipa::path]` and move to `.routes(routes!(…))`).
 pub fn routes() -> utoipa_axum::router::OpenApiRouter<crate::AppState> {
-    #[allow(unused_imports)]
-    use axum::routing::post;
+    use utoipa_axum::routes;
     utoipa_axum::router::OpenApiRouter::new()
-        .route("/oauth/token", post(token))
-        .route("/oauth/token/revoke", post(revoke))
-        .route("/v1/application_calendars", post(application_calendar))
+        .routes(routes!(token))
+        .routes(routes!(revoke))
+        .routes(routes!(application_calendar))
 }

@@ -698,3 +698,142 @@ async fn rate_limited_credentials_get_429_with_retry_after() {
         );
     }
 }
+
+/// The document tells each credential apart: schemathesis (and any client
+/// generator) sends what each operation declares, and fuzzes the bodies and
+/// parameters it names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calendars_events_oauth_and_application_are_documented_with_their_credentials() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let (_, doc) = app.call(Method::GET, "/openapi.json", None, None).await;
+    let op = |m: &str, p: &str| doc["paths"][p][m].clone();
+    let account = json!([{"account_token": []}, {"client_secret": []}]);
+    for (m, p, security) in [
+        ("post", "/oauth/token", json!([{}])),
+        ("post", "/oauth/token/revoke", json!([{}])),
+        ("post", "/v1/application_calendars", json!([{}])),
+        ("get", "/v1/calendars", account.clone()),
+        ("post", "/v1/calendars", account.clone()),
+        (
+            "post",
+            "/v1/calendars/{calendar_id}/events",
+            account.clone(),
+        ),
+        (
+            "delete",
+            "/v1/calendars/{calendar_id}/events",
+            account.clone(),
+        ),
+        ("get", "/v1/events", account.clone()),
+        ("delete", "/v1/events", account.clone()),
+        ("get", "/v1/events/pages/{page}", account.clone()),
+        ("get", "/v1/free_busy", account.clone()),
+        ("get", "/v1/free_busy/pages/{page}", account.clone()),
+        ("post", "/v1/channels", account.clone()),
+        ("get", "/v1/channels", account.clone()),
+        ("delete", "/v1/channels/{channel_id}", account.clone()),
+        ("get", "/v1/application", json!([{"client_secret": []}])),
+        ("post", "/v1/application", json!([{"client_secret": []}])),
+        ("get", "/v1/deliveries", json!([{"client_secret": []}])),
+        (
+            "post",
+            "/v1/deliveries/{delivery_id}/replay",
+            json!([{"client_secret": []}]),
+        ),
+    ] {
+        let o = op(m, p);
+        assert_eq!(o["security"], security, "{m} {p}");
+        let ok = o["responses"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{m} {p} is not documented"))
+            .iter()
+            .find(|(s, _)| s.starts_with('2'))
+            .map(|(_, r)| r["content"]["application/json"]["schema"].clone());
+        assert!(
+            ok.is_some_and(|s| s.is_object()),
+            "{m} {p}: no success schema"
+        );
+        for problem in ["401", "404", "422"] {
+            assert!(o["responses"][problem].is_object(), "{m} {p}: no {problem}");
+        }
+    }
+    for (m, p, field) in [
+        ("post", "/v1/calendars", "CreateCalendar"),
+        ("post", "/v1/channels", "CreateChannel"),
+        ("post", "/v1/calendars/{calendar_id}/events", "UpsertEvent"),
+        ("post", "/oauth/token", "TokenRequest"),
+    ] {
+        let content = &op(m, p)["requestBody"]["content"];
+        for ctype in ["application/json", "application/x-www-form-urlencoded"] {
+            assert_eq!(
+                content[ctype]["schema"]["$ref"],
+                json!(format!("#/components/schemas/{field}")),
+                "{m} {p} {ctype}"
+            );
+        }
+    }
+    let names = |m: &str, p: &str| -> Vec<String> {
+        op(m, p)["parameters"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|x| x["name"].as_str().unwrap_or("").to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    for p in ["/v1/events", "/v1/free_busy"] {
+        let n = names("get", p);
+        for want in [
+            "from",
+            "to",
+            "tzid",
+            "calendar_ids[]",
+            "include_managed",
+            "last_modified",
+        ] {
+            assert!(n.iter().any(|x| x == want), "{p} lacks {want}: {n:?}");
+        }
+    }
+    assert_eq!(names("get", "/v1/deliveries"), ["state", "limit"]);
+    assert_eq!(names("delete", "/v1/channels/{channel_id}"), ["channel_id"]);
+    // /oauth/token answers RFC 6749 errors, not field errors, on 400.
+    let (s, b) = app
+        .call(
+            Method::POST,
+            "/oauth/token",
+            None,
+            Some(json!({"client_id": "x", "client_secret": "y", "grant_type": "refresh_token"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{b}");
+    assert_eq!(
+        op("post", "/oauth/token")["responses"]["400"]["content"]["application/json"]["schema"]["$ref"],
+        json!("#/components/schemas/OAuthProblem")
+    );
+}
+
+both!(event_deletes_name_a_non_empty_id);
+async fn event_deletes_name_a_non_empty_id(app: TestApp) {
+    let c = app.client("Acme").await;
+    let a = app.account(&c, "alice").await;
+    let t = Some(a.token.as_str());
+    let path = format!("/v1/calendars/{}/events", a.calendar_id);
+    for (body, query, field) in [
+        (json!({"event_id": ""}), "", "event_id"),
+        (json!({}), "?event_uid=", "event_uid"),
+    ] {
+        let (s, b) = app
+            .call(Method::DELETE, &format!("{path}{query}"), t, Some(body))
+            .await;
+        assert_eq!(
+            (s, err_key(&b, field)),
+            (StatusCode::UNPROCESSABLE_ENTITY, "errors.invalid".into()),
+            "{b}"
+        );
+    }
+    let (s, _) = app
+        .call(Method::DELETE, &format!("{path}?event_id=e1"), t, None)
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+}

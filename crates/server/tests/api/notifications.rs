@@ -182,6 +182,40 @@ async fn channels_verify_then_report_changes_signed(app: TestApp) {
     }
 }
 
+both!(channel_options_that_cannot_be_read_are_refused);
+async fn channel_options_that_cannot_be_read_are_refused(app: TestApp) {
+    let c = app.client("Acme").await;
+    let a = app.account(&c, "alice").await;
+    let t = Some(a.token.as_str());
+    let url = "https://example.com/hook";
+    for (body, field, key) in [
+        (
+            json!({"callback_url": url, "filters": "AAA"}),
+            "filters",
+            "errors.invalid",
+        ),
+        (
+            json!({"callback_url": url, "scheduling_conversations": "AAA"}),
+            "scheduling_conversations",
+            "errors.invalid",
+        ),
+        (
+            json!({"callback_url": url, "filters": {"calendar_ids": [null]}}),
+            "filters.calendar_ids[0]",
+            "errors.required",
+        ),
+    ] {
+        let (s, b) = app.call(Method::POST, "/v1/channels", t, Some(body)).await;
+        assert_eq!(
+            (s, err_key(&b, field)),
+            (StatusCode::UNPROCESSABLE_ENTITY, key.into()),
+            "{b}"
+        );
+    }
+    let (_, list) = app.call(Method::GET, "/v1/channels", t, None).await;
+    assert_eq!(list["channels"], json!([]));
+}
+
 both!(a_failing_receiver_gets_everything_in_the_end);
 async fn a_failing_receiver_gets_everything_in_the_end(app: TestApp) {
     let rx = Receiver::start(4).await;
