@@ -16,11 +16,14 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use convene_engine::{Interval, SignedDuration};
 use convene_store::conversations::{Conversation, ConversationParticipant as Participant};
 use jiff::Timestamp;
-use serde_json::{Map, Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
+
+use super::openapi::Problems;
 
 use crate::AppState;
 use crate::auth::AccountAuth;
@@ -33,45 +36,12 @@ use crate::time::{fmt_ms, from_ms, to_ms};
 pub use crate::domain::conversations::limits;
 use crate::domain::conversations::*;
 
-pub const ROUTES: &[(&str, &str, &str)] = &[
-    (
-        "post",
-        "/v1/scheduling_conversations",
-        "Create a scheduling conversation (participants, tzid, required_duration, available_periods).",
-    ),
-    (
-        "get",
-        "/v1/scheduling_conversations",
-        "Look a conversation up by a participant's token (?token=): participant and conversation.",
-    ),
-    (
-        "get",
-        "/v1/scheduling_conversations/{scheduling_conversation_id}",
-        "Read a scheduling conversation.",
-    ),
-    (
-        "get",
-        "/v1/scheduling_conversations/{scheduling_conversation_id}/participants/{token}/slots",
-        "List the slots a participant may choose (the token in the URL authorizes).",
-    ),
-    (
-        "post",
-        "/v1/scheduling_conversations/{scheduling_conversation_id}/participants/{token}/slots",
-        "Select one slot for a participant: selected_slots[0].slot_id (the token authorizes).",
-    ),
-];
-
 pub fn routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
+    use utoipa_axum::routes;
     utoipa_axum::router::OpenApiRouter::new()
-        .route("/v1/scheduling_conversations", post(create).get(lookup))
-        .route(
-            "/v1/scheduling_conversations/{scheduling_conversation_id}",
-            get(read),
-        )
-        .route(
-            "/v1/scheduling_conversations/{scheduling_conversation_id}/participants/{token}/slots",
-            get(list_slots).post(select_slots),
-        )
+        .routes(routes!(create, lookup))
+        .routes(routes!(read))
+        .routes(routes!(list_slots, select_slots))
 }
 
 // ---------------------------------------------------------------------------
@@ -102,12 +72,12 @@ fn parse_slot_id(s: &str) -> Option<Timestamp> {
     Timestamp::from_second(secs).ok()
 }
 
-fn slot_json(start: Timestamp, end: Timestamp) -> Value {
-    json!({
-        "slot_id": slot_id(start),
-        "start": crate::time::fmt_time(start),
-        "end": crate::time::fmt_time(end),
-    })
+fn slot_repr(start: Timestamp, end: Timestamp) -> Slot {
+    Slot {
+        slot_id: slot_id(start),
+        start: crate::time::fmt_time(start),
+        end: crate::time::fmt_time(end),
+    }
 }
 
 /// Who the representation is for: the owner sees every participant's
@@ -118,74 +88,342 @@ enum Viewer {
     Participant(i64),
 }
 
-fn participant_json(state: &AppState, c: &Conversation, p: &Participant, viewer: Viewer) -> Value {
-    let mut v = Map::new();
-    for (key, val) in [
-        ("participant_id", &p.participant_id),
-        ("sub", &p.sub),
-        ("email", &p.email),
-        ("common_name", &p.common_name),
-    ] {
-        if let Some(x) = val {
-            v.insert(key.into(), json!(x));
-        }
-    }
-    v.insert("managed_availability".into(), json!(p.managed_availability));
-    let mut slots = json!({ "selection_method": p.selection_method });
-    if let (Some(s), Some(e)) = (p.selected_start_ms, p.selected_end_ms) {
-        slots["selected"] = json!([slot_json(from_ms(s), from_ms(e))]);
-    }
-    v.insert("slots".into(), slots);
-    v.insert("status".into(), json!(p.status));
-    let mut actions = Map::new();
+fn participant_repr(
+    state: &AppState,
+    c: &Conversation,
+    p: &Participant,
+    viewer: Viewer,
+) -> ParticipantRepr {
     let mine = match viewer {
         Viewer::Owner => true,
         Viewer::Participant(pos) => pos == p.position,
     };
-    if mine && c.status == IN_PROGRESS && p.status == NEEDS_ACTION {
-        let url = slots_url(state, &c.id, p.position);
-        actions.insert("slots_list".into(), json!({ "url": url }));
-        actions.insert("slots_select".into(), json!({ "url": url }));
+    let url = (mine && c.status == IN_PROGRESS && p.status == NEEDS_ACTION)
+        .then(|| ActionUrl {
+            url: slots_url(state, &c.id, p.position),
+        });
+    ParticipantRepr {
+        participant_id: p.participant_id.clone(),
+        sub: p.sub.clone(),
+        email: p.email.clone(),
+        common_name: p.common_name.clone(),
+        managed_availability: p.managed_availability,
+        slots: ParticipantSlots {
+            selection_method: p.selection_method.clone(),
+            selected: p
+                .selected_start_ms
+                .zip(p.selected_end_ms)
+                .map(|(s, e)| vec![slot_repr(from_ms(s), from_ms(e))]),
+        },
+        status: p.status.clone(),
+        possible_actions: PossibleActions {
+            slots_list: url.clone(),
+            slots_select: url,
+        },
     }
-    v.insert("possible_actions".into(), Value::Object(actions));
-    Value::Object(v)
 }
 
-fn conversation_json(
+fn conversation_repr(
     state: &AppState,
     c: &Conversation,
     parts: &[Participant],
     viewer: Viewer,
-) -> Value {
-    let mut v = json!({
-        "scheduling_conversation_id": c.id,
-        "participants": parts.iter().map(|p| participant_json(state, c, p, viewer)).collect::<Vec<_>>(),
-        "tzid": c.tzid,
-        "required_duration": { "minutes": c.required_minutes },
-        "available_periods": periods_of(c)
+) -> ConversationRepr {
+    ConversationRepr {
+        scheduling_conversation_id: c.id.clone(),
+        participants: parts
             .iter()
-            .map(|p| json!({"start": crate::time::fmt_time(p.start), "end": crate::time::fmt_time(p.end)}))
-            .collect::<Vec<_>>(),
-        "status": c.status,
-    });
-    if let Some(s) = &c.subject {
-        v["subject"] = json!(s);
+            .map(|p| participant_repr(state, c, p, viewer))
+            .collect(),
+        tzid: c.tzid.clone(),
+        required_duration: Minutes {
+            minutes: c.required_minutes,
+        },
+        available_periods: periods_of(c)
+            .iter()
+            .map(|p| Period {
+                start: crate::time::fmt_time(p.start),
+                end: crate::time::fmt_time(p.end),
+            })
+            .collect(),
+        status: c.status.clone(),
+        subject: c.subject.clone(),
+        // Stored as written by `parse_event`; anything else is not shown.
+        event: c
+            .event_json
+            .as_deref()
+            .and_then(|j| serde_json::from_str::<EventRepr>(j).ok()),
+        chosen_slot: c
+            .chosen_start_ms
+            .zip(c.chosen_end_ms)
+            .map(|(s, e)| ChosenSlot {
+                available_slot_id: slot_id(from_ms(s)),
+                start: fmt_ms(s),
+                end: fmt_ms(e),
+            }),
     }
-    if let Some(e) = c
-        .event_json
-        .as_deref()
-        .and_then(|j| serde_json::from_str::<Value>(j).ok())
-    {
-        v["event"] = e;
-    }
-    if let (Some(s), Some(e)) = (c.chosen_start_ms, c.chosen_end_ms) {
-        v["chosen_slot"] = json!({
-            "available_slot_id": slot_id(from_ms(s)),
-            "start": fmt_ms(s),
-            "end": fmt_ms(e),
-        });
-    }
-    v
+}
+
+// ---------------------------------------------------------------------------
+// The wire types
+
+/// One slot a participant may choose.
+#[derive(Clone, Serialize, ToSchema)]
+pub struct Slot {
+    /// `slt_<unix seconds of start>`: stable across listings.
+    #[schema(example = "slt_1905757200")]
+    pub slot_id: String,
+    #[schema(format = DateTime, example = "2030-05-21T09:00:00Z")]
+    pub start: String,
+    #[schema(format = DateTime, example = "2030-05-21T10:00:00Z")]
+    pub end: String,
+}
+
+#[derive(Clone, Serialize, ToSchema)]
+pub struct ActionUrl {
+    pub url: String,
+}
+
+/// What the viewer may do for this participant; empty once it has nothing
+/// to choose, or for another participant's viewer.
+#[derive(Serialize, ToSchema)]
+pub struct PossibleActions {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slots_list: Option<ActionUrl>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slots_select: Option<ActionUrl>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ParticipantSlots {
+    #[schema(value_type = SelectionMethod)]
+    pub selection_method: String,
+    /// The participant's choice (or proposal), once made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub selected: Option<Vec<Slot>>,
+}
+
+/// A participant as answered.
+#[derive(Serialize, ToSchema)]
+pub struct ParticipantRepr {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub participant_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub common_name: Option<String>,
+    pub managed_availability: bool,
+    pub slots: ParticipantSlots,
+    #[schema(value_type = ParticipantStatus)]
+    pub status: String,
+    pub possible_actions: PossibleActions,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct Minutes {
+    pub minutes: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Period {
+    #[schema(format = DateTime, example = "2030-05-21T09:00:00Z")]
+    pub start: String,
+    #[schema(format = DateTime, example = "2030-05-21T18:00:00Z")]
+    pub end: String,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct EventRepr {
+    pub location: LocationRepr,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct LocationRepr {
+    pub description: String,
+}
+
+/// The agreed slot, once the conversation is complete.
+#[derive(Serialize, ToSchema)]
+pub struct ChosenSlot {
+    pub available_slot_id: String,
+    #[schema(format = DateTime)]
+    pub start: String,
+    #[schema(format = DateTime)]
+    pub end: String,
+}
+
+/// A scheduling conversation as answered.
+#[derive(Serialize, ToSchema)]
+pub struct ConversationRepr {
+    #[schema(example = "scv_5b45cfabef723e0913f3323f")]
+    pub scheduling_conversation_id: String,
+    pub participants: Vec<ParticipantRepr>,
+    pub tzid: String,
+    pub required_duration: Minutes,
+    pub available_periods: Vec<Period>,
+    #[schema(value_type = ConversationStatus)]
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event: Option<EventRepr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chosen_slot: Option<ChosenSlot>,
+}
+
+/// The conversation's state: `in_progress` until a slot is agreed
+/// (`complete`) or every period has passed (`expired`).
+#[allow(dead_code)] // documentation only: the store keeps the text
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum ConversationStatus {
+    InProgress,
+    Complete,
+    Expired,
+}
+
+/// A participant's state: `needs_action` while it has to choose,
+/// `waiting` on the others, `complete` once a slot is agreed.
+#[allow(dead_code)] // documentation only: the store keeps the text
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum ParticipantStatus {
+    NeedsAction,
+    Waiting,
+    Complete,
+    Expired,
+}
+
+/// `manual`: the participant chooses through its action URLs; `auto`: it
+/// accepts any slot it is free for.
+#[allow(dead_code)] // documentation only: the store keeps the text
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum SelectionMethod {
+    Manual,
+    Auto,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ConversationBody {
+    pub scheduling_conversation: ConversationRepr,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LookupBody {
+    /// The participant whose token was given.
+    pub participant: ParticipantRepr,
+    pub scheduling_conversation: ConversationRepr,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SlotsBody {
+    /// Earliest first, at most 512.
+    pub slots: Vec<Slot>,
+}
+
+/// 422 when the chosen slot stopped being free: the problem and the slots
+/// open now.
+#[derive(Serialize, ToSchema)]
+pub struct SlotUnavailable {
+    pub errors: std::collections::BTreeMap<String, Vec<super::openapi::ErrorItem>>,
+    pub slots: Vec<Slot>,
+}
+
+/// A participant of a new conversation. One of `participant_id`, `sub`
+/// or `email` identifies it; blank strings count as absent.
+#[derive(ToSchema)]
+pub struct ParticipantInput {
+    #[schema(max_length = 1024)]
+    pub participant_id: Option<String>,
+    /// An account of the caller's Organizational Unit.
+    #[schema(max_length = 1024)]
+    pub sub: Option<String>,
+    #[schema(max_length = 1024, example = "grace@company.com")]
+    pub email: Option<String>,
+    /// Required for the first participant (the organizer).
+    #[schema(max_length = 1024)]
+    pub common_name: Option<String>,
+    /// Default `false`.
+    pub managed_availability: Option<bool>,
+    pub slots: Option<SlotsInput>,
+}
+
+#[derive(ToSchema)]
+pub struct SlotsInput {
+    /// Default `manual`.
+    pub selection_method: Option<SelectionMethod>,
+}
+
+#[derive(ToSchema)]
+pub struct PeriodInput {
+    /// In the future.
+    #[schema(format = DateTime, example = "2030-05-21T09:00:00Z")]
+    pub start: String,
+    /// At least a minute after `start`, within 35 days of the earliest start.
+    #[schema(format = DateTime, example = "2030-05-21T18:00:00Z")]
+    pub end: String,
+}
+
+#[derive(ToSchema)]
+pub struct LocationInput {
+    #[schema(max_length = 1024)]
+    pub description: Option<String>,
+}
+
+#[derive(ToSchema)]
+pub struct EventInput {
+    pub location: Option<LocationInput>,
+}
+
+#[derive(ToSchema)]
+pub struct DurationInput {
+    #[schema(minimum = 1, maximum = 527040)]
+    pub minutes: i64,
+}
+
+/// `POST /v1/scheduling_conversations`.
+#[derive(ToSchema)]
+pub struct CreateRequest {
+    #[schema(min_items = 1, max_items = 2)]
+    pub participants: Vec<ParticipantInput>,
+    #[schema(example = "America/Chicago")]
+    pub tzid: String,
+    #[schema(max_length = 1024)]
+    pub subject: Option<String>,
+    pub event: Option<EventInput>,
+    pub required_duration: DurationInput,
+    #[schema(min_items = 1, max_items = 10)]
+    pub available_periods: Vec<PeriodInput>,
+}
+
+#[derive(ToSchema)]
+pub struct SlotChoice {
+    #[schema(example = "slt_1905757200")]
+    pub slot_id: String,
+}
+
+/// `POST …/participants/{token}/slots`: exactly one slot.
+#[derive(ToSchema)]
+pub struct SelectRequest {
+    #[schema(min_items = 1, max_items = 1)]
+    pub selected_slots: Vec<SlotChoice>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LookupQuery {
+    /// A participant's token (from its action URLs).
+    pub token: String,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SlotsQuery {
+    /// Also list slots other than the pending proposal (default `false`).
+    pub alternatives: Option<bool>,
 }
 
 // ---------------------------------------------------------------------------
@@ -504,12 +742,22 @@ fn parse_create(body: &Value, now: Timestamp, errs: &mut Errors) -> Draft {
 // ---------------------------------------------------------------------------
 // Handlers
 
+/// Create a scheduling conversation.
+///
+/// One or two participants, a time zone, the meeting's duration and the
+/// periods it may take place in. Participants with `auto` selection accept
+/// whatever they are free for; with nobody left to choose, the first open
+/// slot is the meeting at once. See `docs/conversations.md`.
+#[utoipa::path(post, path = "/v1/scheduling_conversations", tag = "scheduling_conversations",
+    security(("account_token" = []), ("client_secret" = [])),
+    request_body(content((CreateRequest = "application/json"), (CreateRequest = "application/x-www-form-urlencoded"))),
+    responses((status = 200, description = "The new conversation, with each participant's action URLs.", body = ConversationBody), Problems))]
 #[tracing::instrument(skip_all, fields(account = %auth.account.id))]
 pub async fn create(
     State(state): State<AppState>,
     auth: AccountAuth,
     Body(body): Body,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<ConversationBody>> {
     let now = state.now();
     let mut errs = Errors::new();
     let d = parse_create(&body, now, &mut errs);
@@ -617,9 +865,9 @@ pub async fn create(
         })
     })
     .await?;
-    Ok(super::ok(json!({
-        "scheduling_conversation": conversation_json(&state, &conv, &parts, Viewer::Owner)
-    })))
+    Ok(Json(ConversationBody {
+        scheduling_conversation: conversation_repr(&state, &conv, &parts, Viewer::Owner),
+    }))
 }
 
 /// The owner of a conversation: its creator, an account participating in
@@ -633,12 +881,21 @@ fn may_read(auth: &AccountAuth, c: &Conversation, parts: &[Participant]) -> bool
                 .any(|p| p.sub.as_deref() == Some(auth.account.id.as_str())))
 }
 
+/// Read a scheduling conversation.
+///
+/// For its creator, an account participating in it, or an application
+/// credential of its Organizational Unit; anyone else gets 404.
+#[utoipa::path(get, path = "/v1/scheduling_conversations/{scheduling_conversation_id}",
+    tag = "scheduling_conversations",
+    security(("account_token" = []), ("client_secret" = [])),
+    params(("scheduling_conversation_id" = String, Path, description = "The conversation (`scv_…`).")),
+    responses((status = 200, description = "The conversation, with every participant's action URLs.", body = ConversationBody), Problems))]
 #[tracing::instrument(skip_all, fields(account = %auth.account.id, conversation = %id))]
 pub async fn read(
     State(state): State<AppState>,
     auth: AccountAuth,
     Path(id): Path<String>,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<ConversationBody>> {
     let not_found = || ApiError::not_found("no such scheduling conversation");
     let (c, parts) = state
         .db
@@ -650,9 +907,9 @@ pub async fn read(
         return Err(not_found());
     }
     let (c, parts) = refresh(&state, &id).await?;
-    Ok(super::ok(json!({
-        "scheduling_conversation": conversation_json(&state, &c, &parts, Viewer::Owner)
-    })))
+    Ok(Json(ConversationBody {
+        scheduling_conversation: conversation_repr(&state, &c, &parts, Viewer::Owner),
+    }))
 }
 
 /// The participant a link token names; 404 for any token that is not one
@@ -678,13 +935,18 @@ fn find(parts: &[Participant], position: i64) -> ApiResult<&Participant> {
         .ok_or_else(|| ApiError::not_found("no such scheduling conversation participant"))
 }
 
-/// `GET /v1/scheduling_conversations?token=…`: the token authorizes; a
-/// bearer token, if any, is not needed.
+/// Look a conversation up by a participant's token.
+///
+/// The token authorizes; a bearer token, if any, is not needed. Answers the
+/// participant and the conversation as that participant sees it.
+#[utoipa::path(get, path = "/v1/scheduling_conversations", tag = "scheduling_conversations",
+    security(()), params(LookupQuery),
+    responses((status = 200, description = "The participant and its conversation.", body = LookupBody), Problems))]
 #[tracing::instrument(skip_all)]
 pub async fn lookup(
     State(state): State<AppState>,
     QueryInput(q): QueryInput,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<LookupBody>> {
     let mut errs = Errors::new();
     let token = F::root(&q).get("token").req_str(&mut errs);
     errs.finish()?;
@@ -693,18 +955,29 @@ pub async fn lookup(
     let (c, parts) = refresh(&state, &me.conversation_id).await?;
     let viewer = Viewer::Participant(me.position);
     let me = find(&parts, me.position)?;
-    Ok(super::ok(json!({
-        "participant": participant_json(&state, &c, me, viewer),
-        "scheduling_conversation": conversation_json(&state, &c, &parts, viewer),
-    })))
+    Ok(Json(LookupBody {
+        participant: participant_repr(&state, &c, me, viewer),
+        scheduling_conversation: conversation_repr(&state, &c, &parts, viewer),
+    }))
 }
 
+/// List the slots a participant may choose.
+///
+/// The token in the URL authorizes. Empty when the participant has nothing
+/// to choose or the conversation is over; while the other side's proposal
+/// stands, only that slot (unless `alternatives=true`).
+#[utoipa::path(get, path = "/v1/scheduling_conversations/{scheduling_conversation_id}/participants/{token}/slots",
+    tag = "scheduling_conversations", security(()),
+    params(("scheduling_conversation_id" = String, Path, description = "The conversation (`scv_…`)."),
+        ("token" = String, Path, description = "The participant's token: it authorizes the call."),
+        SlotsQuery),
+    responses((status = 200, description = "The slots, earliest first.", body = SlotsBody), Problems))]
 #[tracing::instrument(skip_all, fields(conversation = %id))]
 pub async fn list_slots(
     State(state): State<AppState>,
     Path((id, token)): Path<(String, String)>,
     QueryInput(q): QueryInput,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<SlotsBody>> {
     let mut errs = Errors::new();
     let alternatives = F::root(&q)
         .get("alternatives")
@@ -730,9 +1003,9 @@ pub async fn list_slots(
     } else {
         Vec::new()
     };
-    Ok(super::ok(json!({
-        "slots": slots.iter().map(|(s, e)| slot_json(*s, *e)).collect::<Vec<_>>()
-    })))
+    Ok(Json(SlotsBody {
+        slots: slots.iter().map(|(s, e)| slot_repr(*s, *e)).collect(),
+    }))
 }
 
 /// Why a selection was not taken.
@@ -807,6 +1080,20 @@ fn parse_selection(body: &Value) -> ApiResult<(Timestamp, String)> {
     Ok((start, id_f.path))
 }
 
+/// Select one slot for a participant.
+///
+/// The token in the URL authorizes. With a second `manual` participant the
+/// choice is a proposal it accepts or answers; otherwise (or on acceptance)
+/// the conversation completes and the meeting is booked. A slot that
+/// stopped being free is 422 `errors.slot_unavailable` with the open slots.
+#[utoipa::path(post, path = "/v1/scheduling_conversations/{scheduling_conversation_id}/participants/{token}/slots",
+    tag = "scheduling_conversations", security(()),
+    params(("scheduling_conversation_id" = String, Path, description = "The conversation (`scv_…`)."),
+        ("token" = String, Path, description = "The participant's token: it authorizes the call."),),
+    request_body(content((SelectRequest = "application/json"), (SelectRequest = "application/x-www-form-urlencoded"))),
+    responses((status = 200, description = "The conversation as the participant sees it.", body = ConversationBody),
+        Problems,
+        (status = 422, description = "Invalid selection; when the slot is no longer free, also the slots open now.", body = SlotUnavailable)))]
 #[tracing::instrument(skip_all, fields(conversation = %id))]
 pub async fn select_slots(
     State(state): State<AppState>,
@@ -936,9 +1223,15 @@ pub async fn select_slots(
     match outcome {
         Outcome::Done => {
             let (c, parts) = refresh(&state, &id).await?;
-            Ok(super::ok(json!({
-                "scheduling_conversation": conversation_json(&state, &c, &parts, Viewer::Participant(position))
-            })))
+            Ok(Json(ConversationBody {
+                scheduling_conversation: conversation_repr(
+                    &state,
+                    &c,
+                    &parts,
+                    Viewer::Participant(position),
+                ),
+            })
+            .into_response())
         }
         Outcome::Refused {
             field,
@@ -969,7 +1262,7 @@ pub async fn select_slots(
             body["slots"] = json!(
                 fresh
                     .iter()
-                    .map(|(s, e)| slot_json(*s, *e))
+                    .map(|(s, e)| slot_repr(*s, *e))
                     .collect::<Vec<_>>()
             );
             Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response())
