@@ -98,10 +98,9 @@ fn participant_repr(
         Viewer::Owner => true,
         Viewer::Participant(pos) => pos == p.position,
     };
-    let url = (mine && c.status == IN_PROGRESS && p.status == NEEDS_ACTION)
-        .then(|| ActionUrl {
-            url: slots_url(state, &c.id, p.position),
-        });
+    let url = (mine && c.status == IN_PROGRESS && p.status == NEEDS_ACTION).then(|| ActionUrl {
+        url: slots_url(state, &c.id, p.position),
+    });
     ParticipantRepr {
         participant_id: p.participant_id.clone(),
         sub: p.sub.clone(),
