@@ -323,12 +323,13 @@ pub struct SlotsBody {
     pub slots: Vec<Slot>,
 }
 
-/// 422 when the chosen slot stopped being free: the problem and the slots
-/// open now.
+/// A selection's 422: the problems, and with `errors.slot_unavailable` the
+/// slots open now.
 #[derive(Serialize, ToSchema)]
-pub struct SlotUnavailable {
+pub struct SelectionProblems {
     pub errors: std::collections::BTreeMap<String, Vec<super::openapi::ErrorItem>>,
-    pub slots: Vec<Slot>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slots: Option<Vec<Slot>>,
 }
 
 /// A participant of a new conversation. One of `participant_id`, `sub`
@@ -1092,7 +1093,7 @@ fn parse_selection(body: &Value) -> ApiResult<(Timestamp, String)> {
     request_body(content((SelectRequest = "application/json"), (SelectRequest = "application/x-www-form-urlencoded"))),
     responses((status = 200, description = "The conversation as the participant sees it.", body = ConversationBody),
         Problems,
-        (status = 422, description = "Invalid selection; when the slot is no longer free, also the slots open now.", body = SlotUnavailable)))]
+        (status = 422, description = "Invalid selection; when the slot is no longer free, also the slots open now.", body = SelectionProblems)))]
 #[tracing::instrument(skip_all, fields(conversation = %id))]
 pub async fn select_slots(
     State(state): State<AppState>,
