@@ -17,7 +17,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use convene_engine::{Interval, SignedDuration};
-use convene_store::conversations::{Conversation, ConversationParticipant as Participant};
+use convene_store::conversations::{
+    Conversation, ConversationParticipant as Participant, ConversationStatus, ParticipantStatus,
+    SelectionMethod,
+};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -98,9 +101,12 @@ fn participant_repr(
         Viewer::Owner => true,
         Viewer::Participant(pos) => pos == p.position,
     };
-    let url = (mine && c.status == IN_PROGRESS && p.status == NEEDS_ACTION).then(|| ActionUrl {
-        url: slots_url(state, &c.id, p.position),
-    });
+    let url = (mine
+        && c.status == ConversationStatus::InProgress
+        && p.status == ParticipantStatus::NeedsAction)
+        .then(|| ActionUrl {
+            url: slots_url(state, &c.id, p.position),
+        });
     ParticipantRepr {
         participant_id: p.participant_id.clone(),
         sub: p.sub.clone(),
@@ -108,13 +114,13 @@ fn participant_repr(
         common_name: p.common_name.clone(),
         managed_availability: p.managed_availability,
         slots: ParticipantSlots {
-            selection_method: p.selection_method.clone(),
+            selection_method: p.selection_method.as_str().into(),
             selected: p
                 .selected_start_ms
                 .zip(p.selected_end_ms)
                 .map(|(s, e)| vec![slot_repr(from_ms(s), from_ms(e))]),
         },
-        status: p.status.clone(),
+        status: p.status.as_str().into(),
         possible_actions: PossibleActions {
             slots_list: url.clone(),
             slots_select: url,
@@ -145,7 +151,7 @@ fn conversation_repr(
                 end: crate::time::fmt_time(p.end),
             })
             .collect(),
-        status: c.status.clone(),
+        status: c.status.as_str().into(),
         subject: c.subject.clone(),
         // Stored as written by `parse_event`; anything else is not shown.
         event: c
@@ -195,7 +201,7 @@ pub struct PossibleActions {
 
 #[derive(Serialize, ToSchema)]
 pub struct ParticipantSlots {
-    #[schema(value_type = SelectionMethod)]
+    #[schema(value_type = SelectionMethodName)]
     pub selection_method: String,
     /// The participant's choice (or proposal), once made.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -215,7 +221,7 @@ pub struct ParticipantRepr {
     pub common_name: Option<String>,
     pub managed_availability: bool,
     pub slots: ParticipantSlots,
-    #[schema(value_type = ParticipantStatus)]
+    #[schema(value_type = ParticipantStatusName)]
     pub status: String,
     pub possible_actions: PossibleActions,
 }
@@ -262,7 +268,7 @@ pub struct ConversationRepr {
     pub tzid: String,
     pub required_duration: Minutes,
     pub available_periods: Vec<Period>,
-    #[schema(value_type = ConversationStatus)]
+    #[schema(value_type = ConversationStatusName)]
     pub status: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
@@ -276,8 +282,8 @@ pub struct ConversationRepr {
 /// (`complete`) or every period has passed (`expired`).
 #[allow(dead_code)] // documentation only: the store keeps the text
 #[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-pub enum ConversationStatus {
+#[schema(as = ConversationStatus, rename_all = "snake_case")]
+pub enum ConversationStatusName {
     InProgress,
     Complete,
     Expired,
@@ -287,20 +293,19 @@ pub enum ConversationStatus {
 /// `waiting` on the others, `complete` once a slot is agreed.
 #[allow(dead_code)] // documentation only: the store keeps the text
 #[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-pub enum ParticipantStatus {
+#[schema(as = ParticipantStatus, rename_all = "snake_case")]
+pub enum ParticipantStatusName {
     NeedsAction,
     Waiting,
     Complete,
-    Expired,
 }
 
 /// `manual`: the participant chooses through its action URLs; `auto`: it
 /// accepts any slot it is free for.
 #[allow(dead_code)] // documentation only: the store keeps the text
 #[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-pub enum SelectionMethod {
+#[schema(as = SelectionMethod, rename_all = "snake_case")]
+pub enum SelectionMethodName {
     Manual,
     Auto,
 }
@@ -354,7 +359,7 @@ pub struct ParticipantInput {
 #[derive(ToSchema)]
 pub struct SlotsInput {
     /// Default `manual`.
-    pub selection_method: Option<SelectionMethod>,
+    pub selection_method: Option<SelectionMethodName>,
 }
 
 #[derive(ToSchema)]
@@ -540,8 +545,8 @@ fn parse_participant(p: &F<'_>, index: usize, errs: &mut Errors) -> Option<NewPa
     ]);
     let manual = match method_f.str(errs).map(|s| s.trim().to_ascii_lowercase()) {
         None => true,
-        Some(m) if m == MANUAL => true,
-        Some(m) if m == AUTO => false,
+        Some(m) if m == SelectionMethod::Manual.as_str() => true,
+        Some(m) if m == SelectionMethod::Auto.as_str() => false,
         Some(_) => {
             errs.add(
                 &method_f.path,
@@ -807,7 +812,7 @@ pub async fn create(
             .map_err(|e| ApiError::Internal(anyhow::Error::new(e)))?,
         starts_ms: periods.iter().map(|p| p.0).min().unwrap_or(now_ms),
         ends_ms: periods.iter().map(|p| p.1).max().unwrap_or(now_ms),
-        status: IN_PROGRESS.into(),
+        status: ConversationStatus::InProgress,
         chosen_start_ms: None,
         chosen_end_ms: None,
         version: 1,
@@ -828,8 +833,16 @@ pub async fn create(
                 email: p.email,
                 common_name: p.common_name,
                 managed_availability: p.managed,
-                selection_method: if p.manual { MANUAL } else { AUTO }.into(),
-                status: if p.manual { NEEDS_ACTION } else { WAITING }.into(),
+                selection_method: if p.manual {
+                    SelectionMethod::Manual
+                } else {
+                    SelectionMethod::Auto
+                },
+                status: if p.manual {
+                    ParticipantStatus::NeedsAction
+                } else {
+                    ParticipantStatus::Waiting
+                },
                 token_hash: digest(&participant_token(&state, &id, position)),
                 selected_start_ms: None,
                 selected_end_ms: None,
@@ -988,9 +1001,12 @@ pub async fn list_slots(
     let (c, parts) = refresh(&state, &id).await?;
     let me = find(&parts, me.position)?;
     // A proposer waiting on their proposal may list the open slots to revise it.
-    let proposer =
-        me.status == WAITING && me.selection_method == MANUAL && me.selected_start_ms.is_some();
-    let slots = if c.status == IN_PROGRESS && (me.status == NEEDS_ACTION || proposer) {
+    let proposer = me.status == ParticipantStatus::Waiting
+        && me.selection_method == SelectionMethod::Manual
+        && me.selected_start_ms.is_some();
+    let slots = if c.status == ConversationStatus::InProgress
+        && (me.status == ParticipantStatus::NeedsAction || proposer)
+    {
         offered(
             &state.availability,
             &c,
@@ -1123,7 +1139,7 @@ pub async fn select_slots(
             let (c, parts) = load(db, id_ref).await?;
             let now = clock.now();
             let now_ms = to_ms(now);
-            if c.status == COMPLETE {
+            if c.status == ConversationStatus::Complete {
                 return Ok((
                     refused(
                         sel_path,
@@ -1133,9 +1149,9 @@ pub async fn select_slots(
                     Vec::new(),
                 ));
             }
-            if c.status == EXPIRED || now_ms >= c.ends_ms {
-                let writes = if c.status == IN_PROGRESS {
-                    expire(&c, &parts, now_ms)
+            if c.status == ConversationStatus::Expired || now_ms >= c.ends_ms {
+                let writes = if c.status == ConversationStatus::InProgress {
+                    expire(&c, &parts, now_ms)?
                 } else {
                     Vec::new()
                 };
@@ -1155,10 +1171,10 @@ pub async fn select_slots(
             };
             // A `manual` participant waiting on their own proposal may
             // revise it (e.g. after it stopped being free).
-            let revising = me.status == WAITING
-                && me.selection_method == MANUAL
+            let revising = me.status == ParticipantStatus::Waiting
+                && me.selection_method == SelectionMethod::Manual
                 && me.selected_start_ms.is_some();
-            if me.status != NEEDS_ACTION && !revising {
+            if me.status != ParticipantStatus::NeedsAction && !revising {
                 return Ok((
                     refused(
                         sel_path,
@@ -1194,7 +1210,7 @@ pub async fn select_slots(
             let (mut next, mut next_parts) = (c.clone(), parts.clone());
             let others_agree = parts
                 .iter()
-                .filter(|p| p.position != position && p.selection_method == MANUAL)
+                .filter(|p| p.position != position && p.selection_method == SelectionMethod::Manual)
                 .all(|p| p.selected_start_ms == Some(to_ms(start)));
             if others_agree {
                 complete(&mut next, &mut next_parts, start, end);
@@ -1203,11 +1219,11 @@ pub async fn select_slots(
                 // any proposal of theirs is superseded.
                 for p in next_parts.iter_mut() {
                     if p.position == position {
-                        p.status = WAITING.into();
+                        p.status = ParticipantStatus::Waiting;
                         p.selected_start_ms = Some(to_ms(start));
                         p.selected_end_ms = Some(to_ms(end));
-                    } else if p.selection_method == MANUAL {
-                        p.status = NEEDS_ACTION.into();
+                    } else if p.selection_method == SelectionMethod::Manual {
+                        p.status = ParticipantStatus::NeedsAction;
                         p.selected_start_ms = None;
                         p.selected_end_ms = None;
                     }
@@ -1215,7 +1231,7 @@ pub async fn select_slots(
             }
             Ok((
                 Outcome::Done,
-                change_writes(&c, &mut next, &next_parts, ctx, now_ms),
+                change_writes(&c, &parts, &mut next, &next_parts, ctx, now_ms)?,
             ))
         })
     })
@@ -1240,7 +1256,7 @@ pub async fn select_slots(
         } => Err(ApiError::field(field, key, description)),
         Outcome::Unavailable => {
             let (c, parts) = refresh(&state, &id).await?;
-            let fresh = if c.status == IN_PROGRESS {
+            let fresh = if c.status == ConversationStatus::InProgress {
                 offered(
                     &state.availability,
                     &c,

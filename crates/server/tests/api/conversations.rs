@@ -2,6 +2,7 @@
 //! its key, the life of a conversation to a booked event in both calendars,
 //! the both-manual protocol, racing selections, and expiry.
 
+use convene_store::conversations::ConversationStatus;
 use jiff::Timestamp;
 use jiff::civil::Date;
 use reqwest::{Method, StatusCode};
@@ -1173,7 +1174,7 @@ async fn a_conversation_expires_when_its_periods_pass(app: TestApp) {
     assert_eq!(cv["participants"][1]["possible_actions"], json!({}));
     assert_eq!(
         app.db.conversation(&id).await.unwrap().unwrap().status,
-        "expired"
+        ConversationStatus::Expired
     );
     assert!(list(&app, &url).await.is_empty());
     let updates: Vec<_> = kinds(&app, &id)
@@ -1358,7 +1359,7 @@ async fn auto_only_conversations_book_when_a_slot_opens_without_a_read(app: Test
         .await;
     assert_eq!(s, StatusCode::ACCEPTED);
     for _ in 0..100 {
-        if app.db.conversation(&id).await.unwrap().unwrap().status == "complete" {
+        if app.db.conversation(&id).await.unwrap().unwrap().status == ConversationStatus::Complete {
             let (_, evs) = app
                 .call(
                     Method::GET,
