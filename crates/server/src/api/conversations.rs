@@ -337,19 +337,41 @@ pub struct SelectionProblems {
     pub slots: Option<Vec<Slot>>,
 }
 
+/// Optional free text (at most 1024 characters); a number is taken as its
+/// text and null or blank as absent, as the lenient parser reads it.
+fn text_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([
+            Type::String,
+            Type::Number,
+            Type::Null,
+        ]))
+        .max_length(Some(limits::MAX_TEXT))
+        .build()
+}
+
+fn location_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::PartialSchema;
+    utoipa::openapi::schema::OneOfBuilder::new()
+        .item(LocationInput::schema())
+        .item(text_schema())
+        .into()
+}
+
 /// A participant of a new conversation. One of `participant_id`, `sub`
 /// or `email` identifies it; blank strings count as absent.
 #[derive(ToSchema)]
 pub struct ParticipantInput {
-    #[schema(max_length = 1024)]
+    #[schema(schema_with = text_schema)]
     pub participant_id: Option<String>,
     /// An account of the caller's Organizational Unit.
-    #[schema(max_length = 1024)]
+    #[schema(schema_with = text_schema)]
     pub sub: Option<String>,
-    #[schema(max_length = 1024, example = "grace@company.com")]
+    #[schema(schema_with = text_schema)]
     pub email: Option<String>,
     /// Required for the first participant (the organizer).
-    #[schema(max_length = 1024)]
+    #[schema(schema_with = text_schema)]
     pub common_name: Option<String>,
     /// Default `false`.
     pub managed_availability: Option<bool>,
@@ -374,12 +396,14 @@ pub struct PeriodInput {
 
 #[derive(ToSchema)]
 pub struct LocationInput {
-    #[schema(max_length = 1024)]
+    #[schema(schema_with = text_schema)]
     pub description: Option<String>,
 }
 
 #[derive(ToSchema)]
 pub struct EventInput {
+    /// `{"description": …}`, or the description alone (null: absent).
+    #[schema(schema_with = location_schema)]
     pub location: Option<LocationInput>,
 }
 
@@ -391,12 +415,24 @@ pub struct DurationInput {
 
 /// `POST /v1/scheduling_conversations`.
 #[derive(ToSchema)]
+#[schema(example = json!({
+    "participants": [
+        {"participant_id": "@grace", "common_name": "Grace Devlin",
+         "slots": {"selection_method": "auto"}},
+        {"participant_id": "@karl", "common_name": "Karl Cramer"}
+    ],
+    "tzid": "America/Chicago",
+    "subject": "Project Titan review",
+    "event": {"location": {"description": "Board Room"}},
+    "required_duration": {"minutes": 60},
+    "available_periods": [{"start": "2030-05-21T09:00:00Z", "end": "2030-05-21T18:00:00Z"}]
+}))]
 pub struct CreateRequest {
     #[schema(min_items = 1, max_items = 2)]
     pub participants: Vec<ParticipantInput>,
     #[schema(example = "America/Chicago")]
     pub tzid: String,
-    #[schema(max_length = 1024)]
+    #[schema(schema_with = text_schema)]
     pub subject: Option<String>,
     pub event: Option<EventInput>,
     pub required_duration: DurationInput,
