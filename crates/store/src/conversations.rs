@@ -7,6 +7,86 @@
 use crate::tx::{expect_one, in_tx};
 use crate::{Db, Result, Tx, dispatch};
 
+/// Generates the text conversions of a state stored as its wire spelling.
+macro_rules! spelled {
+    ($ty:ident, $what:literal, $($variant:ident => $text:literal),+ $(,)?) => {
+        impl $ty {
+            pub const ALL: &'static [$ty] = &[$($ty::$variant),+];
+
+            /// The wire and database spelling.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $text),+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $ty {
+            type Err = String;
+            fn from_str(s: &str) -> std::result::Result<Self, String> {
+                $ty::ALL
+                    .iter()
+                    .copied()
+                    .find(|v| v.as_str() == s)
+                    .ok_or_else(|| format!(concat!("unknown ", $what, " {:?}"), s))
+            }
+        }
+
+        impl TryFrom<String> for $ty {
+            type Error = String;
+            fn try_from(s: String) -> std::result::Result<Self, String> {
+                s.parse()
+            }
+        }
+    };
+}
+
+/// Where a conversation stands. The allowed moves are the domain's
+/// (`convene_server::domain::conversations::may_move`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ConversationStatus {
+    /// Waiting for participants to agree on a slot.
+    InProgress,
+    /// A slot is chosen and booked.
+    Complete,
+    /// Every available period passed without agreement.
+    Expired,
+}
+
+spelled!(ConversationStatus, "conversation status",
+    InProgress => "in_progress", Complete => "complete", Expired => "expired");
+
+/// Where a participant stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ParticipantStatus {
+    /// Has to choose (or answer the other side's proposal).
+    NeedsAction,
+    /// Waits on the others (an `auto` participant, or a proposer).
+    Waiting,
+    /// The conversation is complete.
+    Complete,
+}
+
+spelled!(ParticipantStatus, "participant status",
+    NeedsAction => "needs_action", Waiting => "waiting", Complete => "complete");
+
+/// How a participant chooses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SelectionMethod {
+    /// Through its action URLs.
+    Manual,
+    /// Accepts any slot it is free for.
+    Auto,
+}
+
+spelled!(SelectionMethod, "selection method", Manual => "manual", Auto => "auto");
+
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct Conversation {
     pub id: String,
@@ -20,7 +100,8 @@ pub struct Conversation {
     pub periods_json: String,
     pub starts_ms: i64,
     pub ends_ms: i64,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: ConversationStatus,
     pub chosen_start_ms: Option<i64>,
     pub chosen_end_ms: Option<i64>,
     pub version: i64,
@@ -37,8 +118,10 @@ pub struct ConversationParticipant {
     pub email: Option<String>,
     pub common_name: Option<String>,
     pub managed_availability: bool,
-    pub selection_method: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub selection_method: SelectionMethod,
+    #[sqlx(try_from = "String")]
+    pub status: ParticipantStatus,
     pub token_hash: String,
     pub selected_start_ms: Option<i64>,
     pub selected_end_ms: Option<i64>,
@@ -173,7 +256,7 @@ impl Tx {
         .bind(&p.email)
         .bind(&p.common_name)
         .bind(p.managed_availability)
-        .bind(&p.selection_method)
+        .bind(p.selection_method.as_str())
         .bind(p.status.as_str())
         .bind(&p.token_hash)
         .bind(p.selected_start_ms)

@@ -16,11 +16,17 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use convene_engine::{Interval, SignedDuration};
-use convene_store::conversations::{Conversation, ConversationParticipant as Participant};
+use convene_store::conversations::{
+    Conversation, ConversationParticipant as Participant, ConversationStatus, ParticipantStatus,
+    SelectionMethod,
+};
 use jiff::Timestamp;
-use serde_json::{Map, Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
+
+use super::openapi::Problems;
 
 use crate::AppState;
 use crate::auth::AccountAuth;
@@ -33,45 +39,12 @@ use crate::time::{fmt_ms, from_ms, to_ms};
 pub use crate::domain::conversations::limits;
 use crate::domain::conversations::*;
 
-pub const ROUTES: &[(&str, &str, &str)] = &[
-    (
-        "post",
-        "/v1/scheduling_conversations",
-        "Create a scheduling conversation (participants, tzid, required_duration, available_periods).",
-    ),
-    (
-        "get",
-        "/v1/scheduling_conversations",
-        "Look a conversation up by a participant's token (?token=): participant and conversation.",
-    ),
-    (
-        "get",
-        "/v1/scheduling_conversations/{scheduling_conversation_id}",
-        "Read a scheduling conversation.",
-    ),
-    (
-        "get",
-        "/v1/scheduling_conversations/{scheduling_conversation_id}/participants/{token}/slots",
-        "List the slots a participant may choose (the token in the URL authorizes).",
-    ),
-    (
-        "post",
-        "/v1/scheduling_conversations/{scheduling_conversation_id}/participants/{token}/slots",
-        "Select one slot for a participant: selected_slots[0].slot_id (the token authorizes).",
-    ),
-];
-
 pub fn routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
+    use utoipa_axum::routes;
     utoipa_axum::router::OpenApiRouter::new()
-        .route("/v1/scheduling_conversations", post(create).get(lookup))
-        .route(
-            "/v1/scheduling_conversations/{scheduling_conversation_id}",
-            get(read),
-        )
-        .route(
-            "/v1/scheduling_conversations/{scheduling_conversation_id}/participants/{token}/slots",
-            get(list_slots).post(select_slots),
-        )
+        .routes(routes!(create, lookup))
+        .routes(routes!(read))
+        .routes(routes!(list_slots, select_slots))
 }
 
 // ---------------------------------------------------------------------------
@@ -102,12 +75,12 @@ fn parse_slot_id(s: &str) -> Option<Timestamp> {
     Timestamp::from_second(secs).ok()
 }
 
-fn slot_json(start: Timestamp, end: Timestamp) -> Value {
-    json!({
-        "slot_id": slot_id(start),
-        "start": crate::time::fmt_time(start),
-        "end": crate::time::fmt_time(end),
-    })
+fn slot_repr(start: Timestamp, end: Timestamp) -> Slot {
+    Slot {
+        slot_id: slot_id(start),
+        start: crate::time::fmt_time(start),
+        end: crate::time::fmt_time(end),
+    }
 }
 
 /// Who the representation is for: the owner sees every participant's
@@ -118,74 +91,380 @@ enum Viewer {
     Participant(i64),
 }
 
-fn participant_json(state: &AppState, c: &Conversation, p: &Participant, viewer: Viewer) -> Value {
-    let mut v = Map::new();
-    for (key, val) in [
-        ("participant_id", &p.participant_id),
-        ("sub", &p.sub),
-        ("email", &p.email),
-        ("common_name", &p.common_name),
-    ] {
-        if let Some(x) = val {
-            v.insert(key.into(), json!(x));
-        }
-    }
-    v.insert("managed_availability".into(), json!(p.managed_availability));
-    let mut slots = json!({ "selection_method": p.selection_method });
-    if let (Some(s), Some(e)) = (p.selected_start_ms, p.selected_end_ms) {
-        slots["selected"] = json!([slot_json(from_ms(s), from_ms(e))]);
-    }
-    v.insert("slots".into(), slots);
-    v.insert("status".into(), json!(p.status));
-    let mut actions = Map::new();
+fn participant_repr(
+    state: &AppState,
+    c: &Conversation,
+    p: &Participant,
+    viewer: Viewer,
+) -> ParticipantRepr {
     let mine = match viewer {
         Viewer::Owner => true,
         Viewer::Participant(pos) => pos == p.position,
     };
-    if mine && c.status == IN_PROGRESS && p.status == NEEDS_ACTION {
-        let url = slots_url(state, &c.id, p.position);
-        actions.insert("slots_list".into(), json!({ "url": url }));
-        actions.insert("slots_select".into(), json!({ "url": url }));
+    let url = (mine
+        && c.status == ConversationStatus::InProgress
+        && p.status == ParticipantStatus::NeedsAction)
+        .then(|| ActionUrl {
+            url: slots_url(state, &c.id, p.position),
+        });
+    ParticipantRepr {
+        participant_id: p.participant_id.clone(),
+        sub: p.sub.clone(),
+        email: p.email.clone(),
+        common_name: p.common_name.clone(),
+        managed_availability: p.managed_availability,
+        slots: ParticipantSlots {
+            selection_method: p.selection_method.as_str().into(),
+            selected: p
+                .selected_start_ms
+                .zip(p.selected_end_ms)
+                .map(|(s, e)| vec![slot_repr(from_ms(s), from_ms(e))]),
+        },
+        status: p.status.as_str().into(),
+        possible_actions: PossibleActions {
+            slots_list: url.clone(),
+            slots_select: url,
+        },
     }
-    v.insert("possible_actions".into(), Value::Object(actions));
-    Value::Object(v)
 }
 
-fn conversation_json(
+fn conversation_repr(
     state: &AppState,
     c: &Conversation,
     parts: &[Participant],
     viewer: Viewer,
-) -> Value {
-    let mut v = json!({
-        "scheduling_conversation_id": c.id,
-        "participants": parts.iter().map(|p| participant_json(state, c, p, viewer)).collect::<Vec<_>>(),
-        "tzid": c.tzid,
-        "required_duration": { "minutes": c.required_minutes },
-        "available_periods": periods_of(c)
+) -> ConversationRepr {
+    ConversationRepr {
+        scheduling_conversation_id: c.id.clone(),
+        participants: parts
             .iter()
-            .map(|p| json!({"start": crate::time::fmt_time(p.start), "end": crate::time::fmt_time(p.end)}))
-            .collect::<Vec<_>>(),
-        "status": c.status,
-    });
-    if let Some(s) = &c.subject {
-        v["subject"] = json!(s);
+            .map(|p| participant_repr(state, c, p, viewer))
+            .collect(),
+        tzid: c.tzid.clone(),
+        required_duration: Minutes {
+            minutes: c.required_minutes,
+        },
+        available_periods: periods_of(c)
+            .iter()
+            .map(|p| Period {
+                start: crate::time::fmt_time(p.start),
+                end: crate::time::fmt_time(p.end),
+            })
+            .collect(),
+        status: c.status.as_str().into(),
+        subject: c.subject.clone(),
+        // Stored as written by `parse_event`; anything else is not shown.
+        event: c
+            .event_json
+            .as_deref()
+            .and_then(|j| serde_json::from_str::<EventRepr>(j).ok()),
+        chosen_slot: c
+            .chosen_start_ms
+            .zip(c.chosen_end_ms)
+            .map(|(s, e)| ChosenSlot {
+                available_slot_id: slot_id(from_ms(s)),
+                start: fmt_ms(s),
+                end: fmt_ms(e),
+            }),
     }
-    if let Some(e) = c
-        .event_json
-        .as_deref()
-        .and_then(|j| serde_json::from_str::<Value>(j).ok())
-    {
-        v["event"] = e;
-    }
-    if let (Some(s), Some(e)) = (c.chosen_start_ms, c.chosen_end_ms) {
-        v["chosen_slot"] = json!({
-            "available_slot_id": slot_id(from_ms(s)),
-            "start": fmt_ms(s),
-            "end": fmt_ms(e),
-        });
-    }
-    v
+}
+
+// ---------------------------------------------------------------------------
+// The wire types
+
+/// One slot a participant may choose.
+#[derive(Clone, Serialize, ToSchema)]
+pub struct Slot {
+    /// `slt_<unix seconds of start>`: stable across listings.
+    #[schema(example = "slt_1905757200")]
+    pub slot_id: String,
+    #[schema(format = DateTime, example = "2030-05-21T09:00:00Z")]
+    pub start: String,
+    #[schema(format = DateTime, example = "2030-05-21T10:00:00Z")]
+    pub end: String,
+}
+
+#[derive(Clone, Serialize, ToSchema)]
+pub struct ActionUrl {
+    pub url: String,
+}
+
+/// What the viewer may do for this participant; empty once it has nothing
+/// to choose, or for another participant's viewer.
+#[derive(Serialize, ToSchema)]
+pub struct PossibleActions {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slots_list: Option<ActionUrl>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slots_select: Option<ActionUrl>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ParticipantSlots {
+    #[schema(value_type = SelectionMethodName)]
+    pub selection_method: String,
+    /// The participant's choice (or proposal), once made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub selected: Option<Vec<Slot>>,
+}
+
+/// A participant as answered.
+#[derive(Serialize, ToSchema)]
+pub struct ParticipantRepr {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub participant_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub common_name: Option<String>,
+    pub managed_availability: bool,
+    pub slots: ParticipantSlots,
+    #[schema(value_type = ParticipantStatusName)]
+    pub status: String,
+    pub possible_actions: PossibleActions,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct Minutes {
+    pub minutes: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Period {
+    #[schema(format = DateTime, example = "2030-05-21T09:00:00Z")]
+    pub start: String,
+    #[schema(format = DateTime, example = "2030-05-21T18:00:00Z")]
+    pub end: String,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct EventRepr {
+    pub location: LocationRepr,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct LocationRepr {
+    pub description: String,
+}
+
+/// The agreed slot, once the conversation is complete.
+#[derive(Serialize, ToSchema)]
+pub struct ChosenSlot {
+    pub available_slot_id: String,
+    #[schema(format = DateTime)]
+    pub start: String,
+    #[schema(format = DateTime)]
+    pub end: String,
+}
+
+/// A scheduling conversation as answered.
+#[derive(Serialize, ToSchema)]
+pub struct ConversationRepr {
+    #[schema(example = "scv_5b45cfabef723e0913f3323f")]
+    pub scheduling_conversation_id: String,
+    pub participants: Vec<ParticipantRepr>,
+    pub tzid: String,
+    pub required_duration: Minutes,
+    pub available_periods: Vec<Period>,
+    #[schema(value_type = ConversationStatusName)]
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event: Option<EventRepr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chosen_slot: Option<ChosenSlot>,
+}
+
+/// The conversation's state: `in_progress` until a slot is agreed
+/// (`complete`) or every period has passed (`expired`).
+#[allow(dead_code)] // documentation only: the store keeps the text
+#[derive(ToSchema)]
+#[schema(as = ConversationStatus, rename_all = "snake_case")]
+pub enum ConversationStatusName {
+    InProgress,
+    Complete,
+    Expired,
+}
+
+/// A participant's state: `needs_action` while it has to choose,
+/// `waiting` on the others, `complete` once a slot is agreed.
+#[allow(dead_code)] // documentation only: the store keeps the text
+#[derive(ToSchema)]
+#[schema(as = ParticipantStatus, rename_all = "snake_case")]
+pub enum ParticipantStatusName {
+    NeedsAction,
+    Waiting,
+    Complete,
+}
+
+/// `manual`: the participant chooses through its action URLs; `auto`: it
+/// accepts any slot it is free for.
+#[allow(dead_code)] // documentation only: the store keeps the text
+#[derive(ToSchema)]
+#[schema(as = SelectionMethod, rename_all = "snake_case")]
+pub enum SelectionMethodName {
+    Manual,
+    Auto,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ConversationBody {
+    pub scheduling_conversation: ConversationRepr,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LookupBody {
+    /// The participant whose token was given.
+    pub participant: ParticipantRepr,
+    pub scheduling_conversation: ConversationRepr,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SlotsBody {
+    /// Earliest first, at most 512.
+    pub slots: Vec<Slot>,
+}
+
+/// A selection's 422: the problems, and with `errors.slot_unavailable` the
+/// slots open now.
+#[derive(Serialize, ToSchema)]
+pub struct SelectionProblems {
+    pub errors: std::collections::BTreeMap<String, Vec<super::openapi::ErrorItem>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slots: Option<Vec<Slot>>,
+}
+
+/// Optional free text (at most 1024 characters); a number is taken as its
+/// text and null or blank as absent, as the lenient parser reads it.
+fn text_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([
+            Type::String,
+            Type::Number,
+            Type::Null,
+        ]))
+        .max_length(Some(limits::MAX_TEXT))
+        .build()
+}
+
+fn location_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::PartialSchema;
+    utoipa::openapi::schema::OneOfBuilder::new()
+        .item(LocationInput::schema())
+        .item(text_schema())
+        .into()
+}
+
+/// A participant of a new conversation. One of `participant_id`, `sub`
+/// or `email` identifies it; blank strings count as absent.
+#[derive(ToSchema)]
+pub struct ParticipantInput {
+    #[schema(schema_with = text_schema)]
+    pub participant_id: Option<String>,
+    /// An account of the caller's Organizational Unit.
+    #[schema(schema_with = text_schema)]
+    pub sub: Option<String>,
+    #[schema(schema_with = text_schema)]
+    pub email: Option<String>,
+    /// Required for the first participant (the organizer).
+    #[schema(schema_with = text_schema)]
+    pub common_name: Option<String>,
+    /// Default `false`.
+    pub managed_availability: Option<bool>,
+    pub slots: Option<SlotsInput>,
+}
+
+#[derive(ToSchema)]
+pub struct SlotsInput {
+    /// Default `manual`.
+    pub selection_method: Option<SelectionMethodName>,
+}
+
+#[derive(ToSchema)]
+pub struct PeriodInput {
+    /// In the future.
+    #[schema(format = DateTime, example = "2030-05-21T09:00:00Z")]
+    pub start: String,
+    /// At least a minute after `start`, within 35 days of the earliest start.
+    #[schema(format = DateTime, example = "2030-05-21T18:00:00Z")]
+    pub end: String,
+}
+
+#[derive(ToSchema)]
+pub struct LocationInput {
+    #[schema(schema_with = text_schema)]
+    pub description: Option<String>,
+}
+
+#[derive(ToSchema)]
+pub struct EventInput {
+    /// `{"description": …}`, or the description alone (null: absent).
+    #[schema(schema_with = location_schema)]
+    pub location: Option<LocationInput>,
+}
+
+#[derive(ToSchema)]
+pub struct DurationInput {
+    #[schema(minimum = 1, maximum = 527040)]
+    pub minutes: i64,
+}
+
+/// `POST /v1/scheduling_conversations`.
+#[derive(ToSchema)]
+#[schema(example = json!({
+    "participants": [
+        {"participant_id": "@grace", "common_name": "Grace Devlin",
+         "slots": {"selection_method": "auto"}},
+        {"participant_id": "@karl", "common_name": "Karl Cramer"}
+    ],
+    "tzid": "America/Chicago",
+    "subject": "Project Titan review",
+    "event": {"location": {"description": "Board Room"}},
+    "required_duration": {"minutes": 60},
+    "available_periods": [{"start": "2030-05-21T09:00:00Z", "end": "2030-05-21T18:00:00Z"}]
+}))]
+pub struct CreateRequest {
+    #[schema(min_items = 1, max_items = 2)]
+    pub participants: Vec<ParticipantInput>,
+    #[schema(example = "America/Chicago")]
+    pub tzid: String,
+    #[schema(schema_with = text_schema)]
+    pub subject: Option<String>,
+    pub event: Option<EventInput>,
+    pub required_duration: DurationInput,
+    #[schema(min_items = 1, max_items = 10)]
+    pub available_periods: Vec<PeriodInput>,
+}
+
+#[derive(ToSchema)]
+pub struct SlotChoice {
+    #[schema(example = "slt_1905757200")]
+    pub slot_id: String,
+}
+
+/// `POST …/participants/{token}/slots`: exactly one slot.
+#[derive(ToSchema)]
+pub struct SelectRequest {
+    #[schema(min_items = 1, max_items = 1)]
+    pub selected_slots: Vec<SlotChoice>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LookupQuery {
+    /// A participant's token (from its action URLs).
+    pub token: String,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SlotsQuery {
+    /// Also list slots other than the pending proposal (default `false`).
+    pub alternatives: Option<bool>,
 }
 
 // ---------------------------------------------------------------------------
@@ -302,8 +581,8 @@ fn parse_participant(p: &F<'_>, index: usize, errs: &mut Errors) -> Option<NewPa
     ]);
     let manual = match method_f.str(errs).map(|s| s.trim().to_ascii_lowercase()) {
         None => true,
-        Some(m) if m == MANUAL => true,
-        Some(m) if m == AUTO => false,
+        Some(m) if m == SelectionMethod::Manual.as_str() => true,
+        Some(m) if m == SelectionMethod::Auto.as_str() => false,
         Some(_) => {
             errs.add(
                 &method_f.path,
@@ -504,12 +783,22 @@ fn parse_create(body: &Value, now: Timestamp, errs: &mut Errors) -> Draft {
 // ---------------------------------------------------------------------------
 // Handlers
 
+/// Create a scheduling conversation.
+///
+/// One or two participants, a time zone, the meeting's duration and the
+/// periods it may take place in. Participants with `auto` selection accept
+/// whatever they are free for; with nobody left to choose, the first open
+/// slot is the meeting at once. See `docs/conversations.md`.
+#[utoipa::path(post, path = "/v1/scheduling_conversations", tag = "scheduling_conversations",
+    security(("account_token" = []), ("client_secret" = [])),
+    request_body(content((CreateRequest = "application/json"), (CreateRequest = "application/x-www-form-urlencoded"))),
+    responses((status = 200, description = "The new conversation, with each participant's action URLs.", body = ConversationBody), Problems))]
 #[tracing::instrument(skip_all, fields(account = %auth.account.id))]
 pub async fn create(
     State(state): State<AppState>,
     auth: AccountAuth,
     Body(body): Body,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<ConversationBody>> {
     let now = state.now();
     let mut errs = Errors::new();
     let d = parse_create(&body, now, &mut errs);
@@ -559,7 +848,7 @@ pub async fn create(
             .map_err(|e| ApiError::Internal(anyhow::Error::new(e)))?,
         starts_ms: periods.iter().map(|p| p.0).min().unwrap_or(now_ms),
         ends_ms: periods.iter().map(|p| p.1).max().unwrap_or(now_ms),
-        status: IN_PROGRESS.into(),
+        status: ConversationStatus::InProgress,
         chosen_start_ms: None,
         chosen_end_ms: None,
         version: 1,
@@ -580,8 +869,16 @@ pub async fn create(
                 email: p.email,
                 common_name: p.common_name,
                 managed_availability: p.managed,
-                selection_method: if p.manual { MANUAL } else { AUTO }.into(),
-                status: if p.manual { NEEDS_ACTION } else { WAITING }.into(),
+                selection_method: if p.manual {
+                    SelectionMethod::Manual
+                } else {
+                    SelectionMethod::Auto
+                },
+                status: if p.manual {
+                    ParticipantStatus::NeedsAction
+                } else {
+                    ParticipantStatus::Waiting
+                },
                 token_hash: digest(&participant_token(&state, &id, position)),
                 selected_start_ms: None,
                 selected_end_ms: None,
@@ -617,9 +914,9 @@ pub async fn create(
         })
     })
     .await?;
-    Ok(super::ok(json!({
-        "scheduling_conversation": conversation_json(&state, &conv, &parts, Viewer::Owner)
-    })))
+    Ok(Json(ConversationBody {
+        scheduling_conversation: conversation_repr(&state, &conv, &parts, Viewer::Owner),
+    }))
 }
 
 /// The owner of a conversation: its creator, an account participating in
@@ -633,12 +930,21 @@ fn may_read(auth: &AccountAuth, c: &Conversation, parts: &[Participant]) -> bool
                 .any(|p| p.sub.as_deref() == Some(auth.account.id.as_str())))
 }
 
+/// Read a scheduling conversation.
+///
+/// For its creator, an account participating in it, or an application
+/// credential of its Organizational Unit; anyone else gets 404.
+#[utoipa::path(get, path = "/v1/scheduling_conversations/{scheduling_conversation_id}",
+    tag = "scheduling_conversations",
+    security(("account_token" = []), ("client_secret" = [])),
+    params(("scheduling_conversation_id" = String, Path, description = "The conversation (`scv_…`).")),
+    responses((status = 200, description = "The conversation, with every participant's action URLs.", body = ConversationBody), Problems))]
 #[tracing::instrument(skip_all, fields(account = %auth.account.id, conversation = %id))]
 pub async fn read(
     State(state): State<AppState>,
     auth: AccountAuth,
     Path(id): Path<String>,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<ConversationBody>> {
     let not_found = || ApiError::not_found("no such scheduling conversation");
     let (c, parts) = state
         .db
@@ -650,9 +956,9 @@ pub async fn read(
         return Err(not_found());
     }
     let (c, parts) = refresh(&state, &id).await?;
-    Ok(super::ok(json!({
-        "scheduling_conversation": conversation_json(&state, &c, &parts, Viewer::Owner)
-    })))
+    Ok(Json(ConversationBody {
+        scheduling_conversation: conversation_repr(&state, &c, &parts, Viewer::Owner),
+    }))
 }
 
 /// The participant a link token names; 404 for any token that is not one
@@ -678,13 +984,18 @@ fn find(parts: &[Participant], position: i64) -> ApiResult<&Participant> {
         .ok_or_else(|| ApiError::not_found("no such scheduling conversation participant"))
 }
 
-/// `GET /v1/scheduling_conversations?token=…`: the token authorizes; a
-/// bearer token, if any, is not needed.
+/// Look a conversation up by a participant's token.
+///
+/// The token authorizes; a bearer token, if any, is not needed. Answers the
+/// participant and the conversation as that participant sees it.
+#[utoipa::path(get, path = "/v1/scheduling_conversations", tag = "scheduling_conversations",
+    security(()), params(LookupQuery),
+    responses((status = 200, description = "The participant and its conversation.", body = LookupBody), Problems))]
 #[tracing::instrument(skip_all)]
 pub async fn lookup(
     State(state): State<AppState>,
     QueryInput(q): QueryInput,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<LookupBody>> {
     let mut errs = Errors::new();
     let token = F::root(&q).get("token").req_str(&mut errs);
     errs.finish()?;
@@ -693,18 +1004,29 @@ pub async fn lookup(
     let (c, parts) = refresh(&state, &me.conversation_id).await?;
     let viewer = Viewer::Participant(me.position);
     let me = find(&parts, me.position)?;
-    Ok(super::ok(json!({
-        "participant": participant_json(&state, &c, me, viewer),
-        "scheduling_conversation": conversation_json(&state, &c, &parts, viewer),
-    })))
+    Ok(Json(LookupBody {
+        participant: participant_repr(&state, &c, me, viewer),
+        scheduling_conversation: conversation_repr(&state, &c, &parts, viewer),
+    }))
 }
 
+/// List the slots a participant may choose.
+///
+/// The token in the URL authorizes. Empty when the participant has nothing
+/// to choose or the conversation is over; while the other side's proposal
+/// stands, only that slot (unless `alternatives=true`).
+#[utoipa::path(get, path = "/v1/scheduling_conversations/{scheduling_conversation_id}/participants/{token}/slots",
+    tag = "scheduling_conversations", security(()),
+    params(("scheduling_conversation_id" = String, Path, description = "The conversation (`scv_…`)."),
+        ("token" = String, Path, description = "The participant's token: it authorizes the call."),
+        SlotsQuery),
+    responses((status = 200, description = "The slots, earliest first.", body = SlotsBody), Problems))]
 #[tracing::instrument(skip_all, fields(conversation = %id))]
 pub async fn list_slots(
     State(state): State<AppState>,
     Path((id, token)): Path<(String, String)>,
     QueryInput(q): QueryInput,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<SlotsBody>> {
     let mut errs = Errors::new();
     let alternatives = F::root(&q)
         .get("alternatives")
@@ -715,9 +1037,12 @@ pub async fn list_slots(
     let (c, parts) = refresh(&state, &id).await?;
     let me = find(&parts, me.position)?;
     // A proposer waiting on their proposal may list the open slots to revise it.
-    let proposer =
-        me.status == WAITING && me.selection_method == MANUAL && me.selected_start_ms.is_some();
-    let slots = if c.status == IN_PROGRESS && (me.status == NEEDS_ACTION || proposer) {
+    let proposer = me.status == ParticipantStatus::Waiting
+        && me.selection_method == SelectionMethod::Manual
+        && me.selected_start_ms.is_some();
+    let slots = if c.status == ConversationStatus::InProgress
+        && (me.status == ParticipantStatus::NeedsAction || proposer)
+    {
         offered(
             &state.availability,
             &c,
@@ -730,9 +1055,9 @@ pub async fn list_slots(
     } else {
         Vec::new()
     };
-    Ok(super::ok(json!({
-        "slots": slots.iter().map(|(s, e)| slot_json(*s, *e)).collect::<Vec<_>>()
-    })))
+    Ok(Json(SlotsBody {
+        slots: slots.iter().map(|(s, e)| slot_repr(*s, *e)).collect(),
+    }))
 }
 
 /// Why a selection was not taken.
@@ -807,6 +1132,20 @@ fn parse_selection(body: &Value) -> ApiResult<(Timestamp, String)> {
     Ok((start, id_f.path))
 }
 
+/// Select one slot for a participant.
+///
+/// The token in the URL authorizes. With a second `manual` participant the
+/// choice is a proposal it accepts or answers; otherwise (or on acceptance)
+/// the conversation completes and the meeting is booked. A slot that
+/// stopped being free is 422 `errors.slot_unavailable` with the open slots.
+#[utoipa::path(post, path = "/v1/scheduling_conversations/{scheduling_conversation_id}/participants/{token}/slots",
+    tag = "scheduling_conversations", security(()),
+    params(("scheduling_conversation_id" = String, Path, description = "The conversation (`scv_…`)."),
+        ("token" = String, Path, description = "The participant's token: it authorizes the call."),),
+    request_body(content((SelectRequest = "application/json"), (SelectRequest = "application/x-www-form-urlencoded"))),
+    responses((status = 200, description = "The conversation as the participant sees it.", body = ConversationBody),
+        Problems,
+        (status = 422, description = "Invalid selection; when the slot is no longer free, also the slots open now.", body = SelectionProblems)))]
 #[tracing::instrument(skip_all, fields(conversation = %id))]
 pub async fn select_slots(
     State(state): State<AppState>,
@@ -836,7 +1175,7 @@ pub async fn select_slots(
             let (c, parts) = load(db, id_ref).await?;
             let now = clock.now();
             let now_ms = to_ms(now);
-            if c.status == COMPLETE {
+            if c.status == ConversationStatus::Complete {
                 return Ok((
                     refused(
                         sel_path,
@@ -846,9 +1185,9 @@ pub async fn select_slots(
                     Vec::new(),
                 ));
             }
-            if c.status == EXPIRED || now_ms >= c.ends_ms {
-                let writes = if c.status == IN_PROGRESS {
-                    expire(&c, &parts, now_ms)
+            if c.status == ConversationStatus::Expired || now_ms >= c.ends_ms {
+                let writes = if c.status == ConversationStatus::InProgress {
+                    expire(&c, &parts, now_ms)?
                 } else {
                     Vec::new()
                 };
@@ -868,10 +1207,10 @@ pub async fn select_slots(
             };
             // A `manual` participant waiting on their own proposal may
             // revise it (e.g. after it stopped being free).
-            let revising = me.status == WAITING
-                && me.selection_method == MANUAL
+            let revising = me.status == ParticipantStatus::Waiting
+                && me.selection_method == SelectionMethod::Manual
                 && me.selected_start_ms.is_some();
-            if me.status != NEEDS_ACTION && !revising {
+            if me.status != ParticipantStatus::NeedsAction && !revising {
                 return Ok((
                     refused(
                         sel_path,
@@ -907,7 +1246,7 @@ pub async fn select_slots(
             let (mut next, mut next_parts) = (c.clone(), parts.clone());
             let others_agree = parts
                 .iter()
-                .filter(|p| p.position != position && p.selection_method == MANUAL)
+                .filter(|p| p.position != position && p.selection_method == SelectionMethod::Manual)
                 .all(|p| p.selected_start_ms == Some(to_ms(start)));
             if others_agree {
                 complete(&mut next, &mut next_parts, start, end);
@@ -916,11 +1255,11 @@ pub async fn select_slots(
                 // any proposal of theirs is superseded.
                 for p in next_parts.iter_mut() {
                     if p.position == position {
-                        p.status = WAITING.into();
+                        p.status = ParticipantStatus::Waiting;
                         p.selected_start_ms = Some(to_ms(start));
                         p.selected_end_ms = Some(to_ms(end));
-                    } else if p.selection_method == MANUAL {
-                        p.status = NEEDS_ACTION.into();
+                    } else if p.selection_method == SelectionMethod::Manual {
+                        p.status = ParticipantStatus::NeedsAction;
                         p.selected_start_ms = None;
                         p.selected_end_ms = None;
                     }
@@ -928,7 +1267,7 @@ pub async fn select_slots(
             }
             Ok((
                 Outcome::Done,
-                change_writes(&c, &mut next, &next_parts, ctx, now_ms),
+                change_writes(&c, &parts, &mut next, &next_parts, ctx, now_ms)?,
             ))
         })
     })
@@ -936,9 +1275,15 @@ pub async fn select_slots(
     match outcome {
         Outcome::Done => {
             let (c, parts) = refresh(&state, &id).await?;
-            Ok(super::ok(json!({
-                "scheduling_conversation": conversation_json(&state, &c, &parts, Viewer::Participant(position))
-            })))
+            Ok(Json(ConversationBody {
+                scheduling_conversation: conversation_repr(
+                    &state,
+                    &c,
+                    &parts,
+                    Viewer::Participant(position),
+                ),
+            })
+            .into_response())
         }
         Outcome::Refused {
             field,
@@ -947,7 +1292,7 @@ pub async fn select_slots(
         } => Err(ApiError::field(field, key, description)),
         Outcome::Unavailable => {
             let (c, parts) = refresh(&state, &id).await?;
-            let fresh = if c.status == IN_PROGRESS {
+            let fresh = if c.status == ConversationStatus::InProgress {
                 offered(
                     &state.availability,
                     &c,
@@ -969,7 +1314,7 @@ pub async fn select_slots(
             body["slots"] = json!(
                 fresh
                     .iter()
-                    .map(|(s, e)| slot_json(*s, *e))
+                    .map(|(s, e)| slot_repr(*s, *e))
                     .collect::<Vec<_>>()
             );
             Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response())

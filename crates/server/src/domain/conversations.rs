@@ -7,7 +7,10 @@
 use std::collections::HashMap;
 
 use convene_engine::{DEFAULT_START_INTERVAL, Format, Interval, Required, SignedDuration};
-use convene_store::conversations::{Conversation, ConversationParticipant as Participant};
+use convene_store::conversations::{
+    Conversation, ConversationParticipant as Participant, ConversationStatus, ParticipantStatus,
+    SelectionMethod,
+};
 use convene_store::{Db, Event, NewNotification, StoreError, Tx};
 use jiff::Timestamp;
 use serde_json::{Value, json};
@@ -35,13 +38,6 @@ pub mod limits {
     pub const MAX_SLOTS: usize = 512;
 }
 
-pub(crate) const IN_PROGRESS: &str = "in_progress";
-pub(crate) const COMPLETE: &str = "complete";
-pub(crate) const EXPIRED: &str = "expired";
-pub(crate) const NEEDS_ACTION: &str = "needs_action";
-pub(crate) const WAITING: &str = "waiting";
-pub(crate) const MANUAL: &str = "manual";
-pub(crate) const AUTO: &str = "auto";
 pub(crate) const JOINED: &str = "scheduling_conversation_joined";
 pub(crate) const UPDATED: &str = "scheduling_conversation_updated";
 
@@ -168,7 +164,11 @@ pub(crate) async fn is_free(
 pub(crate) fn proposal_for(parts: &[Participant], position: i64) -> Option<(Timestamp, Timestamp)> {
     parts
         .iter()
-        .filter(|p| p.position != position && p.selection_method == MANUAL && p.status == WAITING)
+        .filter(|p| {
+            p.position != position
+                && p.selection_method == SelectionMethod::Manual
+                && p.status == ParticipantStatus::Waiting
+        })
         .find_map(|p| Some((from_ms(p.selected_start_ms?), from_ms(p.selected_end_ms?))))
 }
 
@@ -253,11 +253,11 @@ pub(crate) fn complete(
     start: Timestamp,
     end: Timestamp,
 ) {
-    c.status = COMPLETE.into();
+    c.status = ConversationStatus::Complete;
     c.chosen_start_ms = Some(to_ms(start));
     c.chosen_end_ms = Some(to_ms(end));
     for p in parts {
-        p.status = COMPLETE.into();
+        p.status = ParticipantStatus::Complete;
         p.selected_start_ms = Some(to_ms(start));
         p.selected_end_ms = Some(to_ms(end));
     }
@@ -327,14 +327,52 @@ pub(crate) fn event_writes(
         .collect()
 }
 
-/// The writes that move `(c, parts)` (as read) to `(next, next_parts)`.
+/// The moves a conversation may make: it ends once, complete or expired.
+pub fn may_move(from: ConversationStatus, to: ConversationStatus) -> bool {
+    use ConversationStatus::*;
+    matches!((from, to), (InProgress, Complete | Expired))
+}
+
+/// The moves a participant may make. `NeedsAction` ⇄ `Waiting` is a
+/// proposal and its answer; a complete participant never moves again.
+pub fn participant_may_move(from: ParticipantStatus, to: ParticipantStatus) -> bool {
+    use ParticipantStatus::*;
+    matches!(
+        (from, to),
+        (NeedsAction, Waiting | Complete) | (Waiting, NeedsAction | Complete)
+    )
+}
+
+/// The writes that move `(c, parts)` (as read) to `(next, next_parts)`;
+/// a move the rules forbid is refused rather than written.
 pub(crate) fn change_writes(
     c: &Conversation,
+    parts: &[Participant],
     next: &mut Conversation,
     next_parts: &[Participant],
     ctx: &BookingCtx,
     now: i64,
-) -> Vec<Write> {
+) -> Result<Vec<Write>, TxError> {
+    let forbidden = |what: String| {
+        TxError::Api(ApiError::Internal(anyhow::anyhow!(
+            "conversation {}: {what} is not an allowed move",
+            c.id
+        )))
+    };
+    if c.status != next.status && !may_move(c.status, next.status) {
+        return Err(forbidden(format!("{} -> {}", c.status, next.status)));
+    }
+    for n in next_parts {
+        if let Some(p) = parts.iter().find(|p| p.position == n.position)
+            && p.status != n.status
+            && !participant_may_move(p.status, n.status)
+        {
+            return Err(forbidden(format!(
+                "participant {}: {} -> {}",
+                n.position, p.status, n.status
+            )));
+        }
+    }
     next.version = c.version + 1;
     next.updated_ms = now;
     let mut writes = vec![Write::Update {
@@ -342,11 +380,11 @@ pub(crate) fn change_writes(
         read_version: c.version,
     }];
     writes.extend(next_parts.iter().cloned().map(Write::UpdateParticipant));
-    if next.status == COMPLETE && c.status != COMPLETE {
+    if next.status == ConversationStatus::Complete && c.status != ConversationStatus::Complete {
         writes.extend(event_writes(next, next_parts, ctx, now));
     }
     writes.extend(notifications(UPDATED, next, next_parts, now));
-    writes
+    Ok(writes)
 }
 
 /// One change a decision makes; [`apply`] writes them, in order, inside
@@ -446,14 +484,20 @@ pub(crate) async fn load(db: &Db, id: &str) -> Result<(Conversation, Vec<Partici
         .ok_or_else(|| TxError::Api(ApiError::not_found("no such scheduling conversation")))
 }
 
-pub(crate) fn expire(c: &Conversation, parts: &[Participant], now: i64) -> Vec<Write> {
+pub(crate) fn expire(
+    c: &Conversation,
+    parts: &[Participant],
+    now: i64,
+) -> Result<Vec<Write>, TxError> {
     let mut next = c.clone();
-    next.status = EXPIRED.into();
-    change_writes(c, &mut next, parts, &BookingCtx::default(), now)
+    next.status = ConversationStatus::Expired;
+    change_writes(c, parts, &mut next, parts, &BookingCtx::default(), now)
 }
 
 pub(crate) fn only_auto(parts: &[Participant]) -> bool {
-    !parts.iter().any(|p| p.selection_method == MANUAL)
+    !parts
+        .iter()
+        .any(|p| p.selection_method == SelectionMethod::Manual)
 }
 
 /// The conversation as it stands now: expired once its last period has
@@ -468,7 +512,7 @@ pub(crate) async fn refresh(
         .conversation_with_participants(id)
         .await?
         .ok_or_else(|| ApiError::not_found("no such scheduling conversation"))?;
-    if c.status != IN_PROGRESS {
+    if c.status != ConversationStatus::InProgress {
         return Ok((c, parts));
     }
     let now = state.now();
@@ -487,11 +531,11 @@ pub(crate) async fn refresh(
         Box::pin(async move {
             let (c, parts) = load(db, id).await?;
             let now = state.now();
-            if c.status != IN_PROGRESS {
+            if c.status != ConversationStatus::InProgress {
                 return Ok(((), Vec::new()));
             }
             if to_ms(now) >= c.ends_ms {
-                return Ok(((), expire(&c, &parts, to_ms(now))));
+                return Ok(((), expire(&c, &parts, to_ms(now))?));
             }
             if !only_auto(&parts) {
                 return Ok(((), Vec::new()));
@@ -506,7 +550,7 @@ pub(crate) async fn refresh(
             complete(&mut next, &mut next_parts, s, e);
             Ok((
                 (),
-                change_writes(&c, &mut next, &next_parts, ctx, to_ms(now)),
+                change_writes(&c, &parts, &mut next, &next_parts, ctx, to_ms(now))?,
             ))
         })
     })
@@ -514,4 +558,49 @@ pub(crate) async fn refresh(
     db.conversation_with_participants(id)
         .await?
         .ok_or_else(|| ApiError::not_found("no such scheduling conversation"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_conversation_ends_once() {
+        use ConversationStatus::*;
+        assert!(may_move(InProgress, Complete));
+        assert!(may_move(InProgress, Expired));
+        for &to in ConversationStatus::ALL {
+            for from in [Complete, Expired] {
+                assert!(!may_move(from, to), "{from} -> {to}");
+            }
+            assert!(!may_move(to, InProgress), "{to} -> in_progress");
+        }
+    }
+
+    #[test]
+    fn participants_trade_proposals_until_complete() {
+        use ParticipantStatus::*;
+        assert!(participant_may_move(NeedsAction, Waiting));
+        assert!(participant_may_move(Waiting, NeedsAction));
+        assert!(participant_may_move(NeedsAction, Complete));
+        assert!(participant_may_move(Waiting, Complete));
+        for &to in ParticipantStatus::ALL {
+            assert!(!participant_may_move(to, to), "{to} -> {to}");
+            assert!(!participant_may_move(Complete, to), "complete -> {to}");
+        }
+    }
+
+    #[test]
+    fn states_round_trip_their_spelling() {
+        for &s in ConversationStatus::ALL {
+            assert_eq!(s.as_str().parse::<ConversationStatus>(), Ok(s));
+        }
+        for &s in ParticipantStatus::ALL {
+            assert_eq!(s.as_str().parse::<ParticipantStatus>(), Ok(s));
+        }
+        for &s in SelectionMethod::ALL {
+            assert_eq!(s.as_str().parse::<SelectionMethod>(), Ok(s));
+        }
+        assert!("IN_PROGRESS".parse::<ConversationStatus>().is_err());
+    }
 }

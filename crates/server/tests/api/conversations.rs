@@ -2,6 +2,7 @@
 //! its key, the life of a conversation to a booked event in both calendars,
 //! the both-manual protocol, racing selections, and expiry.
 
+use convene_store::conversations::ConversationStatus;
 use jiff::Timestamp;
 use jiff::civil::Date;
 use reqwest::{Method, StatusCode};
@@ -1173,7 +1174,7 @@ async fn a_conversation_expires_when_its_periods_pass(app: TestApp) {
     assert_eq!(cv["participants"][1]["possible_actions"], json!({}));
     assert_eq!(
         app.db.conversation(&id).await.unwrap().unwrap().status,
-        "expired"
+        ConversationStatus::Expired
     );
     assert!(list(&app, &url).await.is_empty());
     let updates: Vec<_> = kinds(&app, &id)
@@ -1358,7 +1359,7 @@ async fn auto_only_conversations_book_when_a_slot_opens_without_a_read(app: Test
         .await;
     assert_eq!(s, StatusCode::ACCEPTED);
     for _ in 0..100 {
-        if app.db.conversation(&id).await.unwrap().unwrap().status == "complete" {
+        if app.db.conversation(&id).await.unwrap().unwrap().status == ConversationStatus::Complete {
             let (_, evs) = app
                 .call(
                     Method::GET,
@@ -1448,4 +1449,172 @@ async fn a_proposer_whose_proposal_lapses_can_propose_again(app: TestApp) {
         .unwrap();
     assert_eq!(parts[0]["status"], json!("waiting"));
     assert_eq!(parts[0]["slots"]["selected"][0]["slot_id"], json!(other));
+}
+
+/// Where `v` breaks `schema` (resolving `#/components/schemas` refs against
+/// `doc`), stricter than JSON Schema in one way: every key of an object must
+/// be a declared property, so an undocumented field fails too.
+fn off_schema(doc: &Value, schema: &Value, v: &Value, path: &str, out: &mut Vec<String>) {
+    if let Some(r) = schema["$ref"].as_str() {
+        let name = r.trim_start_matches("#/components/schemas/");
+        return off_schema(doc, &doc["components"]["schemas"][name], v, path, out);
+    }
+    if let Some(alts) = schema["oneOf"].as_array() {
+        let fits = alts
+            .iter()
+            .filter(|s| {
+                let mut e = Vec::new();
+                off_schema(doc, s, v, path, &mut e);
+                e.is_empty()
+            })
+            .count();
+        if fits != 1 {
+            out.push(format!("{path}: {fits} alternatives of oneOf fit {v}"));
+        }
+        return;
+    }
+    if let Some(allowed) = schema["enum"].as_array()
+        && !allowed.contains(v)
+    {
+        out.push(format!("{path}: {v} is not one of {allowed:?}"));
+    }
+    let types: Vec<&str> = match &schema["type"] {
+        Value::String(t) => vec![t.as_str()],
+        Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => return,
+    };
+    let kind = match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    };
+    let fits = types.contains(&kind) || (kind == "integer" && types.contains(&"number"));
+    if !fits {
+        out.push(format!("{path}: {kind} where {types:?} is declared"));
+        return;
+    }
+    match v {
+        Value::Object(m) => {
+            for k in schema["required"].as_array().into_iter().flatten() {
+                if !m.contains_key(k.as_str().unwrap_or_default()) {
+                    out.push(format!("{path}: required {k} is absent"));
+                }
+            }
+            for (k, x) in m {
+                match schema["properties"].get(k) {
+                    Some(s) => off_schema(doc, s, x, &format!("{path}.{k}"), out),
+                    None if schema["additionalProperties"].is_object() => off_schema(
+                        doc,
+                        &schema["additionalProperties"],
+                        x,
+                        &format!("{path}.{k}"),
+                        out,
+                    ),
+                    None => out.push(format!("{path}.{k} is not declared")),
+                }
+            }
+        }
+        Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                off_schema(doc, &schema["items"], x, &format!("{path}[{i}]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Asserts that `body` is what the document declares `method path` answers
+/// with `status`.
+fn assert_documented(doc: &Value, method: &str, path: &str, status: StatusCode, body: &Value) {
+    let schema = &doc["paths"][path][method]["responses"][status.as_str()]["content"]["application/json"]
+        ["schema"];
+    assert!(
+        schema.is_object(),
+        "{method} {path} does not document {status}"
+    );
+    let mut out = Vec::new();
+    off_schema(doc, schema, body, "", &mut out);
+    assert!(out.is_empty(), "{method} {path} {status}: {out:?}\n{body}");
+}
+
+both!(every_answer_is_the_documented_one);
+async fn every_answer_is_the_documented_one(app: TestApp) {
+    let (_, doc) = app.call(Method::GET, "/openapi.json", None, None).await;
+    let slots = format!("{PATH}/{{scheduling_conversation_id}}/participants/{{token}}/slots");
+    let one = format!("{PATH}/{{scheduling_conversation_id}}");
+    // The token routes need no credentials and say which parameters they read.
+    for (method, path, params) in [
+        ("get", PATH.to_string(), vec!["token"]),
+        (
+            "get",
+            slots.clone(),
+            vec!["scheduling_conversation_id", "token", "alternatives"],
+        ),
+        (
+            "post",
+            slots.clone(),
+            vec!["scheduling_conversation_id", "token"],
+        ),
+    ] {
+        let op = &doc["paths"][&path][method];
+        assert_eq!(op["security"], json!([{}]), "{method} {path}");
+        let names: Vec<&str> = op["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        assert_eq!(names, params, "{method} {path}");
+    }
+    for (method, path) in [("post", PATH.to_string()), ("post", slots.clone())] {
+        let content = &doc["paths"][&path][method]["requestBody"]["content"];
+        for ct in ["application/json", "application/x-www-form-urlencoded"] {
+            assert!(content[ct]["schema"].is_object(), "{method} {path} {ct}");
+        }
+    }
+    assert_eq!(
+        doc["paths"][PATH]["post"]["security"],
+        json!([{"account_token": []}, {"client_secret": []}])
+    );
+
+    let c = app.client("Acme").await;
+    let grace = app.account(&c, "grace").await;
+    rule(&app, &grace, "08:00", "18:00").await;
+    let (s, b) = create(&app, &grace.token, seed_body(&grace.sub, next_monday())).await;
+    assert_documented(&doc, "post", PATH, s, &b);
+    let conv = &b["scheduling_conversation"];
+    let id = conv["scheduling_conversation_id"].as_str().unwrap();
+    let url = slots_url(conv, 1).unwrap();
+    let token = token_of(&url);
+    let (s, b) = app
+        .call(Method::GET, &format!("{PATH}?token={token}"), None, None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_documented(&doc, "get", PATH, s, &b);
+    let (s, b) = app.call(Method::GET, &url, None, None).await;
+    assert_documented(&doc, "get", &slots, s, &b);
+    let slot = b["slots"][0]["slot_id"].as_str().unwrap().to_string();
+    let (s, b) = select(&app, &url, &slot).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_documented(&doc, "post", &slots, s, &b);
+    assert!(
+        b["scheduling_conversation"]["chosen_slot"].is_object(),
+        "{b}"
+    );
+    let (s, b) = app
+        .call(
+            Method::GET,
+            &format!("{PATH}/{id}"),
+            Some(&grace.token),
+            None,
+        )
+        .await;
+    assert_documented(&doc, "get", &one, s, &b);
+    let (s, b) = select(&app, &url, &slot).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    assert_documented(&doc, "post", &slots, s, &b);
 }
