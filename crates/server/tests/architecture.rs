@@ -168,3 +168,16 @@ fn the_store_and_the_engine_stay_below() {
     ));
     assert!(v.is_empty(), "{v:#?}");
 }
+
+#[test]
+fn every_api_route_is_documented() {
+    // The JSON API registers routes only through utoipa's `routes!`, which
+    // puts each into /openapi.json; a plain `.route(` would serve it
+    // undocumented.
+    let api: Vec<PathBuf> = sources(&src())
+        .into_iter()
+        .filter(|p| module_of(p).starts_with("api"))
+        .collect();
+    let v = violations(&api, &[".route("]);
+    assert!(v.is_empty(), "undocumented routes: {v:#?}");
+}
