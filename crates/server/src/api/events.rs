@@ -355,28 +355,28 @@ pub fn day_start(d: jiff::civil::Date, zone: &TimeZone) -> Timestamp {
         })
 }
 
-/// Creates or updates an event.
-///
-/// Keyed by the application's `event_id` (or Convene's `event_uid`) within
-/// the calendar. Ids starting `srq_` or `scv_` belong to Convene's own
-/// bookings and are refused.
-#[utoipa::path(post, path = "/v1/calendars/{calendar_id}/events", tag = "events",
-    security(("account_token" = []), ("client_secret" = [])),
-    params(("calendar_id" = String, Path, description = "A calendar of the account.")),
-    request_body(content((UpsertEvent = "application/json"), (UpsertEvent = "application/x-www-form-urlencoded"))),
-    responses((status = 202, description = "Stored.", body = Accepted), Problems))]
-#[tracing::instrument(skip_all, fields(account = %auth.account.id, calendar = %calendar_id))]
-pub async fn upsert(
-    State(state): State<AppState>,
-    auth: AccountAuth,
-    Path(calendar_id): Path<String>,
-    Body(body): Body,
-) -> ApiResult<Response> {
-    let cal = owned(&state, &auth, &calendar_id).await?;
-    let root = F::root(&body);
+/// An upsert's fields, validated (every problem collected).
+struct EventInput {
+    event_uid: Option<String>,
+    event_id: Option<String>,
+    summary: String,
+    description: String,
+    tzid: String,
+    start_at: Timestamp,
+    end_at: Timestamp,
+    start_date: Option<String>,
+    end_date: Option<String>,
+    transparency: String,
+    status: String,
+    invited: Vec<(String, Option<String>)>,
+    removed: Vec<String>,
+}
+
+fn parse_event(body: &Value) -> ApiResult<EventInput> {
+    let root = F::root(body);
     let mut errs = Errors::new();
     let event_uid_in = root.get("event_uid").str(&mut errs);
-    let mut event_id = root.get("event_id").str(&mut errs);
+    let event_id = root.get("event_id").str(&mut errs);
     if event_id.is_none() && event_uid_in.is_none() {
         errs.add("event_id", "required", "event_id is required");
     }
@@ -496,8 +496,36 @@ pub async fn upsert(
         _ => tzid,
     };
 
+    Ok(EventInput {
+        event_uid: event_uid_in,
+        event_id,
+        summary: summary.unwrap_or_default(),
+        description,
+        tzid,
+        start_at,
+        end_at,
+        start_date,
+        end_date,
+        transparency,
+        status,
+        invited,
+        removed,
+    })
+}
+
+/// The stored event an upsert changes, if any. By `event_uid` the event
+/// must exist (and the upsert then keeps its `event_id`); by `event_id` it
+/// is created when missing.
+async fn existing_event(
+    state: &AppState,
+    auth: &AccountAuth,
+    cal: &convene_store::Calendar,
+    input: &mut EventInput,
+) -> ApiResult<Option<Event>> {
+    let event_uid_in = input.event_uid.clone();
+    let event_id = &mut input.event_id;
     // `event_uid` updates an event by Convene's id (external events).
-    let existing = if let Some(uid) = &event_uid_in {
+    Ok(if let Some(uid) = &event_uid_in {
         let page = state
             .db
             .list_events(
@@ -518,7 +546,7 @@ pub async fn upsert(
                 return Err(ApiError::field("event_uid", "reserved", RESERVED));
             }
             Some(e) => {
-                event_id = e.event_id.clone().or_else(|| Some(uid.clone()));
+                *event_id = e.event_id.clone().or_else(|| Some(uid.clone()));
                 Some(e)
             }
             None => {
@@ -534,10 +562,13 @@ pub async fn upsert(
             .db
             .event_by_id(&cal.id, event_id.as_deref().unwrap_or_default())
             .await?
-    };
+    })
+}
 
+/// The fields Convene keeps as sent (see `ECHOED`), merged over the stored
+/// ones, with the attendees invited and removed.
+fn merged_body(existing: Option<&Event>, body: &Value, input: &EventInput) -> Value {
     let mut extra: Map<String, Value> = existing
-        .as_ref()
         .and_then(|e| serde_json::from_str(&e.body_json).ok())
         .unwrap_or_default();
     for key in ECHOED {
@@ -552,9 +583,9 @@ pub async fn upsert(
         .unwrap_or_default();
     list.retain(|a| {
         let email = a.get("email").and_then(Value::as_str).unwrap_or("");
-        !removed.iter().any(|r| r.eq_ignore_ascii_case(email))
+        !input.removed.iter().any(|r| r.eq_ignore_ascii_case(email))
     });
-    for (email, name) in invited {
+    for (email, name) in &input.invited {
         if !list
             .iter()
             .any(|a| a.get("email").and_then(Value::as_str) == Some(email.as_str()))
@@ -568,6 +599,30 @@ pub async fn upsert(
     }
     extra.insert("attendees".into(), Value::Array(list));
 
+    Value::Object(extra)
+}
+
+/// Creates or updates an event.
+///
+/// Keyed by the application's `event_id` (or Convene's `event_uid`) within
+/// the calendar. Ids starting `srq_` or `scv_` belong to Convene's own
+/// bookings and are refused.
+#[utoipa::path(post, path = "/v1/calendars/{calendar_id}/events", tag = "events",
+    security(("account_token" = []), ("client_secret" = [])),
+    params(("calendar_id" = String, Path, description = "A calendar of the account.")),
+    request_body(content((UpsertEvent = "application/json"), (UpsertEvent = "application/x-www-form-urlencoded"))),
+    responses((status = 202, description = "Stored.", body = Accepted), Problems))]
+#[tracing::instrument(skip_all, fields(account = %auth.account.id, calendar = %calendar_id))]
+pub async fn upsert(
+    State(state): State<AppState>,
+    auth: AccountAuth,
+    Path(calendar_id): Path<String>,
+    Body(body): Body,
+) -> ApiResult<Response> {
+    let cal = owned(&state, &auth, &calendar_id).await?;
+    let mut input = parse_event(&body)?;
+    let existing = existing_event(&state, &auth, &cal, &mut input).await?;
+    let body_json = merged_body(existing.as_ref(), &body, &input).to_string();
     let now = now_ms();
     let ev = Event {
         event_uid: existing
@@ -576,21 +631,21 @@ pub async fn upsert(
             .unwrap_or_else(|| new_id("evt")),
         calendar_id: cal.id.clone(),
         account_id: auth.account.id.clone(),
-        event_id,
-        summary: summary.unwrap_or_default(),
-        description,
-        start_ms: to_ms(start_at),
-        end_ms: to_ms(end_at),
-        start_date,
-        end_date,
-        tzid,
-        transparency,
-        status,
+        event_id: input.event_id,
+        summary: input.summary,
+        description: input.description,
+        start_ms: to_ms(input.start_at),
+        end_ms: to_ms(input.end_at),
+        start_date: input.start_date,
+        end_date: input.end_date,
+        tzid: input.tzid,
+        transparency: input.transparency,
+        status: input.status,
         participation: existing
             .as_ref()
             .map(|e| e.participation.clone())
             .unwrap_or_else(|| "accepted".into()),
-        body_json: Value::Object(extra).to_string(),
+        body_json,
         deleted: false,
         created_ms: existing.as_ref().map(|e| e.created_ms).unwrap_or(now),
         updated_ms: now,
