@@ -41,6 +41,10 @@ pub fn parse_time(s: &str) -> Option<Timestamp> {
 /// wire has neither (RFC 3339 offsets are at most ±23:59), and quietly
 /// moving either would book the wrong instant.
 fn plausible_clock(t: &str) -> bool {
+    // Every Time is ASCII; anything else is refused before slicing by bytes.
+    if !t.is_ascii() {
+        return false;
+    }
     let b = t.as_bytes();
     // YYYY-MM-DDTHH:MM[:SS]…
     if b.len() >= 19 && b[16] == b':' && &t[17..19] == "60" {
@@ -97,6 +101,8 @@ mod tests {
             "2030-01-07T09:00:00+24:00",
             "2030-01-07T09:00:00-25:00",
             "2030-01-07T09:00:00+2",
+            "ÖaÑx¢¿d𧠿Rû",
+            "2030-01-07T09:00:00Ö",
         ] {
             assert_eq!(parse_time(s), None, "{s}");
         }
