@@ -312,9 +312,37 @@ pub async fn parse_query(db: &Db, ou: &str, body: &Value) -> ApiResult<QuerySpec
     let root = F::root(body);
     let mut errs = Errors::new();
     let now = Timestamp::now();
+    let duration = required_duration(&root, &mut errs);
+    let (periods, query_slots) = periods_or_slots(&root, &mut errs, duration, now);
+    let buffer = root.get("buffer");
+    let before = buffer_side(&buffer.get("before"), &mut errs);
+    let after = buffer_side(&buffer.get("after"), &mut errs);
+    let start_interval = start_interval(&root, &mut errs);
+    let max_results = max_results(&root, &mut errs);
+    let format = response_format(&root, &mut errs);
+    let groups = parse_groups(&root.get("participants"), &mut errs, now);
+    errs.finish()?;
+    let accounts = check_members(db, ou, &groups, "participants").await?;
+    Ok(QuerySpec {
+        groups: groups.into_iter().map(|(_, g)| g).collect(),
+        periods,
+        query_slots,
+        duration: duration.unwrap_or(SignedDuration::from_mins(30)),
+        before,
+        after,
+        start_interval,
+        format,
+        max_results,
+        exclude_event_ids: Vec::new(),
+        accounts,
+    })
+}
+
+/// `required_duration`: required, 1 minute to a day.
+fn required_duration(root: &F<'_>, errs: &mut Errors) -> Option<SignedDuration> {
     let duration = root.get("required_duration");
     let duration = if duration.present() {
-        duration.duration(&mut errs)
+        duration.duration(errs)
     } else {
         errs.add(
             "required_duration",
@@ -333,6 +361,17 @@ pub async fn parse_query(db: &Db, ou: &str, body: &Value) -> ApiResult<QuerySpec
             ),
         );
     }
+    duration
+}
+
+/// `query_periods` (or `available_periods`), or else `query_slots`: one of
+/// the two, bounded in number and span.
+fn periods_or_slots(
+    root: &F<'_>,
+    errs: &mut Errors,
+    duration: Option<SignedDuration>,
+    now: Timestamp,
+) -> (Vec<Interval>, Option<Vec<Timestamp>>) {
     let qp = if root.get("query_periods").present() {
         root.get("query_periods")
     } else {
@@ -348,9 +387,9 @@ pub async fn parse_query(db: &Db, ou: &str, body: &Value) -> ApiResult<QuerySpec
             "give query_periods or query_slots, not both",
         ),
         (false, false) => errs.add("query_periods", "required", "query_periods is required"),
-        (true, false) => periods = parse_periods(&qp, &mut errs, duration, now),
+        (true, false) => periods = parse_periods(&qp, errs, duration, now),
         (false, true) => {
-            let items = qs.array(&mut errs).unwrap_or_default();
+            let items = qs.array(errs).unwrap_or_default();
             if items.is_empty() || items.len() > limits::MAX_RESULTS {
                 errs.add(
                     "query_slots",
@@ -361,7 +400,7 @@ pub async fn parse_query(db: &Db, ou: &str, body: &Value) -> ApiResult<QuerySpec
             let starts: Vec<Timestamp> = items
                 .iter()
                 .filter_map(|f| {
-                    let t = f.get("start").req_time(&mut errs)?;
+                    let t = f.get("start").req_time(errs)?;
                     if t < now {
                         errs.add(
                             &format!("{}.start", f.path),
@@ -388,10 +427,12 @@ pub async fn parse_query(db: &Db, ou: &str, body: &Value) -> ApiResult<QuerySpec
             query_slots = Some(starts);
         }
     }
-    let buffer = root.get("buffer");
-    let before = buffer_side(&buffer.get("before"), &mut errs);
-    let after = buffer_side(&buffer.get("after"), &mut errs);
-    let start_interval = root.get("start_interval").duration(&mut errs);
+    (periods, query_slots)
+}
+
+/// `start_interval`: a multiple of 5 minutes, 5 to 240.
+fn start_interval(root: &F<'_>, errs: &mut Errors) -> Option<SignedDuration> {
+    let start_interval = root.get("start_interval").duration(errs);
     if let Some(si) = start_interval {
         let m = si.as_mins();
         if !(5..=limits::MAX_START_INTERVAL_MINUTES).contains(&m) || m % 5 != 0 {
@@ -402,7 +443,12 @@ pub async fn parse_query(db: &Db, ou: &str, body: &Value) -> ApiResult<QuerySpec
             );
         }
     }
-    let max_results = match root.get("max_results").int(&mut errs) {
+    start_interval
+}
+
+/// `max_results`: 1 to the limit, which is also the default.
+fn max_results(root: &F<'_>, errs: &mut Errors) -> usize {
+    match root.get("max_results").int(errs) {
         None => limits::MAX_RESULTS,
         Some(n) if n >= 1 && n as usize <= limits::MAX_RESULTS => n as usize,
         Some(_) => {
@@ -413,8 +459,11 @@ pub async fn parse_query(db: &Db, ou: &str, body: &Value) -> ApiResult<QuerySpec
             );
             limits::MAX_RESULTS
         }
-    };
-    let format = match root.get("response_format").str(&mut errs).as_deref() {
+    }
+}
+
+fn response_format(root: &F<'_>, errs: &mut Errors) -> Format {
+    match root.get("response_format").str(errs).as_deref() {
         None | Some("periods") => Format::Periods,
         Some("slots") => Format::Slots,
         Some("overlapping_slots") => Format::OverlappingSlots,
@@ -426,23 +475,7 @@ pub async fn parse_query(db: &Db, ou: &str, body: &Value) -> ApiResult<QuerySpec
             );
             Format::Periods
         }
-    };
-    let groups = parse_groups(&root.get("participants"), &mut errs, now);
-    errs.finish()?;
-    let accounts = check_members(db, ou, &groups, "participants").await?;
-    Ok(QuerySpec {
-        groups: groups.into_iter().map(|(_, g)| g).collect(),
-        periods,
-        query_slots,
-        duration: duration.unwrap_or(SignedDuration::from_mins(30)),
-        before,
-        after,
-        start_interval,
-        format,
-        max_results,
-        exclude_event_ids: Vec::new(),
-        accounts,
-    })
+    }
 }
 
 /// Groups with the path of each (for error messages).
