@@ -57,6 +57,12 @@ pub fn parse_form(bytes: &[u8]) -> Value {
             Some(i) => (&k[..i], &k[i..]),
             None => (k.as_str(), ""),
         };
+        // A pair without a name (`=x`, `[]=x`) names no field; taken as
+        // `[]` it would turn the whole form into an array and lose every
+        // field sent before it.
+        if head.is_empty() {
+            continue;
+        }
         segs.push(head.to_string());
         while let Some(stripped) = rest.strip_prefix('[') {
             match stripped.find(']') {
@@ -436,6 +442,14 @@ impl<'a> F<'a> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_pair_without_a_name_is_dropped_not_the_form() {
+        let v = parse_form(b"duration=e&=&name=x&[]=y");
+        assert_eq!(v["duration"], "e");
+        assert_eq!(v["name"], "x");
+        assert!(v.is_object());
+    }
+
     use super::*;
     use serde_json::json;
 
