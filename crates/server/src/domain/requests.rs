@@ -10,11 +10,11 @@ use rand::seq::SliceRandom as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::AppState;
 use crate::domain::availability::{GroupSpec, MemberSpec, QuerySpec, evaluate};
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::ids::new_id;
 use crate::time::{duration_json, fmt_ms, from_ms, to_ms};
-use crate::{AppState, now_ms};
 
 /// Who must be free: `required` `None` means all members.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -161,9 +161,7 @@ pub fn history_of(r: &Request) -> Vec<HistoryItem> {
 }
 
 pub fn select_url(state: &AppState, r: &Request) -> String {
-    state
-        .cfg
-        .url(&format!("/rts/{}", state.links.token("srq", &r.id)))
+    select_url_with(state, &state.links.token("srq", &r.id))
 }
 
 pub fn dashboard_url(state: &AppState, id: &str) -> String {
@@ -246,8 +244,72 @@ pub fn request_json(state: &AppState, r: &Request) -> ApiResult<Value> {
     Ok(v)
 }
 
-fn notification(r: &Request, kind: &str, representation: Value) -> NewNotification {
-    let now = now_ms();
+/// Stands in for a request's link token in what is stored: a notification
+/// row or a delivery body must not let a reader of the database act as the
+/// recipient. The worker puts the token back into the body it sends.
+pub const LINK_TOKEN_PLACEHOLDER: &str = "{link_token}";
+
+fn select_url_with(state: &AppState, token: &str) -> String {
+    state.cfg.url(&format!("/rts/{token}"))
+}
+
+/// Rewrites every string of `v` that starts with `from` to start with `to`.
+fn swap_url_prefix(v: &mut Value, from: &str, to: &str) {
+    match v {
+        Value::String(s) => {
+            if let Some(rest) = s.strip_prefix(from) {
+                *s = format!("{to}{rest}");
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| swap_url_prefix(x, from, to)),
+        Value::Object(o) => o.values_mut().for_each(|x| swap_url_prefix(x, from, to)),
+        _ => {}
+    }
+}
+
+/// A representation fit to store: its links carry the placeholder.
+fn without_links(state: &AppState, r: &Request, mut representation: Value) -> Value {
+    let token = state.links.token("srq", &r.id);
+    swap_url_prefix(
+        &mut representation,
+        &select_url_with(state, &token),
+        &select_url_with(state, LINK_TOKEN_PLACEHOLDER),
+    );
+    representation
+}
+
+/// The body a stored scheduling request notification is sent as: its links
+/// derived again from the instance key. Anything else is sent unchanged.
+pub fn with_links(state: &AppState, body: &str) -> String {
+    let Ok(mut v) = serde_json::from_str::<Value>(body) else {
+        return body.to_string();
+    };
+    let Some(id) = v["scheduling_request"]["scheduling_request_id"]
+        .as_str()
+        .map(str::to_string)
+    else {
+        return body.to_string();
+    };
+    if !body.contains(LINK_TOKEN_PLACEHOLDER) {
+        return body.to_string();
+    }
+    let token = state.links.token("srq", &id);
+    swap_url_prefix(
+        &mut v["scheduling_request"],
+        &select_url_with(state, LINK_TOKEN_PLACEHOLDER),
+        &select_url_with(state, &token),
+    );
+    v.to_string()
+}
+
+fn notification(
+    state: &AppState,
+    r: &Request,
+    kind: &str,
+    representation: Value,
+) -> NewNotification {
+    let now = state.now_ms();
+    let representation = without_links(state, r, representation);
     NewNotification {
         id: new_id("ntf"),
         application_id: r.application_id.clone(),
@@ -299,7 +361,7 @@ async fn transition(
         note: note.to_string(),
     });
     next.history_json = serde_json::to_string(&h).expect("serializable");
-    let note = notification(&next, kind, request_json(state, &next)?);
+    let note = notification(state, &next, kind, request_json(state, &next)?);
     let written = state
         .db
         .write(async |tx: &mut Tx| {
@@ -587,8 +649,13 @@ pub async fn book(state: &AppState, r: &Request, start: Timestamp) -> Result<Req
             } else {
                 "scheduling_request_time_chosen"
             };
-            tx.insert_notification(&notification(&next, kind, request_json(state, &next)?))
-                .await?;
+            tx.insert_notification(&notification(
+                state,
+                &next,
+                kind,
+                request_json(state, &next)?,
+            ))
+            .await?;
             Ok(next)
         })
         .await?;
