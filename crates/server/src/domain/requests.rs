@@ -700,6 +700,25 @@ fn group_def(v: &Value) -> GroupDef {
     }
 }
 
+/// The recipients a template adds to each request (checked by
+/// `templates::normalize`); they never select the slot.
+fn template_recipients(t: &Value) -> Vec<Recipient> {
+    t["recipients"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|r| {
+                    Some(Recipient {
+                        email: r["email"].as_str()?.to_string(),
+                        display_name: r["display_name"].as_str().map(str::to_string),
+                        slot_selector: false,
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The settings shared by templates and direct requests (already normalized
 /// by `templates::normalize`), checked for use.
 pub(crate) struct Resolved {
@@ -845,7 +864,7 @@ pub(crate) async fn resolve(
         host_kind: host_kind.clone(),
         host: host.clone(),
         collaborator_groups: groups.clone(),
-        recipients: Vec::new(),
+        recipients: template_recipients(t),
     };
     Ok(Some(Resolved {
         host_kind,

@@ -86,6 +86,56 @@ fn group_json(f: &F<'_>, errs: &mut Errors, with_name: bool) -> Option<Value> {
     Some(Value::Object(g))
 }
 
+/// Most recipients a template may name besides the request's own.
+pub const MAX_RECIPIENTS: usize = 20;
+
+/// The people a template invites to every meeting it books. They never pick
+/// the slot: the request's caller names who does.
+fn recipients_json(f: &F<'_>, errs: &mut Errors) -> Vec<Value> {
+    let items = f.array(errs).unwrap_or_default();
+    if items.len() > MAX_RECIPIENTS {
+        errs.add(
+            &f.path,
+            "too_many",
+            format!("at most {MAX_RECIPIENTS} recipients"),
+        );
+    }
+    let mut out = Vec::new();
+    for r in items {
+        if !r.present() {
+            errs.add(&r.path, "invalid", format!("{} must be an object", r.path));
+            continue;
+        }
+        if !object(&r, errs) {
+            continue;
+        }
+        let email = r.get("email").req_str(errs);
+        if email.as_ref().is_some_and(|e| !e.contains('@')) {
+            errs.add(
+                &format!("{}.email", r.path),
+                "invalid",
+                "email must be an email address",
+            );
+        }
+        let display_name = r.get("display_name").str(errs);
+        if r.get("slot_selector").bool(errs) == Some(true) {
+            errs.add(
+                &format!("{}.slot_selector", r.path),
+                "invalid",
+                "a template's recipients cannot select the slot",
+            );
+        }
+        if let Some(email) = email {
+            let mut v = json!({ "email": email });
+            if let Some(n) = display_name {
+                v["display_name"] = json!(n);
+            }
+            out.push(v);
+        }
+    }
+    out
+}
+
 /// Checks the shape of a template body and returns it normalized (durations
 /// in minutes, times in the canonical spelling).
 pub fn normalize(body: &Value) -> ApiResult<Value> {
@@ -130,6 +180,11 @@ pub fn normalize(body: &Value) -> ApiResult<Value> {
         );
     }
     t.insert("collaborator_groups".into(), Value::Array(groups));
+    // Only when given, so templates without them read as they always did.
+    if root.get("recipients").present() {
+        let recipients = recipients_json(&root.get("recipients"), &mut errs);
+        t.insert("recipients".into(), Value::Array(recipients));
+    }
     let ev = root.get("event");
     object(&ev, &mut errs);
     object(&ev.get("location"), &mut errs);

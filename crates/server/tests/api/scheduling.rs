@@ -866,3 +866,80 @@ async fn scheduling_operations_are_documented(app: TestApp) {
         assert!(op["responses"].get("422").is_some(), "{method} {path}");
     }
 }
+
+both!(template_recipients_join_every_request_and_its_meeting);
+async fn template_recipients_join_every_request_and_its_meeting(app: TestApp) {
+    let w = world(&app).await;
+    let sub = template(
+        &app,
+        &w,
+        json!({"recipients": [
+            {"email": "jennifer@hillvalley.com", "display_name": "Jennifer Parker"},
+            {"email": "MARTY@evenitron.com", "slot_selector": false}
+        ]}),
+    )
+    .await;
+    let (_, t) = app
+        .call(
+            Method::GET,
+            &format!("/v1/scheduling_templates/{sub}"),
+            Some(&w.c.client_secret),
+            None,
+        )
+        .await;
+    assert_eq!(
+        t["scheduling_template"]["recipients"],
+        json!([
+            {"email": "jennifer@hillvalley.com", "display_name": "Jennifer Parker"},
+            {"email": "MARTY@evenitron.com"}
+        ])
+    );
+    let r = create_request(&app, &w, &sub).await;
+    // The caller's recipient first; one the caller already names is not repeated.
+    let rs = r["recipients"].as_array().unwrap();
+    assert_eq!(rs.len(), 2, "{r}");
+    assert_eq!(rs[0]["email"], json!("marty@evenitron.com"));
+    assert_eq!(rs[0]["slot_selector"], json!(true));
+    assert_eq!(rs[1]["email"], json!("jennifer@hillvalley.com"));
+    assert_eq!(rs[1]["display_name"], json!("Jennifer Parker"));
+    assert_eq!(rs[1]["slot_selector"], json!(false));
+    assert!(rs[1].get("select_url").is_none());
+    let url = r["primary_select_url"].as_str().unwrap().to_string();
+    let (_, html) = get_page(&app, &url).await;
+    let slot = slots_in(&html)[0].clone();
+    let (s, html) = post_form(&app, &url, &format!("slot={}", slot.replace(':', "%3A"))).await;
+    assert_eq!(s, StatusCode::OK, "{html}");
+    let ev = events_of(&app, &w.host).await;
+    let emails: Vec<&str> = ev[0]["attendees"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["email"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        emails,
+        ["marty@evenitron.com", "jennifer@hillvalley.com"],
+        "{ev:?}"
+    );
+    // Template recipients are checked like the rest of a template.
+    let (s, b) = app
+        .call(
+            Method::POST,
+            "/v1/scheduling_templates",
+            Some(&w.c.client_secret),
+            Some(json!({"name": "n", "recipients": [
+                {"email": "nope", "slot_selector": true}, null, 3, {"display_name": "x"}
+            ]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    for field in [
+        "recipients[0].email",
+        "recipients[0].slot_selector",
+        "recipients[1]",
+        "recipients[2]",
+        "recipients[3].email",
+    ] {
+        assert!(b["errors"].get(field).is_some(), "{field} missing in {b}");
+    }
+}
