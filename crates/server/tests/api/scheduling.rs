@@ -530,21 +530,11 @@ async fn recipient_picks_books_reschedules_and_cancels(app: TestApp) {
     );
 }
 
-/// Moves a request's search window into the past, as if its days had gone by.
-async fn close_window(app: &TestApp, id: &str) {
-    let stored = app.db.request(id).await.unwrap().unwrap();
-    let mut spec: Value = serde_json::from_str(&stored.spec_json).unwrap();
-    spec["periods"] = json!([[1_000_000, 2_000_000]]);
-    convene_store::dispatch!(&app.db, |p| sqlx::query(
-        "UPDATE scheduling_requests SET spec_json = $1, window_end_ms = $2 WHERE id = $3"
-    )
-    .bind(spec.to_string())
-    .bind(2_000_000_i64)
-    .bind(id)
-    .execute(p)
-    .await
-    .map(|_| ())
-    .unwrap());
+/// Lets the days of a request's window go by: the templates here search 7
+/// days ahead.
+fn close_window(app: &TestApp) {
+    app.clock
+        .advance(std::time::Duration::from_secs(8 * 24 * 3600));
 }
 
 async fn recorded(app: &TestApp, id: &str) -> Vec<String> {
@@ -578,10 +568,10 @@ async fn decline_and_expiry_pages(app: TestApp) {
         recorded(&app, id).await,
         vec!["scheduling_request_declined"]
     );
-    // Expiry: the window has passed (moved into the past in the database).
+    // Expiry: the window has passed.
     let r2 = create_request(&app, &w, &sub).await;
     let id2 = r2["scheduling_request_id"].as_str().unwrap();
-    close_window(&app, id2).await;
+    close_window(&app);
     assert_eq!(
         state_of(&app, &w, id2).await["slot_selection"],
         json!("expired")
@@ -679,7 +669,7 @@ async fn requests_expire_without_being_read(app: TestApp) {
     let sub = template(&app, &w, json!({})).await;
     let r = create_request(&app, &w, &sub).await;
     let id = r["scheduling_request_id"].as_str().unwrap();
-    close_window(&app, id).await;
+    close_window(&app);
     // Nobody reads it: the background sweep expires it and records the notification.
     for _ in 0..100 {
         if recorded(&app, id).await == vec!["scheduling_request_expired"] {
@@ -687,6 +677,22 @@ async fn requests_expire_without_being_read(app: TestApp) {
                 app.db.request(id).await.unwrap().unwrap().state.as_str(),
                 "expired"
             );
+            // Stamped by the server's clock, which the window's days passed on.
+            let payload = convene_store::dispatch!(&app.db, |p| sqlx::query_scalar::<_, String>(
+                "SELECT payload_json FROM notifications WHERE subject_id = $1"
+            )
+            .bind(id)
+            .fetch_one(p)
+            .await
+            .unwrap());
+            let v: Value = serde_json::from_str(&payload).unwrap();
+            let at: jiff::Timestamp = v["notification"]["triggered_at"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            let week = jiff::SignedDuration::from_hours(7 * 24);
+            assert!(at > jiff::Timestamp::now() + week, "{payload}");
             return;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -715,7 +721,7 @@ async fn a_reschedule_that_runs_out_of_window_keeps_the_booking(app: TestApp) {
         state_of(&app, &w, &id).await["slot_selection"],
         json!("pending_rescheduling")
     );
-    close_window(&app, &id).await;
+    close_window(&app);
     let q = state_of(&app, &w, &id).await;
     assert_eq!(q["slot_selection"], json!("complete"), "{q}");
     assert_eq!(q["event"]["start"]["time"], json!(slot));
@@ -746,19 +752,10 @@ async fn a_meeting_that_has_started_can_no_longer_be_declined_or_moved(app: Test
         StatusCode::OK
     );
     // The booked meeting is now under way.
-    let stored = app.db.request(&id).await.unwrap().unwrap();
-    let mut booking: Value = serde_json::from_str(stored.booking_json.as_deref().unwrap()).unwrap();
-    let now = jiff::Timestamp::now().as_millisecond();
-    booking["start_ms"] = json!(now - 60_000);
-    convene_store::dispatch!(&app.db, |p| sqlx::query(
-        "UPDATE scheduling_requests SET booking_json = $1 WHERE id = $2"
-    )
-    .bind(booking.to_string())
-    .bind(&id)
-    .execute(p)
-    .await
-    .map(|_| ())
-    .unwrap());
+    let start: jiff::Timestamp = slot.parse().unwrap();
+    let until = start.as_millisecond() - app.clock.now_ms() + 60_000;
+    app.clock
+        .advance(std::time::Duration::from_millis(until as u64));
     let q = state_of(&app, &w, &id).await;
     assert!(
         q["recipient_operations"].get("decline_url").is_none(),
