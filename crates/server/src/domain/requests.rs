@@ -253,34 +253,34 @@ fn select_url_with(state: &AppState, token: &str) -> String {
     state.cfg.url(&format!("/rts/{token}"))
 }
 
-/// Rewrites every string of `v` that starts with `from` to start with `to`.
-fn swap_url_prefix(v: &mut Value, from: &str, to: &str) {
+/// Applies `f` to every string in `v`.
+fn each_string(v: &mut Value, f: &mut impl FnMut(&mut String)) {
     match v {
-        Value::String(s) => {
-            if let Some(rest) = s.strip_prefix(from) {
-                *s = format!("{to}{rest}");
-            }
-        }
-        Value::Array(a) => a.iter_mut().for_each(|x| swap_url_prefix(x, from, to)),
-        Value::Object(o) => o.values_mut().for_each(|x| swap_url_prefix(x, from, to)),
+        Value::String(s) => f(s),
+        Value::Array(a) => a.iter_mut().for_each(|x| each_string(x, f)),
+        Value::Object(o) => o.values_mut().for_each(|x| each_string(x, f)),
         _ => {}
     }
 }
 
 /// A representation fit to store: its links carry the placeholder.
 fn without_links(state: &AppState, r: &Request, mut representation: Value) -> Value {
-    let token = state.links.token("srq", &r.id);
-    swap_url_prefix(
-        &mut representation,
-        &select_url_with(state, &token),
-        &select_url_with(state, LINK_TOKEN_PLACEHOLDER),
-    );
+    let live = select_url(state, r);
+    let stored = select_url_with(state, LINK_TOKEN_PLACEHOLDER);
+    each_string(&mut representation, &mut |s| {
+        if let Some(rest) = s.strip_prefix(&live) {
+            *s = format!("{stored}{rest}");
+        }
+    });
     representation
 }
 
 /// The body a stored scheduling request notification is sent as: its links
 /// derived again from the instance key. Anything else is sent unchanged.
 pub fn with_links(state: &AppState, body: &str) -> String {
+    if !body.contains(LINK_TOKEN_PLACEHOLDER) {
+        return body.to_string();
+    }
     let Ok(mut v) = serde_json::from_str::<Value>(body) else {
         return body.to_string();
     };
@@ -290,15 +290,15 @@ pub fn with_links(state: &AppState, body: &str) -> String {
     else {
         return body.to_string();
     };
-    if !body.contains(LINK_TOKEN_PLACEHOLDER) {
-        return body.to_string();
-    }
-    let token = state.links.token("srq", &id);
-    swap_url_prefix(
-        &mut v["scheduling_request"],
-        &select_url_with(state, LINK_TOKEN_PLACEHOLDER),
-        &select_url_with(state, &token),
-    );
+    // Matched on the path alone, so links stored under an earlier public
+    // URL still work.
+    let stored = format!("/rts/{LINK_TOKEN_PLACEHOLDER}");
+    let live = format!("/rts/{}", state.links.token("srq", &id));
+    each_string(&mut v["scheduling_request"], &mut |s| {
+        if s.contains(&stored) {
+            *s = s.replacen(&stored, &live, 1);
+        }
+    });
     v.to_string()
 }
 
