@@ -311,7 +311,14 @@ async fn attempt(state: &AppState, http: &reqwest::Client, d: &Delivery) -> Atte
                     pinned = pinned_client(state, u.host_str().unwrap_or(""), &addrs);
                     &pinned
                 };
-                let sig = match signature(state, &d.application_id, d.body.as_bytes()).await {
+                // Stored bodies hold no link tokens; the one sent does, and
+                // its signature covers exactly what is sent.
+                let body = if d.kind.starts_with("scheduling_request_") {
+                    crate::domain::requests::with_links(state, &d.body)
+                } else {
+                    d.body.clone()
+                };
+                let sig = match signature(state, &d.application_id, body.as_bytes()).await {
                     Ok(s) => s,
                     Err(e) => {
                         return Attempt::Retry {
@@ -327,7 +334,7 @@ async fn attempt(state: &AppState, http: &reqwest::Client, d: &Delivery) -> Atte
                     .header(SIGNATURE_HEADER, sig)
                     .header(DELIVERY_ID_HEADER, &d.id)
                     .header("Convene-Notification-Type", &d.kind)
-                    .body(d.body.clone())
+                    .body(body)
                     .send()
                     .await;
                 match sent {

@@ -359,6 +359,18 @@ pub async fn create(
     spec.host_kind = res.host_kind;
     spec.host = res.host;
     spec.collaborator_groups = res.groups;
+    // The caller's recipients first, then the template's; a person the
+    // caller already names is not invited twice.
+    let from_template = std::mem::take(&mut spec.recipients);
+    let mut recipients = recipients;
+    for rc in from_template {
+        if !recipients
+            .iter()
+            .any(|c| c.email.eq_ignore_ascii_case(&rc.email))
+        {
+            recipients.push(rc);
+        }
+    }
     spec.recipients = recipients;
     let now = state.now_ms();
     let id = new_id("srq");

@@ -100,6 +100,14 @@ pub struct TemplateModeOut {
     pub days: Option<i64>,
 }
 
+/// Someone a template invites to every meeting it books.
+#[allow(dead_code)] // documentation only
+#[derive(ToSchema)]
+pub struct TemplateRecipientOut {
+    pub email: String,
+    pub display_name: Option<String>,
+}
+
 /// A scheduling template as answered.
 #[allow(dead_code)] // documentation only
 #[derive(ToSchema)]
@@ -109,6 +117,8 @@ pub struct TemplateOut {
     pub host: Option<TemplateSubOut>,
     pub host_group: Option<TemplateGroupOut>,
     pub collaborator_groups: Vec<TemplateGroupOut>,
+    /// Present when the template names recipients.
+    pub recipients: Option<Vec<TemplateRecipientOut>>,
     pub event: TemplateEventOut,
     pub duration: Option<TemplateMinutesOut>,
     pub buffer: Option<TemplateBufferOut>,
@@ -195,6 +205,17 @@ pub struct TemplateModeIn {
     pub days: Option<i64>,
 }
 
+/// Invited to every meeting the template books, after the request's own
+/// recipients; the request's caller names who picks the slot.
+#[allow(dead_code)] // documentation only
+#[derive(ToSchema)]
+pub struct TemplateRecipientIn {
+    #[schema(example = "marty@example.com")]
+    pub email: String,
+    #[schema(value_type = Option<Text>)]
+    pub display_name: Option<String>,
+}
+
 /// What a template accepts; it may be saved incomplete and is checked
 /// when a scheduling request uses it.
 #[allow(dead_code)] // documentation only
@@ -207,6 +228,9 @@ pub struct TemplateRequest {
     pub host: Option<String>,
     pub host_group: Option<TemplateGroupIn>,
     pub collaborator_groups: Option<Vec<TemplateGroupIn>>,
+    /// At most 20.
+    #[schema(max_items = 20)]
+    pub recipients: Option<Vec<TemplateRecipientIn>>,
     pub event: Option<TemplateEventIn>,
     /// 1 to 1440 minutes.
     pub duration: Option<DurationIn>,

@@ -10,11 +10,11 @@ use rand::seq::SliceRandom as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::AppState;
 use crate::domain::availability::{GroupSpec, MemberSpec, QuerySpec, evaluate};
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::ids::new_id;
 use crate::time::{duration_json, fmt_ms, from_ms, to_ms};
-use crate::{AppState, now_ms};
 
 /// Who must be free: `required` `None` means all members.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -161,9 +161,7 @@ pub fn history_of(r: &Request) -> Vec<HistoryItem> {
 }
 
 pub fn select_url(state: &AppState, r: &Request) -> String {
-    state
-        .cfg
-        .url(&format!("/rts/{}", state.links.token("srq", &r.id)))
+    select_url_with(state, &state.links.token("srq", &r.id))
 }
 
 pub fn dashboard_url(state: &AppState, id: &str) -> String {
@@ -246,8 +244,72 @@ pub fn request_json(state: &AppState, r: &Request) -> ApiResult<Value> {
     Ok(v)
 }
 
-fn notification(r: &Request, kind: &str, representation: Value) -> NewNotification {
-    let now = now_ms();
+/// Stands in for a request's link token in what is stored: a notification
+/// row or a delivery body must not let a reader of the database act as the
+/// recipient. The worker puts the token back into the body it sends.
+pub const LINK_TOKEN_PLACEHOLDER: &str = "{link_token}";
+
+fn select_url_with(state: &AppState, token: &str) -> String {
+    state.cfg.url(&format!("/rts/{token}"))
+}
+
+/// Applies `f` to every string in `v`.
+fn each_string(v: &mut Value, f: &mut impl FnMut(&mut String)) {
+    match v {
+        Value::String(s) => f(s),
+        Value::Array(a) => a.iter_mut().for_each(|x| each_string(x, f)),
+        Value::Object(o) => o.values_mut().for_each(|x| each_string(x, f)),
+        _ => {}
+    }
+}
+
+/// A representation fit to store: its links carry the placeholder.
+fn without_links(state: &AppState, r: &Request, mut representation: Value) -> Value {
+    let live = select_url(state, r);
+    let stored = select_url_with(state, LINK_TOKEN_PLACEHOLDER);
+    each_string(&mut representation, &mut |s| {
+        if let Some(rest) = s.strip_prefix(&live) {
+            *s = format!("{stored}{rest}");
+        }
+    });
+    representation
+}
+
+/// The body a stored scheduling request notification is sent as: its links
+/// derived again from the instance key. Anything else is sent unchanged.
+pub fn with_links(state: &AppState, body: &str) -> String {
+    if !body.contains(LINK_TOKEN_PLACEHOLDER) {
+        return body.to_string();
+    }
+    let Ok(mut v) = serde_json::from_str::<Value>(body) else {
+        return body.to_string();
+    };
+    let Some(id) = v["scheduling_request"]["scheduling_request_id"]
+        .as_str()
+        .map(str::to_string)
+    else {
+        return body.to_string();
+    };
+    // Matched on the path alone, so links stored under an earlier public
+    // URL still work.
+    let stored = format!("/rts/{LINK_TOKEN_PLACEHOLDER}");
+    let live = format!("/rts/{}", state.links.token("srq", &id));
+    each_string(&mut v["scheduling_request"], &mut |s| {
+        if s.contains(&stored) {
+            *s = s.replacen(&stored, &live, 1);
+        }
+    });
+    v.to_string()
+}
+
+fn notification(
+    state: &AppState,
+    r: &Request,
+    kind: &str,
+    representation: Value,
+) -> NewNotification {
+    let now = state.now_ms();
+    let representation = without_links(state, r, representation);
     NewNotification {
         id: new_id("ntf"),
         application_id: r.application_id.clone(),
@@ -299,7 +361,7 @@ async fn transition(
         note: note.to_string(),
     });
     next.history_json = serde_json::to_string(&h).expect("serializable");
-    let note = notification(&next, kind, request_json(state, &next)?);
+    let note = notification(state, &next, kind, request_json(state, &next)?);
     let written = state
         .db
         .write(async |tx: &mut Tx| {
@@ -587,8 +649,13 @@ pub async fn book(state: &AppState, r: &Request, start: Timestamp) -> Result<Req
             } else {
                 "scheduling_request_time_chosen"
             };
-            tx.insert_notification(&notification(&next, kind, request_json(state, &next)?))
-                .await?;
+            tx.insert_notification(&notification(
+                state,
+                &next,
+                kind,
+                request_json(state, &next)?,
+            ))
+            .await?;
             Ok(next)
         })
         .await?;
@@ -633,6 +700,25 @@ fn group_def(v: &Value) -> GroupDef {
     }
 }
 
+/// The recipients a template adds to each request (checked by
+/// `templates::normalize`); they never select the slot.
+fn template_recipients(t: &Value) -> Vec<Recipient> {
+    t["recipients"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|r| {
+                    Some(Recipient {
+                        email: r["email"].as_str()?.to_string(),
+                        display_name: r["display_name"].as_str().map(str::to_string),
+                        slot_selector: false,
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The settings shared by templates and direct requests (already normalized
 /// by `templates::normalize`), checked for use.
 pub(crate) struct Resolved {
@@ -642,14 +728,41 @@ pub(crate) struct Resolved {
     pub(crate) spec_base: RequestSpec,
 }
 
+/// A problem found while resolving: its key and description.
+type Fail<'a> = &'a mut (dyn FnMut(&str, &str) + Send);
+
+/// Checks a template's settings for use and resolves them into the spec a
+/// request is created with; every problem goes to `fail`.
 pub(crate) async fn resolve(
     state: &AppState,
     ou: &str,
     t: &Value,
     impersonated_host: Option<&str>,
-    fail: &mut (dyn FnMut(&str, &str) + Send),
+    fail: Fail<'_>,
 ) -> ApiResult<Option<Resolved>> {
     let now = state.now_ms();
+    let (summary, description) = event_text(t, fail);
+    let Some((host_kind, host)) = host_of(t, impersonated_host) else {
+        fail("host.required", "host is required.");
+        return Ok(None);
+    };
+    let groups: Vec<GroupDef> = t["collaborator_groups"]
+        .as_array()
+        .map(|a| a.iter().map(group_def).collect())
+        .unwrap_or_default();
+    check_participants(state, ou, &host, &groups, fail).await?;
+    let periods = search_periods(t, now, fail);
+    let spec_base = spec_from(t, summary, description, periods, &host_kind, &host, &groups);
+    Ok(Some(Resolved {
+        host_kind,
+        host,
+        groups,
+        spec_base,
+    }))
+}
+
+/// The event's summary and description, which may not hold placeholders.
+fn event_text(t: &Value, fail: Fail<'_>) -> (String, String) {
     let event = &t["event"];
     let summary = event["summary"].as_str().unwrap_or("").to_string();
     let description = event["description"].as_str().unwrap_or("").to_string();
@@ -659,40 +772,44 @@ pub(crate) async fn resolve(
             "Event details contain placeholders that are not supported via the API.",
         );
     }
-    let (host_kind, host) = if let Some(h) = t.get("host").and_then(|h| h["sub"].as_str()) {
-        (
-            "host".to_string(),
-            GroupDef {
-                name: None,
-                members: vec![h.to_string()],
-                required: None,
-            },
-        )
+    (summary, description)
+}
+
+fn single_host(sub: &str) -> GroupDef {
+    GroupDef {
+        name: None,
+        members: vec![sub.to_string()],
+        required: None,
+    }
+}
+
+/// The host kind (`host` or `host_group`) and who it is; without one in the
+/// template, the account the caller acts for hosts.
+fn host_of(t: &Value, impersonated_host: Option<&str>) -> Option<(String, GroupDef)> {
+    if let Some(h) = t.get("host").and_then(|h| h["sub"].as_str()) {
+        Some(("host".to_string(), single_host(h)))
     } else if let Some(g) = t.get("host_group") {
-        ("host_group".to_string(), group_def(g))
-    } else if let Some(sub) = impersonated_host {
-        (
-            "host".to_string(),
-            GroupDef {
-                name: None,
-                members: vec![sub.to_string()],
-                required: None,
-            },
-        )
+        Some(("host_group".to_string(), group_def(g)))
     } else {
-        fail("host.required", "host is required.");
-        return Ok(None);
-    };
+        impersonated_host.map(|sub| ("host".to_string(), single_host(sub)))
+    }
+}
+
+/// Every group has someone in it, everyone is an account of the
+/// Organizational Unit, and every group's requirement can be met.
+async fn check_participants(
+    state: &AppState,
+    ou: &str,
+    host: &GroupDef,
+    groups: &[GroupDef],
+    fail: Fail<'_>,
+) -> ApiResult<()> {
     if host.members.is_empty() {
         fail(
             "host_group.must_not_be_empty",
             "host_group must have at least one participant.",
         );
     }
-    let groups: Vec<GroupDef> = t["collaborator_groups"]
-        .as_array()
-        .map(|a| a.iter().map(group_def).collect())
-        .unwrap_or_default();
     if groups.iter().any(|g| g.members.is_empty()) {
         fail(
             "collaborator_groups.selection_rule_must_not_be_empty",
@@ -716,8 +833,8 @@ pub(crate) async fn resolve(
             "A collaborator group member is not recognized.",
         );
     }
-    let unsatisfiable = std::iter::once(&host)
-        .chain(&groups)
+    let unsatisfiable = std::iter::once(host)
+        .chain(groups)
         .any(|g| !g.members.is_empty() && g.required.is_some_and(|n| n > g.members.len()));
     if unsatisfiable {
         fail(
@@ -725,67 +842,76 @@ pub(crate) async fn resolve(
             "The template contains a collection of participants whose requirements cannot be satisfied.",
         );
     }
-    let mins = |v: &Value| v["minutes"].as_i64();
-    let duration_min = mins(&t["duration"]).unwrap_or(30);
-    let notice = mins(&t["minimum_notice"]).unwrap_or(0);
-    let periods: Vec<(i64, i64)> = match t["availability_mode"]
+    Ok(())
+}
+
+/// The absolute search window: the template's query periods still to come,
+/// or its number of days from now.
+fn search_periods(t: &Value, now: i64, fail: Fail<'_>) -> Vec<(i64, i64)> {
+    let Some(ps) = t["availability_mode"]
         .get("query_periods")
         .and_then(Value::as_array)
-    {
-        Some(ps) => {
-            let all: Vec<(i64, i64)> = ps
-                .iter()
-                .filter_map(|p| {
-                    let s: Timestamp = p["start"].as_str()?.parse().ok()?;
-                    let e: Timestamp = p["end"].as_str()?.parse().ok()?;
-                    Some((to_ms(s), to_ms(e)))
-                })
-                .collect();
-            if all.is_empty() || all.iter().all(|(_, e)| *e <= now) {
-                fail(
-                    "availability_mode.query_periods.query_period_in_the_past",
-                    "The template contains query periods that are in the past.",
-                );
-            }
-            all.into_iter().filter(|(_, e)| *e > now).collect()
-        }
-        None => {
-            let days = t["availability_mode"]["days"]
-                .as_i64()
-                .unwrap_or(crate::domain::templates::DEFAULT_WINDOW_DAYS);
-            vec![(now, now + days * 24 * 3_600_000)]
-        }
+    else {
+        let days = t["availability_mode"]["days"]
+            .as_i64()
+            .unwrap_or(crate::domain::templates::DEFAULT_WINDOW_DAYS);
+        return vec![(now, now + days * 24 * 3_600_000)];
     };
+    let all: Vec<(i64, i64)> = ps
+        .iter()
+        .filter_map(|p| {
+            let s: Timestamp = p["start"].as_str()?.parse().ok()?;
+            let e: Timestamp = p["end"].as_str()?.parse().ok()?;
+            Some((to_ms(s), to_ms(e)))
+        })
+        .collect();
+    if all.is_empty() || all.iter().all(|(_, e)| *e <= now) {
+        fail(
+            "availability_mode.query_periods.query_period_in_the_past",
+            "The template contains query periods that are in the past.",
+        );
+    }
+    all.into_iter().filter(|(_, e)| *e > now).collect()
+}
+
+fn minutes(v: &Value) -> Option<i64> {
+    v["minutes"].as_i64()
+}
+
+/// The spec before the caller's recipients are added.
+fn spec_from(
+    t: &Value,
+    summary: String,
+    description: String,
+    periods: Vec<(i64, i64)>,
+    host_kind: &str,
+    host: &GroupDef,
+    groups: &[GroupDef],
+) -> RequestSpec {
+    let duration_min = minutes(&t["duration"]).unwrap_or(30);
     let buffer = t.get("buffer");
-    let spec_base = RequestSpec {
+    // Without a start interval, slots fall on the half hour when the
+    // meeting fits it, on the quarter hour otherwise.
+    let default_interval = if duration_min % 30 == 0 { 30 } else { 15 };
+    RequestSpec {
         summary,
         description,
-        location: event["location"]["description"]
+        location: t["event"]["location"]["description"]
             .as_str()
             .map(str::to_string),
         duration_min,
-        before_min: buffer.and_then(|b| mins(&b["before"])).unwrap_or(0),
-        after_min: buffer.and_then(|b| mins(&b["after"])).unwrap_or(0),
+        before_min: buffer.and_then(|b| minutes(&b["before"])).unwrap_or(0),
+        after_min: buffer.and_then(|b| minutes(&b["after"])).unwrap_or(0),
         buffer_set: buffer.is_some(),
-        start_interval_min: mins(&t["start_interval"]).unwrap_or(if duration_min % 30 == 0 {
-            30
-        } else {
-            15
-        }),
-        minimum_notice_min: notice,
+        start_interval_min: minutes(&t["start_interval"]).unwrap_or(default_interval),
+        minimum_notice_min: minutes(&t["minimum_notice"]).unwrap_or(0),
         tzid: t["tzid"].as_str().unwrap_or("Etc/UTC").to_string(),
         periods,
-        host_kind: host_kind.clone(),
+        host_kind: host_kind.to_string(),
         host: host.clone(),
-        collaborator_groups: groups.clone(),
-        recipients: Vec::new(),
-    };
-    Ok(Some(Resolved {
-        host_kind,
-        host,
-        groups,
-        spec_base,
-    }))
+        collaborator_groups: groups.to_vec(),
+        recipients: template_recipients(t),
+    }
 }
 
 /// Notification types sent to the application's webhook.

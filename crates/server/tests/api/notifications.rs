@@ -528,3 +528,100 @@ async fn conversation_notifications_reach_channels_that_enabled_them(app: TestAp
         "not enabled there"
     );
 }
+
+both!(stored_notifications_and_deliveries_hold_no_link_tokens);
+async fn stored_notifications_and_deliveries_hold_no_link_tokens(app: TestApp) {
+    let rx = Receiver::start(0).await;
+    let c = app.client("Acme").await;
+    let host = app.account(&c, "doc").await;
+    let (s, b) = app
+        .call(
+            Method::POST,
+            "/v1/application",
+            Some(&c.client_secret),
+            Some(json!({"webhook_url": rx.url})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, r) = app
+        .call(Method::POST, "/v1/scheduling_requests", Some(&c.client_secret), Some(json!({
+            "host": {"sub": host.sub}, "event": {"summary": "Lesson"}, "duration": {"minutes": 30},
+            "recipients": [{"email": "m@e.com", "slot_selector": true}]
+        })))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    let url = r["scheduling_request"]["primary_select_url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let token = url.rsplit('/').next().unwrap().to_string();
+    let html = app
+        .http
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let slot = html
+        .split("name=\"slot\" value=\"")
+        .nth(1)
+        .map(|s| s[..20].to_string())
+        .expect("a slot is offered");
+    let resp = app
+        .http
+        .post(&url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("slot={slot}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    // The receiver gets working links, signed as sent.
+    let got = rx.wait_for(1).await;
+    verify(&c.client_secret, &got[0]);
+    let v: Value = serde_json::from_str(&got[0].body).unwrap();
+    let sr = &v["scheduling_request"];
+    assert_eq!(sr["primary_select_url"], json!(url));
+    assert_eq!(sr["recipient_operations"]["view_url"], json!(url));
+    assert_eq!(
+        sr["recipient_operations"]["reschedule_url"],
+        json!(format!("{url}?reschedule=true"))
+    );
+    assert_eq!(
+        sr["recipient_operations"]["decline_url"],
+        json!(format!("{url}?decline=true"))
+    );
+    assert_eq!(sr["recipients"][0]["select_url"], json!(url));
+    // What is stored does not carry the token.
+    let payloads = convene_store::dispatch!(&app.db, |p| sqlx::query_scalar::<_, String>(
+        "SELECT payload_json FROM notifications"
+    )
+    .fetch_all(p)
+    .await
+    .unwrap());
+    let bodies = convene_store::dispatch!(&app.db, |p| sqlx::query_scalar::<_, String>(
+        "SELECT body FROM deliveries"
+    )
+    .fetch_all(p)
+    .await
+    .unwrap());
+    assert!(!payloads.is_empty() && !bodies.is_empty());
+    for row in payloads.iter().chain(&bodies) {
+        assert!(!row.contains(&token), "a link token is stored: {row}");
+    }
+    // Nor does the delivery log show it.
+    let log = app
+        .http
+        .get(app.url("/v1/deliveries"))
+        .bearer_auth(&c.client_secret)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(log.contains("scheduling_request_time_chosen"), "{log}");
+    assert!(!log.contains(&token), "{log}");
+}

@@ -530,21 +530,11 @@ async fn recipient_picks_books_reschedules_and_cancels(app: TestApp) {
     );
 }
 
-/// Moves a request's search window into the past, as if its days had gone by.
-async fn close_window(app: &TestApp, id: &str) {
-    let stored = app.db.request(id).await.unwrap().unwrap();
-    let mut spec: Value = serde_json::from_str(&stored.spec_json).unwrap();
-    spec["periods"] = json!([[1_000_000, 2_000_000]]);
-    convene_store::dispatch!(&app.db, |p| sqlx::query(
-        "UPDATE scheduling_requests SET spec_json = $1, window_end_ms = $2 WHERE id = $3"
-    )
-    .bind(spec.to_string())
-    .bind(2_000_000_i64)
-    .bind(id)
-    .execute(p)
-    .await
-    .map(|_| ())
-    .unwrap());
+/// Lets the days of a request's window go by: the templates here search 7
+/// days ahead.
+fn close_window(app: &TestApp) {
+    app.clock
+        .advance(std::time::Duration::from_secs(8 * 24 * 3600));
 }
 
 async fn recorded(app: &TestApp, id: &str) -> Vec<String> {
@@ -578,10 +568,10 @@ async fn decline_and_expiry_pages(app: TestApp) {
         recorded(&app, id).await,
         vec!["scheduling_request_declined"]
     );
-    // Expiry: the window has passed (moved into the past in the database).
+    // Expiry: the window has passed.
     let r2 = create_request(&app, &w, &sub).await;
     let id2 = r2["scheduling_request_id"].as_str().unwrap();
-    close_window(&app, id2).await;
+    close_window(&app);
     assert_eq!(
         state_of(&app, &w, id2).await["slot_selection"],
         json!("expired")
@@ -679,7 +669,7 @@ async fn requests_expire_without_being_read(app: TestApp) {
     let sub = template(&app, &w, json!({})).await;
     let r = create_request(&app, &w, &sub).await;
     let id = r["scheduling_request_id"].as_str().unwrap();
-    close_window(&app, id).await;
+    close_window(&app);
     // Nobody reads it: the background sweep expires it and records the notification.
     for _ in 0..100 {
         if recorded(&app, id).await == vec!["scheduling_request_expired"] {
@@ -687,6 +677,22 @@ async fn requests_expire_without_being_read(app: TestApp) {
                 app.db.request(id).await.unwrap().unwrap().state.as_str(),
                 "expired"
             );
+            // Stamped by the server's clock, which the window's days passed on.
+            let payload = convene_store::dispatch!(&app.db, |p| sqlx::query_scalar::<_, String>(
+                "SELECT payload_json FROM notifications WHERE subject_id = $1"
+            )
+            .bind(id)
+            .fetch_one(p)
+            .await
+            .unwrap());
+            let v: Value = serde_json::from_str(&payload).unwrap();
+            let at: jiff::Timestamp = v["notification"]["triggered_at"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            let week = jiff::SignedDuration::from_hours(7 * 24);
+            assert!(at > jiff::Timestamp::now() + week, "{payload}");
             return;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -715,7 +721,7 @@ async fn a_reschedule_that_runs_out_of_window_keeps_the_booking(app: TestApp) {
         state_of(&app, &w, &id).await["slot_selection"],
         json!("pending_rescheduling")
     );
-    close_window(&app, &id).await;
+    close_window(&app);
     let q = state_of(&app, &w, &id).await;
     assert_eq!(q["slot_selection"], json!("complete"), "{q}");
     assert_eq!(q["event"]["start"]["time"], json!(slot));
@@ -746,19 +752,10 @@ async fn a_meeting_that_has_started_can_no_longer_be_declined_or_moved(app: Test
         StatusCode::OK
     );
     // The booked meeting is now under way.
-    let stored = app.db.request(&id).await.unwrap().unwrap();
-    let mut booking: Value = serde_json::from_str(stored.booking_json.as_deref().unwrap()).unwrap();
-    let now = jiff::Timestamp::now().as_millisecond();
-    booking["start_ms"] = json!(now - 60_000);
-    convene_store::dispatch!(&app.db, |p| sqlx::query(
-        "UPDATE scheduling_requests SET booking_json = $1 WHERE id = $2"
-    )
-    .bind(booking.to_string())
-    .bind(&id)
-    .execute(p)
-    .await
-    .map(|_| ())
-    .unwrap());
+    let start: jiff::Timestamp = slot.parse().unwrap();
+    let until = start.as_millisecond() - app.clock.now_ms() + 60_000;
+    app.clock
+        .advance(std::time::Duration::from_millis(until as u64));
     let q = state_of(&app, &w, &id).await;
     assert!(
         q["recipient_operations"].get("decline_url").is_none(),
@@ -864,5 +861,82 @@ async fn scheduling_operations_are_documented(app: TestApp) {
             "{method} {path}"
         );
         assert!(op["responses"].get("422").is_some(), "{method} {path}");
+    }
+}
+
+both!(template_recipients_join_every_request_and_its_meeting);
+async fn template_recipients_join_every_request_and_its_meeting(app: TestApp) {
+    let w = world(&app).await;
+    let sub = template(
+        &app,
+        &w,
+        json!({"recipients": [
+            {"email": "jennifer@hillvalley.com", "display_name": "Jennifer Parker"},
+            {"email": "MARTY@evenitron.com", "slot_selector": false}
+        ]}),
+    )
+    .await;
+    let (_, t) = app
+        .call(
+            Method::GET,
+            &format!("/v1/scheduling_templates/{sub}"),
+            Some(&w.c.client_secret),
+            None,
+        )
+        .await;
+    assert_eq!(
+        t["scheduling_template"]["recipients"],
+        json!([
+            {"email": "jennifer@hillvalley.com", "display_name": "Jennifer Parker"},
+            {"email": "MARTY@evenitron.com"}
+        ])
+    );
+    let r = create_request(&app, &w, &sub).await;
+    // The caller's recipient first; one the caller already names is not repeated.
+    let rs = r["recipients"].as_array().unwrap();
+    assert_eq!(rs.len(), 2, "{r}");
+    assert_eq!(rs[0]["email"], json!("marty@evenitron.com"));
+    assert_eq!(rs[0]["slot_selector"], json!(true));
+    assert_eq!(rs[1]["email"], json!("jennifer@hillvalley.com"));
+    assert_eq!(rs[1]["display_name"], json!("Jennifer Parker"));
+    assert_eq!(rs[1]["slot_selector"], json!(false));
+    assert!(rs[1].get("select_url").is_none());
+    let url = r["primary_select_url"].as_str().unwrap().to_string();
+    let (_, html) = get_page(&app, &url).await;
+    let slot = slots_in(&html)[0].clone();
+    let (s, html) = post_form(&app, &url, &format!("slot={}", slot.replace(':', "%3A"))).await;
+    assert_eq!(s, StatusCode::OK, "{html}");
+    let ev = events_of(&app, &w.host).await;
+    let emails: Vec<&str> = ev[0]["attendees"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["email"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        emails,
+        ["marty@evenitron.com", "jennifer@hillvalley.com"],
+        "{ev:?}"
+    );
+    // Template recipients are checked like the rest of a template.
+    let (s, b) = app
+        .call(
+            Method::POST,
+            "/v1/scheduling_templates",
+            Some(&w.c.client_secret),
+            Some(json!({"name": "n", "recipients": [
+                {"email": "nope", "slot_selector": true}, null, 3, {"display_name": "x"}
+            ]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    for field in [
+        "recipients[0].email",
+        "recipients[0].slot_selector",
+        "recipients[1]",
+        "recipients[2]",
+        "recipients[3].email",
+    ] {
+        assert!(b["errors"].get(field).is_some(), "{field} missing in {b}");
     }
 }
