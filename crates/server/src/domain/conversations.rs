@@ -274,13 +274,15 @@ pub(crate) fn event_writes(
     let (Some(start_ms), Some(end_ms)) = (c.chosen_start_ms, c.chosen_end_ms) else {
         return Vec::new();
     };
+    let email_of = |p: &Participant| {
+        p.email
+            .clone()
+            .or_else(|| p.sub.as_ref().and_then(|s| ctx.emails.get(s).cloned()))
+    };
     let attendees: Vec<Value> = parts
         .iter()
         .filter_map(|p| {
-            let email = p
-                .email
-                .clone()
-                .or_else(|| p.sub.as_ref().and_then(|s| ctx.emails.get(s).cloned()))?;
+            let email = email_of(p)?;
             let mut a = json!({ "email": email, "status": "accepted" });
             if let Some(n) = &p.common_name {
                 a["display_name"] = json!(n);
@@ -289,6 +291,18 @@ pub(crate) fn event_writes(
         })
         .collect();
     let mut body = json!({ "attendees": attendees });
+    // The contract makes the first participant the organizer; the same
+    // organizer goes into every participant's copy of the meeting.
+    if let Some(o) = parts.iter().min_by_key(|p| p.position) {
+        let mut organizer = json!({});
+        if let Some(n) = &o.common_name {
+            organizer["display_name"] = json!(n);
+        }
+        if let Some(e) = email_of(o) {
+            organizer["email"] = json!(e);
+        }
+        body["organizer"] = organizer;
+    }
     if let Some(loc) = c
         .event_json
         .as_deref()

@@ -1618,3 +1618,50 @@ async fn every_answer_is_the_documented_one(app: TestApp) {
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
     assert_documented(&doc, "post", &slots, s, &b);
 }
+
+/// The stored copy of a conversation's meeting in an account's calendar: what
+/// `body_json` holds beyond the columns.
+async fn booked_body(app: &TestApp, a: &Acct, id: &str) -> Value {
+    let e = app
+        .db
+        .event_by_id(&a.calendar_id, id)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("no event {id} in {}", a.calendar_id));
+    serde_json::from_str(&e.body_json).unwrap()
+}
+
+/// Books `body` by Bob choosing the first slot; answers the conversation id.
+async fn book_pair(app: &TestApp, p: &Pair, body: Value) -> String {
+    let conv = create_ok(app, &p.alice.token, body).await;
+    let id = conv["scheduling_conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let url = slots_url(&conv, 1).unwrap();
+    let slots = list(app, &url).await;
+    let (s, b) = select(app, &url, slots[0]["slot_id"].as_str().unwrap()).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["scheduling_conversation"]["status"], json!("complete"));
+    id
+}
+
+both!(the_first_participant_organizes_the_booked_event);
+async fn the_first_participant_organizes_the_booked_event(app: TestApp) {
+    let p = pair(&app).await;
+    let mut body = pair_body(&p, "manual");
+    body["participants"][0]["email"] = json!("alice@example.com");
+    let id = book_pair(&app, &p, body).await;
+    for acct in [&p.alice, &p.bob] {
+        assert_eq!(
+            booked_body(&app, acct, &id).await["organizer"],
+            json!({"display_name": "Alice", "email": "alice@example.com"})
+        );
+    }
+    // Without an email anywhere, the organizer is still named.
+    let id = book_pair(&app, &p, pair_body(&p, "manual")).await;
+    for acct in [&p.alice, &p.bob] {
+        let organizer = &booked_body(&app, acct, &id).await["organizer"];
+        assert_eq!(organizer["display_name"], json!("Alice"), "{organizer}");
+    }
+}
