@@ -246,7 +246,14 @@ pub struct EventRepr {
 
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct LocationRepr {
-    pub description: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Latitude, as given (a number is answered as its text).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lat: Option<String>,
+    /// Longitude, as given (a number is answered as its text).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub long: Option<String>,
 }
 
 /// The agreed slot, once the conversation is complete.
@@ -398,11 +405,17 @@ pub struct PeriodInput {
 pub struct LocationInput {
     #[schema(schema_with = text_schema)]
     pub description: Option<String>,
+    /// Latitude, e.g. `"51.5072"`.
+    #[schema(schema_with = text_schema)]
+    pub lat: Option<String>,
+    /// Longitude, e.g. `"-0.1276"`.
+    #[schema(schema_with = text_schema)]
+    pub long: Option<String>,
 }
 
 #[derive(ToSchema)]
 pub struct EventInput {
-    /// `{"description": …}`, or the description alone (null: absent).
+    /// `{"description", "lat", "long"}`, or the description alone (null: absent).
     #[schema(schema_with = location_schema)]
     pub location: Option<LocationInput>,
 }
@@ -734,16 +747,25 @@ fn parse_event(root: &F<'_>, errs: &mut Errors) -> Option<Value> {
         return None;
     }
     let loc = ev.get("location");
-    let description = match loc.v? {
+    let mut location = serde_json::Map::new();
+    match loc.v? {
         // A bare string is taken as the description.
-        Value::String(_) => text(&loc, errs),
-        Value::Object(_) => text(&loc.get("description"), errs),
-        _ => {
-            errs.add(&loc.path, "invalid", "event.location must be an object");
-            None
+        Value::String(_) => {
+            if let Some(d) = text(&loc, errs) {
+                location.insert("description".into(), json!(d));
+            }
         }
-    }?;
-    Some(json!({ "location": { "description": description } }))
+        Value::Object(_) => {
+            // Coordinates are kept as text, as Create Event's clients send them.
+            for key in ["description", "lat", "long"] {
+                if let Some(v) = text(&loc.get(key), errs) {
+                    location.insert(key.into(), json!(v));
+                }
+            }
+        }
+        _ => errs.add(&loc.path, "invalid", "event.location must be an object"),
+    }
+    (!location.is_empty()).then(|| json!({ "location": location }))
 }
 
 fn parse_create(body: &Value, now: Timestamp, errs: &mut Errors) -> Draft {

@@ -32,7 +32,7 @@ pub mod limits {
     /// `errors.too_short` on `available_periods[i].end`: minutes after its start.
     pub const MIN_PERIOD_MINUTES: i64 = 1;
     /// `errors.too_long` on free text (`participant_id`, `email`, `common_name`,
-    /// `subject`, `event.location.description`): characters.
+    /// `subject`, `event.location.description`, `.lat`, `.long`): characters.
     pub const MAX_TEXT: usize = 1024;
     /// At most this many slots are listed (the earliest).
     pub const MAX_SLOTS: usize = 512;

@@ -434,6 +434,11 @@ async fn every_validation_rule_has_its_key(app: TestApp) {
             "errors.invalid",
         ),
         (
+            json!({"event": {"location": {"lat": true}}}),
+            "event.location.lat",
+            "errors.invalid",
+        ),
+        (
             json!({"required_duration": null}),
             "required_duration",
             "errors.required",
@@ -1664,4 +1669,34 @@ async fn the_first_participant_organizes_the_booked_event(app: TestApp) {
         let organizer = &booked_body(&app, acct, &id).await["organizer"];
         assert_eq!(organizer["display_name"], json!("Alice"), "{organizer}");
     }
+}
+
+both!(the_whole_location_reaches_the_conversation_and_its_events);
+async fn the_whole_location_reaches_the_conversation_and_its_events(app: TestApp) {
+    let p = pair(&app).await;
+    let mut body = pair_body(&p, "manual");
+    body["event"] =
+        json!({"location": {"description": "Room 101", "lat": "51.5072", "long": -0.1276}});
+    let want = json!({"description": "Room 101", "lat": "51.5072", "long": "-0.1276"});
+    let conv = create_ok(&app, &p.alice.token, body.clone()).await;
+    assert_eq!(conv["event"], json!({"location": want}));
+    let id = book_pair(&app, &p, body).await;
+    assert_eq!(
+        read(&app, &p.alice.token, &id).await["event"]["location"],
+        want
+    );
+    for acct in [&p.alice, &p.bob] {
+        let events = events_on(&app, acct, p.day).await;
+        let mine = with_event_id(&events, &id);
+        assert_eq!(mine.len(), 1, "{events:?}");
+        assert_eq!(mine[0]["location"], want);
+    }
+    // Coordinates alone are a location too.
+    let mut body = pair_body(&p, "manual");
+    body["event"] = json!({"location": {"lat": "1", "long": "2"}});
+    let conv = create_ok(&app, &p.alice.token, body).await;
+    assert_eq!(
+        conv["event"],
+        json!({"location": {"lat": "1", "long": "2"}})
+    );
 }
