@@ -585,6 +585,18 @@ fn parse_participant(p: &F<'_>, index: usize, errs: &mut Errors) -> Option<NewPa
         );
     }
     let managed = p.get("managed_availability").bool(errs).unwrap_or(false);
+    // `"slots": "auto"` must not pass for the default `manual`.
+    let slots_f = p.get("slots");
+    if slots_f.v.is_some_and(|v| !v.is_object()) {
+        errs.add(
+            &slots_f.path,
+            "invalid",
+            format!(
+                "{} must be an object such as {{\"selection_method\": \"auto\"}}",
+                slots_f.path
+            ),
+        );
+    }
     // Spellings over time, newest first; only the current one is emitted.
     let method_f = first_present(&[
         p.get("slots").get("selection_method"),

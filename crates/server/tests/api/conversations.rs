@@ -434,6 +434,11 @@ async fn every_validation_rule_has_its_key(app: TestApp) {
             "errors.invalid",
         ),
         (
+            json!({"participants": [{"participant_id": "@grace", "common_name": "Grace", "slots": "auto"}]}),
+            "participants[0].slots",
+            "errors.invalid",
+        ),
+        (
             json!({"event": {"location": {"lat": true}}}),
             "event.location.lat",
             "errors.invalid",
