@@ -396,7 +396,8 @@ pub struct PeriodInput {
     /// In the future.
     #[schema(format = DateTime, example = "2030-05-21T09:00:00Z")]
     pub start: String,
-    /// At least a minute after `start`, within 35 days of the earliest start.
+    /// At least a minute and at least `required_duration` after `start`,
+    /// within 35 days of the earliest start.
     #[schema(format = DateTime, example = "2030-05-21T18:00:00Z")]
     pub end: String,
 }
@@ -687,7 +688,14 @@ fn parse_participants(root: &F<'_>, errs: &mut Errors) -> Vec<NewParticipant> {
     out
 }
 
-fn parse_periods(root: &F<'_>, errs: &mut Errors, now: Timestamp) -> Vec<Interval> {
+/// `minutes` is the required duration, when valid: a period shorter than
+/// the meeting could never offer a slot.
+fn parse_periods(
+    root: &F<'_>,
+    errs: &mut Errors,
+    now: Timestamp,
+    minutes: Option<i64>,
+) -> Vec<Interval> {
     let f = root.get("available_periods");
     if !f.present() {
         errs.add(&f.path, "required", "available_periods is required");
@@ -728,6 +736,16 @@ fn parse_periods(root: &F<'_>, errs: &mut Errors, now: Timestamp) -> Vec<Interva
                 &ef.path,
                 "too_short",
                 "end must be at least 1 minute after start",
+            );
+            continue;
+        }
+        if let Some(m) = minutes
+            && e.duration_since(s) < SignedDuration::from_mins(m)
+        {
+            errs.add(
+                &ef.path,
+                "too_short",
+                format!("end must be at least required_duration ({m} minutes) after start"),
             );
             continue;
         }
@@ -800,13 +818,14 @@ fn parse_create(body: &Value, now: Timestamp, errs: &mut Errors) -> Draft {
             "required_duration must be greater than zero minutes",
         );
     }
-    let periods = parse_periods(&root, errs, now);
+    let minutes = minutes.filter(|m| *m >= 1);
+    let periods = parse_periods(&root, errs, now, minutes);
     Draft {
         participants,
         tzid,
         subject,
         event,
-        minutes: minutes.filter(|m| *m >= 1),
+        minutes,
         periods,
     }
 }

@@ -29,7 +29,8 @@ pub mod limits {
     pub const MAX_PERIODS: usize = 10;
     /// `errors.too_long` on `available_periods[i].end`: days after the earliest start.
     pub const MAX_SPAN_DAYS: i64 = 35;
-    /// `errors.too_short` on `available_periods[i].end`: minutes after its start.
+    /// `errors.too_short` on `available_periods[i].end`: minutes after its
+    /// start (and never less than `required_duration`).
     pub const MIN_PERIOD_MINUTES: i64 = 1;
     /// `errors.too_long` on free text (`participant_id`, `email`, `common_name`,
     /// `subject`, `event.location.description`, `.lat`, `.long`): characters.
@@ -110,7 +111,20 @@ pub(crate) fn slot_query(
     }
 }
 
-/// Every slot still open, earliest first.
+/// The starts of the periods still ahead that fit the meeting. The grid
+/// alone misses a period like 09:10–09:40 for 30 minutes, which would then
+/// never offer a slot; its own start is always a candidate.
+fn period_starts(c: &Conversation, now: Timestamp) -> Vec<Timestamp> {
+    let duration = duration_of(c);
+    periods_of(c)
+        .into_iter()
+        .filter(|p| p.start > now && p.end.duration_since(p.start) >= duration)
+        .map(|p| p.start)
+        .collect()
+}
+
+/// Every slot still open, earliest first: the grid's, and each period's
+/// own start when it is free.
 pub(crate) async fn candidates(
     av: &Availability,
     c: &Conversation,
@@ -121,27 +135,34 @@ pub(crate) async fn candidates(
     if spec.periods.is_empty() {
         return Ok(Vec::new());
     }
-    Ok(evaluate(av, &spec)
-        .await?
+    let mut open = evaluate(av, &spec).await?;
+    let starts = period_starts(c, now);
+    if !starts.is_empty() {
+        open.extend(evaluate(av, &slot_query(c, parts, now, Some(starts))).await?);
+    }
+    let mut open: Vec<(Timestamp, Timestamp)> = open
         .into_iter()
         .filter(|a| a.start > now)
         .map(|a| (a.start, a.end))
-        .collect())
+        .collect();
+    open.sort();
+    open.dedup();
+    open.truncate(limits::MAX_SLOTS);
+    Ok(open)
 }
 
 /// Whether `start` names a slot of this conversation at all: on the slot
-/// grid and, with the required duration, inside one available period.
+/// grid or at a period's start and, with the required duration, inside one
+/// available period.
 pub(crate) fn is_slot(c: &Conversation, start: Timestamp) -> bool {
     let grid = DEFAULT_START_INTERVAL.as_secs();
-    if start.subsec_nanosecond() != 0 || start.as_second().rem_euclid(grid) != 0 {
-        return false;
-    }
+    let on_grid = start.subsec_nanosecond() == 0 && start.as_second().rem_euclid(grid) == 0;
     let Ok(end) = start.checked_add(duration_of(c)) else {
         return false;
     };
     periods_of(c)
         .iter()
-        .any(|p| p.start <= start && end <= p.end)
+        .any(|p| (on_grid || p.start == start) && p.start <= start && end <= p.end)
 }
 
 /// Whether the slot starting at `start` is still in the future and free for

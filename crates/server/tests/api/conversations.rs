@@ -524,6 +524,11 @@ async fn every_validation_rule_has_its_key(app: TestApp) {
             "errors.too_short",
         ),
         (
+            json!({"available_periods": [{"start": at(day, 9, 0), "end": at(day, 10, 0)}, {"start": at(day, 11, 0), "end": at(day, 11, 59)}]}),
+            "available_periods[1].end",
+            "errors.too_short",
+        ),
+        (
             json!({"available_periods": [{"start": at(day, 9, 0), "end": at(day, 10, 0)}, {"start": at(far, 8, 0), "end": at(far, 10, 0)}]}),
             "available_periods[1].end",
             "errors.too_long",
@@ -548,8 +553,10 @@ async fn every_validation_rule_has_its_key(app: TestApp) {
             "{b}"
         );
     }
-    // Exactly 35 days from the earliest start is allowed; exactly one minute too.
+    // Exactly 35 days from the earliest start is allowed; exactly one minute
+    // too, for a one-minute meeting.
     let mut body = base.clone();
+    body["required_duration"] = json!({"minutes": 1});
     body["available_periods"] = json!([
         {"start": at(day, 9, 0), "end": at(day, 9, 1)},
         {"start": at(far, 8, 0), "end": at(far, 9, 0)}
@@ -1704,4 +1711,41 @@ async fn the_whole_location_reaches_the_conversation_and_its_events(app: TestApp
         conv["event"],
         json!({"location": {"lat": "1", "long": "2"}})
     );
+}
+
+both!(a_period_off_the_grid_still_offers_its_start);
+async fn a_period_off_the_grid_still_offers_its_start(app: TestApp) {
+    let p = pair(&app).await;
+    let d = p.day;
+    // Both are free 12:00-13:00 and 14:00-15:00 (see `pair`).
+    for (start, end, minutes) in [((12, 10), (12, 40), 30), ((14, 7), (15, 0), 53)] {
+        let mut body = pair_body(&p, "manual");
+        body["required_duration"] = json!({"minutes": minutes});
+        body["available_periods"] =
+            json!([{"start": at(d, start.0, start.1), "end": at(d, end.0, end.1)}]);
+        let conv = create_ok(&app, &p.alice.token, body).await;
+        let url = slots_url(&conv, 1).unwrap();
+        let slots = list(&app, &url).await;
+        assert_eq!(slots.len(), 1, "{slots:?}");
+        assert_eq!(slots[0]["start"], json!(at(d, start.0, start.1)));
+        assert_eq!(slots[0]["end"], json!(at(d, end.0, end.1)));
+        let (s, b) = select(&app, &url, slots[0]["slot_id"].as_str().unwrap()).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        assert_eq!(b["scheduling_conversation"]["status"], json!("complete"));
+    }
+    // Nobody choosing: the off-grid start is booked at once.
+    let mut body = pair_body(&p, "auto");
+    body["required_duration"] = json!({"minutes": 60});
+    body["available_periods"] = json!([{"start": at(d, 15, 37), "end": at(d, 16, 37)}]);
+    let conv = create_ok(&app, &p.alice.token, body).await;
+    assert_eq!(conv["status"], json!("complete"), "{conv}");
+    assert_eq!(conv["chosen_slot"]["start"], json!(at(d, 15, 37)));
+    // A start inside a period but off the grid is still no slot.
+    let mut body = pair_body(&p, "manual");
+    body["available_periods"] = json!([{"start": at(d, 16, 40), "end": at(d, 19, 0)}]);
+    let conv = create_ok(&app, &p.alice.token, body).await;
+    let url = slots_url(&conv, 1).unwrap();
+    let off = at(d, 16, 50).parse::<Timestamp>().unwrap().as_second();
+    let (s, b) = select(&app, &url, &format!("slt_{off}")).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
 }
