@@ -535,6 +535,129 @@ pub(crate) fn only_auto(parts: &[Participant]) -> bool {
         .any(|p| p.selection_method == SelectionMethod::Manual)
 }
 
+/// Whether `p` may select now: it has to choose, or it is a `manual`
+/// participant waiting on its own proposal, which it may revise (e.g. after
+/// the proposal stopped being free).
+pub(crate) fn may_select(p: &Participant) -> bool {
+    let revising = p.status == ParticipantStatus::Waiting
+        && p.selection_method == SelectionMethod::Manual
+        && p.selected_start_ms.is_some();
+    p.status == ParticipantStatus::NeedsAction || revising
+}
+
+/// What became of a selection.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Selection {
+    /// Taken: a proposal, or the conversation completed on it.
+    Done,
+    AlreadyComplete,
+    Expired,
+    NoActionNeeded,
+    /// Not a slot of this conversation at all.
+    UnknownSlot,
+    /// A slot of this conversation, but no longer free.
+    Unavailable,
+}
+
+/// The conversation after `position` selects `[start, end)`: complete when
+/// every other `manual` participant already chose that slot, else a proposal
+/// the other `manual` participant now answers (any proposal of theirs is
+/// superseded).
+fn after_selection(
+    c: &Conversation,
+    parts: &[Participant],
+    position: i64,
+    start: Timestamp,
+    end: Timestamp,
+) -> (Conversation, Vec<Participant>) {
+    let (mut next, mut next_parts) = (c.clone(), parts.to_vec());
+    let others_agree = parts
+        .iter()
+        .filter(|p| p.position != position && p.selection_method == SelectionMethod::Manual)
+        .all(|p| p.selected_start_ms == Some(to_ms(start)));
+    if others_agree {
+        complete(&mut next, &mut next_parts, start, end);
+        return (next, next_parts);
+    }
+    for p in next_parts.iter_mut() {
+        if p.position == position {
+            p.status = ParticipantStatus::Waiting;
+            p.selected_start_ms = Some(to_ms(start));
+            p.selected_end_ms = Some(to_ms(end));
+        } else if p.selection_method == SelectionMethod::Manual {
+            p.status = ParticipantStatus::NeedsAction;
+            p.selected_start_ms = None;
+            p.selected_end_ms = None;
+        }
+    }
+    (next, next_parts)
+}
+
+/// One selection decided on the conversation as read in the transaction.
+async fn decide_selection(
+    av: &Availability,
+    (c, parts): (Conversation, Vec<Participant>),
+    position: i64,
+    start: Timestamp,
+    ctx: &BookingCtx,
+    now: Timestamp,
+) -> Result<(Selection, Vec<Write>), TxError> {
+    let now_ms = to_ms(now);
+    if c.status == ConversationStatus::Complete {
+        return Ok((Selection::AlreadyComplete, Vec::new()));
+    }
+    if c.status == ConversationStatus::Expired || now_ms >= c.ends_ms {
+        // Noticed here first: the expiry is written with the refusal.
+        let writes = if c.status == ConversationStatus::InProgress {
+            expire(&c, &parts, now_ms)?
+        } else {
+            Vec::new()
+        };
+        return Ok((Selection::Expired, writes));
+    }
+    let Some(me) = parts.iter().find(|p| p.position == position) else {
+        return Err(TxError::Api(ApiError::not_found(
+            "no such scheduling conversation participant",
+        )));
+    };
+    if !may_select(me) {
+        return Ok((Selection::NoActionNeeded, Vec::new()));
+    }
+    let Ok(end) = start.checked_add(duration_of(&c)) else {
+        return Ok((Selection::UnknownSlot, Vec::new()));
+    };
+    if !is_slot(&c, start) {
+        return Ok((Selection::UnknownSlot, Vec::new()));
+    }
+    if !is_free(av, &c, &parts, start, now).await? {
+        return Ok((Selection::Unavailable, Vec::new()));
+    }
+    let (mut next, next_parts) = after_selection(&c, &parts, position, start, end);
+    let writes = change_writes(&c, &parts, &mut next, &next_parts, ctx, now_ms)?;
+    Ok((Selection::Done, writes))
+}
+
+/// The participant at `position` selects the slot starting at `start`,
+/// decided under the conversation's locks.
+pub(crate) async fn select(
+    state: &AppState,
+    conversation_id: &str,
+    position: i64,
+    start: Timestamp,
+) -> ApiResult<Selection> {
+    let db = &state.db;
+    let parts = db.conversation_participants(conversation_id).await?;
+    let ctx = &booking_ctx(db, &account_subs(&parts)).await?;
+    let (av, clock) = (&state.availability, &state.clock);
+    decide(state, &parts, conversation_id, || {
+        Box::pin(async move {
+            let read = load(db, conversation_id).await?;
+            decide_selection(av, read, position, start, ctx, clock.now()).await
+        })
+    })
+    .await
+}
+
 /// The conversation as it stands now: expired once its last period has
 /// passed, and completed on the earliest open slot when nobody chooses
 /// manually. Both are computed on read and persisted.
