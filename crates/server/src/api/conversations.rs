@@ -246,7 +246,14 @@ pub struct EventRepr {
 
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct LocationRepr {
-    pub description: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Latitude, as given (a number is answered as its text).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lat: Option<String>,
+    /// Longitude, as given (a number is answered as its text).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub long: Option<String>,
 }
 
 /// The agreed slot, once the conversation is complete.
@@ -389,7 +396,8 @@ pub struct PeriodInput {
     /// In the future.
     #[schema(format = DateTime, example = "2030-05-21T09:00:00Z")]
     pub start: String,
-    /// At least a minute after `start`, within 35 days of the earliest start.
+    /// At least a minute and at least `required_duration` after `start`,
+    /// within 35 days of the earliest start.
     #[schema(format = DateTime, example = "2030-05-21T18:00:00Z")]
     pub end: String,
 }
@@ -398,11 +406,17 @@ pub struct PeriodInput {
 pub struct LocationInput {
     #[schema(schema_with = text_schema)]
     pub description: Option<String>,
+    /// Latitude, e.g. `"51.5072"`.
+    #[schema(schema_with = text_schema)]
+    pub lat: Option<String>,
+    /// Longitude, e.g. `"-0.1276"`.
+    #[schema(schema_with = text_schema)]
+    pub long: Option<String>,
 }
 
 #[derive(ToSchema)]
 pub struct EventInput {
-    /// `{"description": …}`, or the description alone (null: absent).
+    /// `{"description", "lat", "long"}`, or the description alone (null: absent).
     #[schema(schema_with = location_schema)]
     pub location: Option<LocationInput>,
 }
@@ -572,6 +586,18 @@ fn parse_participant(p: &F<'_>, index: usize, errs: &mut Errors) -> Option<NewPa
         );
     }
     let managed = p.get("managed_availability").bool(errs).unwrap_or(false);
+    // `"slots": "auto"` must not pass for the default `manual`.
+    let slots_f = p.get("slots");
+    if slots_f.v.is_some_and(|v| !v.is_object()) {
+        errs.add(
+            &slots_f.path,
+            "invalid",
+            format!(
+                "{} must be an object such as {{\"selection_method\": \"auto\"}}",
+                slots_f.path
+            ),
+        );
+    }
     // Spellings over time, newest first; only the current one is emitted.
     let method_f = first_present(&[
         p.get("slots").get("selection_method"),
@@ -662,7 +688,14 @@ fn parse_participants(root: &F<'_>, errs: &mut Errors) -> Vec<NewParticipant> {
     out
 }
 
-fn parse_periods(root: &F<'_>, errs: &mut Errors, now: Timestamp) -> Vec<Interval> {
+/// `minutes` is the required duration, when valid: a period shorter than
+/// the meeting could never offer a slot.
+fn parse_periods(
+    root: &F<'_>,
+    errs: &mut Errors,
+    now: Timestamp,
+    minutes: Option<i64>,
+) -> Vec<Interval> {
     let f = root.get("available_periods");
     if !f.present() {
         errs.add(&f.path, "required", "available_periods is required");
@@ -706,6 +739,16 @@ fn parse_periods(root: &F<'_>, errs: &mut Errors, now: Timestamp) -> Vec<Interva
             );
             continue;
         }
+        if let Some(m) = minutes
+            && e.duration_since(s) < SignedDuration::from_mins(m)
+        {
+            errs.add(
+                &ef.path,
+                "too_short",
+                format!("end must be at least required_duration ({m} minutes) after start"),
+            );
+            continue;
+        }
         parsed.push((ef.path.clone(), Interval::new(s, e)));
     }
     let span = SignedDuration::from_hours(24 * limits::MAX_SPAN_DAYS);
@@ -734,16 +777,25 @@ fn parse_event(root: &F<'_>, errs: &mut Errors) -> Option<Value> {
         return None;
     }
     let loc = ev.get("location");
-    let description = match loc.v? {
+    let mut location = serde_json::Map::new();
+    match loc.v? {
         // A bare string is taken as the description.
-        Value::String(_) => text(&loc, errs),
-        Value::Object(_) => text(&loc.get("description"), errs),
-        _ => {
-            errs.add(&loc.path, "invalid", "event.location must be an object");
-            None
+        Value::String(_) => {
+            if let Some(d) = text(&loc, errs) {
+                location.insert("description".into(), json!(d));
+            }
         }
-    }?;
-    Some(json!({ "location": { "description": description } }))
+        Value::Object(_) => {
+            // Coordinates are kept as text, as Create Event's clients send them.
+            for key in ["description", "lat", "long"] {
+                if let Some(v) = text(&loc.get(key), errs) {
+                    location.insert(key.into(), json!(v));
+                }
+            }
+        }
+        _ => errs.add(&loc.path, "invalid", "event.location must be an object"),
+    }
+    (!location.is_empty()).then(|| json!({ "location": location }))
 }
 
 fn parse_create(body: &Value, now: Timestamp, errs: &mut Errors) -> Draft {
@@ -766,13 +818,14 @@ fn parse_create(body: &Value, now: Timestamp, errs: &mut Errors) -> Draft {
             "required_duration must be greater than zero minutes",
         );
     }
-    let periods = parse_periods(&root, errs, now);
+    let minutes = minutes.filter(|m| *m >= 1);
+    let periods = parse_periods(&root, errs, now, minutes);
     Draft {
         participants,
         tzid,
         subject,
         event,
-        minutes: minutes.filter(|m| *m >= 1),
+        minutes,
         periods,
     }
 }
@@ -1037,12 +1090,7 @@ pub async fn list_slots(
     let (c, parts) = refresh(&state, &id).await?;
     let me = find(&parts, me.position)?;
     // A proposer waiting on their proposal may list the open slots to revise it.
-    let proposer = me.status == ParticipantStatus::Waiting
-        && me.selection_method == SelectionMethod::Manual
-        && me.selected_start_ms.is_some();
-    let slots = if c.status == ConversationStatus::InProgress
-        && (me.status == ParticipantStatus::NeedsAction || proposer)
-    {
+    let slots = if c.status == ConversationStatus::InProgress && may_select(me) {
         offered(
             &state.availability,
             &c,
@@ -1058,17 +1106,6 @@ pub async fn list_slots(
     Ok(Json(SlotsBody {
         slots: slots.iter().map(|(s, e)| slot_repr(*s, *e)).collect(),
     }))
-}
-
-/// Why a selection was not taken.
-enum Outcome {
-    Done,
-    Refused {
-        field: String,
-        key: &'static str,
-        description: &'static str,
-    },
-    Unavailable,
 }
 
 /// The slot a selection names, and the path to report problems on.
@@ -1154,170 +1191,78 @@ pub async fn select_slots(
 ) -> ApiResult<Response> {
     let me = participant_by_token(&state, Some(&id), &token).await?;
     let (start, slot_path) = parse_selection(&body)?;
-    let position = me.position;
-    let parts = state.db.conversation_participants(&id).await?;
-    let ctx = &booking_ctx(&state.db, &account_subs(&parts)).await?;
-    let db = &state.db;
-    let sel_path = slot_path
+    // Problems with the selection as a whole go on the list, not the item.
+    let list_path = slot_path
         .rsplit_once('[')
         .map(|(head, _)| head.to_string())
         .unwrap_or_else(|| "selected_slots".into());
-    let refused = |field: &str, key: &'static str, description: &'static str| Outcome::Refused {
-        field: field.to_string(),
-        key,
-        description,
-    };
-    let (id_ref, sel_path, slot_path_ref, refused) = (&id, &sel_path, &slot_path, &refused);
-    let av = &state.availability;
-    let clock = &state.clock;
-    let outcome = decide(&state, &parts, &id, || {
-        Box::pin(async move {
-            let (c, parts) = load(db, id_ref).await?;
-            let now = clock.now();
-            let now_ms = to_ms(now);
-            if c.status == ConversationStatus::Complete {
-                return Ok((
-                    refused(
-                        sel_path,
-                        "conversation_complete",
-                        "the conversation is already complete",
-                    ),
-                    Vec::new(),
-                ));
-            }
-            if c.status == ConversationStatus::Expired || now_ms >= c.ends_ms {
-                let writes = if c.status == ConversationStatus::InProgress {
-                    expire(&c, &parts, now_ms)?
-                } else {
-                    Vec::new()
-                };
-                return Ok((
-                    refused(
-                        sel_path,
-                        "conversation_expired",
-                        "every available period has passed",
-                    ),
-                    writes,
-                ));
-            }
-            let Some(me) = parts.iter().find(|p| p.position == position) else {
-                return Err(TxError::Api(ApiError::not_found(
-                    "no such scheduling conversation participant",
-                )));
-            };
-            // A `manual` participant waiting on their own proposal may
-            // revise it (e.g. after it stopped being free).
-            let revising = me.status == ParticipantStatus::Waiting
-                && me.selection_method == SelectionMethod::Manual
-                && me.selected_start_ms.is_some();
-            if me.status != ParticipantStatus::NeedsAction && !revising {
-                return Ok((
-                    refused(
-                        sel_path,
-                        "no_action_needed",
-                        "this participant has nothing to choose now",
-                    ),
-                    Vec::new(),
-                ));
-            }
-            if !is_slot(&c, start) {
-                return Ok((
-                    refused(
-                        slot_path_ref,
-                        "unknown_slot",
-                        "not a slot of this conversation; list the slots again",
-                    ),
-                    Vec::new(),
-                ));
-            }
-            if !is_free(av, &c, &parts, start, now).await? {
-                return Ok((Outcome::Unavailable, Vec::new()));
-            }
-            let Ok(end) = start.checked_add(duration_of(&c)) else {
-                return Ok((
-                    refused(
-                        slot_path_ref,
-                        "unknown_slot",
-                        "not a slot of this conversation",
-                    ),
-                    Vec::new(),
-                ));
-            };
-            let (mut next, mut next_parts) = (c.clone(), parts.clone());
-            let others_agree = parts
-                .iter()
-                .filter(|p| p.position != position && p.selection_method == SelectionMethod::Manual)
-                .all(|p| p.selected_start_ms == Some(to_ms(start)));
-            if others_agree {
-                complete(&mut next, &mut next_parts, start, end);
-            } else {
-                // A proposal: the other manual participant now answers it, and
-                // any proposal of theirs is superseded.
-                for p in next_parts.iter_mut() {
-                    if p.position == position {
-                        p.status = ParticipantStatus::Waiting;
-                        p.selected_start_ms = Some(to_ms(start));
-                        p.selected_end_ms = Some(to_ms(end));
-                    } else if p.selection_method == SelectionMethod::Manual {
-                        p.status = ParticipantStatus::NeedsAction;
-                        p.selected_start_ms = None;
-                        p.selected_end_ms = None;
-                    }
-                }
-            }
-            Ok((
-                Outcome::Done,
-                change_writes(&c, &parts, &mut next, &next_parts, ctx, now_ms)?,
-            ))
-        })
-    })
-    .await?;
-    match outcome {
-        Outcome::Done => {
+    let refused =
+        |field: &str, key: &str, description: &str| Err(ApiError::field(field, key, description));
+    match select(&state, &id, me.position, start).await? {
+        Selection::Done => {
             let (c, parts) = refresh(&state, &id).await?;
+            let viewer = Viewer::Participant(me.position);
             Ok(Json(ConversationBody {
-                scheduling_conversation: conversation_repr(
-                    &state,
-                    &c,
-                    &parts,
-                    Viewer::Participant(position),
-                ),
+                scheduling_conversation: conversation_repr(&state, &c, &parts, viewer),
             })
             .into_response())
         }
-        Outcome::Refused {
-            field,
-            key,
-            description,
-        } => Err(ApiError::field(field, key, description)),
-        Outcome::Unavailable => {
-            let (c, parts) = refresh(&state, &id).await?;
-            let fresh = if c.status == ConversationStatus::InProgress {
-                offered(
-                    &state.availability,
-                    &c,
-                    &parts,
-                    position,
-                    false,
-                    state.now(),
-                )
-                .await?
-            } else {
-                Vec::new()
-            };
-            let mut body = errors_body(&[FieldError {
-                field: slot_path,
-                key: "errors.slot_unavailable".into(),
-                description: "the slot is no longer available; choose one of `slots`".into(),
-                dashboard_url: None,
-            }]);
-            body["slots"] = json!(
-                fresh
-                    .iter()
-                    .map(|(s, e)| slot_repr(*s, *e))
-                    .collect::<Vec<_>>()
-            );
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response())
-        }
+        Selection::AlreadyComplete => refused(
+            &list_path,
+            "conversation_complete",
+            "the conversation is already complete",
+        ),
+        Selection::Expired => refused(
+            &list_path,
+            "conversation_expired",
+            "every available period has passed",
+        ),
+        Selection::NoActionNeeded => refused(
+            &list_path,
+            "no_action_needed",
+            "this participant has nothing to choose now",
+        ),
+        Selection::UnknownSlot => refused(
+            &slot_path,
+            "unknown_slot",
+            "not a slot of this conversation; list the slots again",
+        ),
+        Selection::Unavailable => unavailable(&state, &id, me.position, slot_path).await,
     }
+}
+
+/// `errors.slot_unavailable`, with the slots open to the participant now.
+async fn unavailable(
+    state: &AppState,
+    id: &str,
+    position: i64,
+    slot_path: String,
+) -> ApiResult<Response> {
+    let (c, parts) = refresh(state, id).await?;
+    let fresh = if c.status == ConversationStatus::InProgress {
+        offered(
+            &state.availability,
+            &c,
+            &parts,
+            position,
+            false,
+            state.now(),
+        )
+        .await?
+    } else {
+        Vec::new()
+    };
+    let mut body = errors_body(&[FieldError {
+        field: slot_path,
+        key: "errors.slot_unavailable".into(),
+        description: "the slot is no longer available; choose one of `slots`".into(),
+        dashboard_url: None,
+    }]);
+    body["slots"] = json!(
+        fresh
+            .iter()
+            .map(|(s, e)| slot_repr(*s, *e))
+            .collect::<Vec<_>>()
+    );
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response())
 }

@@ -29,10 +29,11 @@ pub mod limits {
     pub const MAX_PERIODS: usize = 10;
     /// `errors.too_long` on `available_periods[i].end`: days after the earliest start.
     pub const MAX_SPAN_DAYS: i64 = 35;
-    /// `errors.too_short` on `available_periods[i].end`: minutes after its start.
+    /// `errors.too_short` on `available_periods[i].end`: minutes after its
+    /// start (and never less than `required_duration`).
     pub const MIN_PERIOD_MINUTES: i64 = 1;
     /// `errors.too_long` on free text (`participant_id`, `email`, `common_name`,
-    /// `subject`, `event.location.description`): characters.
+    /// `subject`, `event.location.description`, `.lat`, `.long`): characters.
     pub const MAX_TEXT: usize = 1024;
     /// At most this many slots are listed (the earliest).
     pub const MAX_SLOTS: usize = 512;
@@ -110,7 +111,20 @@ pub(crate) fn slot_query(
     }
 }
 
-/// Every slot still open, earliest first.
+/// The starts of the periods still ahead that fit the meeting. The grid
+/// alone misses a period like 09:10–09:40 for 30 minutes, which would then
+/// never offer a slot; its own start is always a candidate.
+fn period_starts(c: &Conversation, now: Timestamp) -> Vec<Timestamp> {
+    let duration = duration_of(c);
+    periods_of(c)
+        .into_iter()
+        .filter(|p| p.start > now && p.end.duration_since(p.start) >= duration)
+        .map(|p| p.start)
+        .collect()
+}
+
+/// Every slot still open, earliest first: the grid's, and each period's
+/// own start when it is free.
 pub(crate) async fn candidates(
     av: &Availability,
     c: &Conversation,
@@ -121,27 +135,34 @@ pub(crate) async fn candidates(
     if spec.periods.is_empty() {
         return Ok(Vec::new());
     }
-    Ok(evaluate(av, &spec)
-        .await?
+    let mut open = evaluate(av, &spec).await?;
+    let starts = period_starts(c, now);
+    if !starts.is_empty() {
+        open.extend(evaluate(av, &slot_query(c, parts, now, Some(starts))).await?);
+    }
+    let mut open: Vec<(Timestamp, Timestamp)> = open
         .into_iter()
         .filter(|a| a.start > now)
         .map(|a| (a.start, a.end))
-        .collect())
+        .collect();
+    open.sort();
+    open.dedup();
+    open.truncate(limits::MAX_SLOTS);
+    Ok(open)
 }
 
 /// Whether `start` names a slot of this conversation at all: on the slot
-/// grid and, with the required duration, inside one available period.
+/// grid or at a period's start and, with the required duration, inside one
+/// available period.
 pub(crate) fn is_slot(c: &Conversation, start: Timestamp) -> bool {
     let grid = DEFAULT_START_INTERVAL.as_secs();
-    if start.subsec_nanosecond() != 0 || start.as_second().rem_euclid(grid) != 0 {
-        return false;
-    }
+    let on_grid = start.subsec_nanosecond() == 0 && start.as_second().rem_euclid(grid) == 0;
     let Ok(end) = start.checked_add(duration_of(c)) else {
         return false;
     };
     periods_of(c)
         .iter()
-        .any(|p| p.start <= start && end <= p.end)
+        .any(|p| (on_grid || p.start == start) && p.start <= start && end <= p.end)
 }
 
 /// Whether the slot starting at `start` is still in the future and free for
@@ -274,13 +295,15 @@ pub(crate) fn event_writes(
     let (Some(start_ms), Some(end_ms)) = (c.chosen_start_ms, c.chosen_end_ms) else {
         return Vec::new();
     };
+    let email_of = |p: &Participant| {
+        p.email
+            .clone()
+            .or_else(|| p.sub.as_ref().and_then(|s| ctx.emails.get(s).cloned()))
+    };
     let attendees: Vec<Value> = parts
         .iter()
         .filter_map(|p| {
-            let email = p
-                .email
-                .clone()
-                .or_else(|| p.sub.as_ref().and_then(|s| ctx.emails.get(s).cloned()))?;
+            let email = email_of(p)?;
             let mut a = json!({ "email": email, "status": "accepted" });
             if let Some(n) = &p.common_name {
                 a["display_name"] = json!(n);
@@ -289,6 +312,18 @@ pub(crate) fn event_writes(
         })
         .collect();
     let mut body = json!({ "attendees": attendees });
+    // The contract makes the first participant the organizer; the same
+    // organizer goes into every participant's copy of the meeting.
+    if let Some(o) = parts.iter().min_by_key(|p| p.position) {
+        let mut organizer = json!({});
+        if let Some(n) = &o.common_name {
+            organizer["display_name"] = json!(n);
+        }
+        if let Some(e) = email_of(o) {
+            organizer["email"] = json!(e);
+        }
+        body["organizer"] = organizer;
+    }
     if let Some(loc) = c
         .event_json
         .as_deref()
@@ -498,6 +533,129 @@ pub(crate) fn only_auto(parts: &[Participant]) -> bool {
     !parts
         .iter()
         .any(|p| p.selection_method == SelectionMethod::Manual)
+}
+
+/// Whether `p` may select now: it has to choose, or it is a `manual`
+/// participant waiting on its own proposal, which it may revise (e.g. after
+/// the proposal stopped being free).
+pub(crate) fn may_select(p: &Participant) -> bool {
+    let revising = p.status == ParticipantStatus::Waiting
+        && p.selection_method == SelectionMethod::Manual
+        && p.selected_start_ms.is_some();
+    p.status == ParticipantStatus::NeedsAction || revising
+}
+
+/// What became of a selection.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Selection {
+    /// Taken: a proposal, or the conversation completed on it.
+    Done,
+    AlreadyComplete,
+    Expired,
+    NoActionNeeded,
+    /// Not a slot of this conversation at all.
+    UnknownSlot,
+    /// A slot of this conversation, but no longer free.
+    Unavailable,
+}
+
+/// The conversation after `position` selects `[start, end)`: complete when
+/// every other `manual` participant already chose that slot, else a proposal
+/// the other `manual` participant now answers (any proposal of theirs is
+/// superseded).
+fn after_selection(
+    c: &Conversation,
+    parts: &[Participant],
+    position: i64,
+    start: Timestamp,
+    end: Timestamp,
+) -> (Conversation, Vec<Participant>) {
+    let (mut next, mut next_parts) = (c.clone(), parts.to_vec());
+    let others_agree = parts
+        .iter()
+        .filter(|p| p.position != position && p.selection_method == SelectionMethod::Manual)
+        .all(|p| p.selected_start_ms == Some(to_ms(start)));
+    if others_agree {
+        complete(&mut next, &mut next_parts, start, end);
+        return (next, next_parts);
+    }
+    for p in next_parts.iter_mut() {
+        if p.position == position {
+            p.status = ParticipantStatus::Waiting;
+            p.selected_start_ms = Some(to_ms(start));
+            p.selected_end_ms = Some(to_ms(end));
+        } else if p.selection_method == SelectionMethod::Manual {
+            p.status = ParticipantStatus::NeedsAction;
+            p.selected_start_ms = None;
+            p.selected_end_ms = None;
+        }
+    }
+    (next, next_parts)
+}
+
+/// One selection decided on the conversation as read in the transaction.
+async fn decide_selection(
+    av: &Availability,
+    (c, parts): (Conversation, Vec<Participant>),
+    position: i64,
+    start: Timestamp,
+    ctx: &BookingCtx,
+    now: Timestamp,
+) -> Result<(Selection, Vec<Write>), TxError> {
+    let now_ms = to_ms(now);
+    if c.status == ConversationStatus::Complete {
+        return Ok((Selection::AlreadyComplete, Vec::new()));
+    }
+    if c.status == ConversationStatus::Expired || now_ms >= c.ends_ms {
+        // Noticed here first: the expiry is written with the refusal.
+        let writes = if c.status == ConversationStatus::InProgress {
+            expire(&c, &parts, now_ms)?
+        } else {
+            Vec::new()
+        };
+        return Ok((Selection::Expired, writes));
+    }
+    let Some(me) = parts.iter().find(|p| p.position == position) else {
+        return Err(TxError::Api(ApiError::not_found(
+            "no such scheduling conversation participant",
+        )));
+    };
+    if !may_select(me) {
+        return Ok((Selection::NoActionNeeded, Vec::new()));
+    }
+    let Ok(end) = start.checked_add(duration_of(&c)) else {
+        return Ok((Selection::UnknownSlot, Vec::new()));
+    };
+    if !is_slot(&c, start) {
+        return Ok((Selection::UnknownSlot, Vec::new()));
+    }
+    if !is_free(av, &c, &parts, start, now).await? {
+        return Ok((Selection::Unavailable, Vec::new()));
+    }
+    let (mut next, next_parts) = after_selection(&c, &parts, position, start, end);
+    let writes = change_writes(&c, &parts, &mut next, &next_parts, ctx, now_ms)?;
+    Ok((Selection::Done, writes))
+}
+
+/// The participant at `position` selects the slot starting at `start`,
+/// decided under the conversation's locks.
+pub(crate) async fn select(
+    state: &AppState,
+    conversation_id: &str,
+    position: i64,
+    start: Timestamp,
+) -> ApiResult<Selection> {
+    let db = &state.db;
+    let parts = db.conversation_participants(conversation_id).await?;
+    let ctx = &booking_ctx(db, &account_subs(&parts)).await?;
+    let (av, clock) = (&state.availability, &state.clock);
+    decide(state, &parts, conversation_id, || {
+        Box::pin(async move {
+            let read = load(db, conversation_id).await?;
+            decide_selection(av, read, position, start, ctx, clock.now()).await
+        })
+    })
+    .await
 }
 
 /// The conversation as it stands now: expired once its last period has

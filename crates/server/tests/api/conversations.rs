@@ -434,6 +434,16 @@ async fn every_validation_rule_has_its_key(app: TestApp) {
             "errors.invalid",
         ),
         (
+            json!({"participants": [{"participant_id": "@grace", "common_name": "Grace", "slots": "auto"}]}),
+            "participants[0].slots",
+            "errors.invalid",
+        ),
+        (
+            json!({"event": {"location": {"lat": true}}}),
+            "event.location.lat",
+            "errors.invalid",
+        ),
+        (
             json!({"required_duration": null}),
             "required_duration",
             "errors.required",
@@ -514,6 +524,11 @@ async fn every_validation_rule_has_its_key(app: TestApp) {
             "errors.too_short",
         ),
         (
+            json!({"available_periods": [{"start": at(day, 9, 0), "end": at(day, 10, 0)}, {"start": at(day, 11, 0), "end": at(day, 11, 59)}]}),
+            "available_periods[1].end",
+            "errors.too_short",
+        ),
+        (
             json!({"available_periods": [{"start": at(day, 9, 0), "end": at(day, 10, 0)}, {"start": at(far, 8, 0), "end": at(far, 10, 0)}]}),
             "available_periods[1].end",
             "errors.too_long",
@@ -538,8 +553,10 @@ async fn every_validation_rule_has_its_key(app: TestApp) {
             "{b}"
         );
     }
-    // Exactly 35 days from the earliest start is allowed; exactly one minute too.
+    // Exactly 35 days from the earliest start is allowed; exactly one minute
+    // too, for a one-minute meeting.
     let mut body = base.clone();
+    body["required_duration"] = json!({"minutes": 1});
     body["available_periods"] = json!([
         {"start": at(day, 9, 0), "end": at(day, 9, 1)},
         {"start": at(far, 8, 0), "end": at(far, 9, 0)}
@@ -1617,4 +1634,118 @@ async fn every_answer_is_the_documented_one(app: TestApp) {
     let (s, b) = select(&app, &url, &slot).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
     assert_documented(&doc, "post", &slots, s, &b);
+}
+
+/// The stored copy of a conversation's meeting in an account's calendar: what
+/// `body_json` holds beyond the columns.
+async fn booked_body(app: &TestApp, a: &Acct, id: &str) -> Value {
+    let e = app
+        .db
+        .event_by_id(&a.calendar_id, id)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("no event {id} in {}", a.calendar_id));
+    serde_json::from_str(&e.body_json).unwrap()
+}
+
+/// Books `body` by Bob choosing the first slot; answers the conversation id.
+async fn book_pair(app: &TestApp, p: &Pair, body: Value) -> String {
+    let conv = create_ok(app, &p.alice.token, body).await;
+    let id = conv["scheduling_conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let url = slots_url(&conv, 1).unwrap();
+    let slots = list(app, &url).await;
+    let (s, b) = select(app, &url, slots[0]["slot_id"].as_str().unwrap()).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["scheduling_conversation"]["status"], json!("complete"));
+    id
+}
+
+both!(the_first_participant_organizes_the_booked_event);
+async fn the_first_participant_organizes_the_booked_event(app: TestApp) {
+    let p = pair(&app).await;
+    let mut body = pair_body(&p, "manual");
+    body["participants"][0]["email"] = json!("alice@example.com");
+    let id = book_pair(&app, &p, body).await;
+    for acct in [&p.alice, &p.bob] {
+        assert_eq!(
+            booked_body(&app, acct, &id).await["organizer"],
+            json!({"display_name": "Alice", "email": "alice@example.com"})
+        );
+    }
+    // Without an email anywhere, the organizer is still named.
+    let id = book_pair(&app, &p, pair_body(&p, "manual")).await;
+    for acct in [&p.alice, &p.bob] {
+        let organizer = &booked_body(&app, acct, &id).await["organizer"];
+        assert_eq!(organizer["display_name"], json!("Alice"), "{organizer}");
+    }
+}
+
+both!(the_whole_location_reaches_the_conversation_and_its_events);
+async fn the_whole_location_reaches_the_conversation_and_its_events(app: TestApp) {
+    let p = pair(&app).await;
+    let mut body = pair_body(&p, "manual");
+    body["event"] =
+        json!({"location": {"description": "Room 101", "lat": "51.5072", "long": -0.1276}});
+    let want = json!({"description": "Room 101", "lat": "51.5072", "long": "-0.1276"});
+    let conv = create_ok(&app, &p.alice.token, body.clone()).await;
+    assert_eq!(conv["event"], json!({"location": want}));
+    let id = book_pair(&app, &p, body).await;
+    assert_eq!(
+        read(&app, &p.alice.token, &id).await["event"]["location"],
+        want
+    );
+    for acct in [&p.alice, &p.bob] {
+        let events = events_on(&app, acct, p.day).await;
+        let mine = with_event_id(&events, &id);
+        assert_eq!(mine.len(), 1, "{events:?}");
+        assert_eq!(mine[0]["location"], want);
+    }
+    // Coordinates alone are a location too.
+    let mut body = pair_body(&p, "manual");
+    body["event"] = json!({"location": {"lat": "1", "long": "2"}});
+    let conv = create_ok(&app, &p.alice.token, body).await;
+    assert_eq!(
+        conv["event"],
+        json!({"location": {"lat": "1", "long": "2"}})
+    );
+}
+
+both!(a_period_off_the_grid_still_offers_its_start);
+async fn a_period_off_the_grid_still_offers_its_start(app: TestApp) {
+    let p = pair(&app).await;
+    let d = p.day;
+    // Both are free 12:00-13:00 and 14:00-15:00 (see `pair`).
+    for (start, end, minutes) in [((12, 10), (12, 40), 30), ((14, 7), (15, 0), 53)] {
+        let mut body = pair_body(&p, "manual");
+        body["required_duration"] = json!({"minutes": minutes});
+        body["available_periods"] =
+            json!([{"start": at(d, start.0, start.1), "end": at(d, end.0, end.1)}]);
+        let conv = create_ok(&app, &p.alice.token, body).await;
+        let url = slots_url(&conv, 1).unwrap();
+        let slots = list(&app, &url).await;
+        assert_eq!(slots.len(), 1, "{slots:?}");
+        assert_eq!(slots[0]["start"], json!(at(d, start.0, start.1)));
+        assert_eq!(slots[0]["end"], json!(at(d, end.0, end.1)));
+        let (s, b) = select(&app, &url, slots[0]["slot_id"].as_str().unwrap()).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        assert_eq!(b["scheduling_conversation"]["status"], json!("complete"));
+    }
+    // Nobody choosing: the off-grid start is booked at once.
+    let mut body = pair_body(&p, "auto");
+    body["required_duration"] = json!({"minutes": 60});
+    body["available_periods"] = json!([{"start": at(d, 15, 37), "end": at(d, 16, 37)}]);
+    let conv = create_ok(&app, &p.alice.token, body).await;
+    assert_eq!(conv["status"], json!("complete"), "{conv}");
+    assert_eq!(conv["chosen_slot"]["start"], json!(at(d, 15, 37)));
+    // A start inside a period but off the grid is still no slot.
+    let mut body = pair_body(&p, "manual");
+    body["available_periods"] = json!([{"start": at(d, 16, 40), "end": at(d, 19, 0)}]);
+    let conv = create_ok(&app, &p.alice.token, body).await;
+    let url = slots_url(&conv, 1).unwrap();
+    let off = at(d, 16, 50).parse::<Timestamp>().unwrap().as_second();
+    let (s, b) = select(&app, &url, &format!("slt_{off}")).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
 }
