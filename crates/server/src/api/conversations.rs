@@ -831,9 +831,6 @@ fn parse_create(body: &Value, now: Timestamp, errs: &mut Errors) -> Draft {
 }
 
 // ---------------------------------------------------------------------------
-// Availability of a conversation
-
-// ---------------------------------------------------------------------------
 // Handlers
 
 /// Create a scheduling conversation.
@@ -939,7 +936,6 @@ pub async fn create(
         })
         .collect();
     let ctx = &booking_ctx(&state.db, &account_subs(&parts)).await?;
-    let _db = &state.db;
     let (conv_ref, parts_ref) = (&conv, &parts);
     let av = &state.availability;
     let clock = &state.clock;

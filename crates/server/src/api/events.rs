@@ -291,6 +291,11 @@ pub struct EventInfo {
     pub reminders: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub conferencing: Option<Value>,
+    /// Who organizes the meeting (`display_name`, `email`), on the events
+    /// Convene's bookings write.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub organizer: Option<Value>,
 }
 
 /// `GET /v1/events`.
@@ -900,6 +905,7 @@ pub fn event_json(e: &Event, localized: Option<&(String, TimeZone)>) -> EventInf
         color: extra.remove("color"),
         reminders: extra.remove("reminders"),
         conferencing: extra.remove("conferencing"),
+        organizer: extra.remove("organizer"),
     }
 }
 

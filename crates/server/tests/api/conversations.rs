@@ -1674,6 +1674,23 @@ async fn the_first_participant_organizes_the_booked_event(app: TestApp) {
             booked_body(&app, acct, &id).await["organizer"],
             json!({"display_name": "Alice", "email": "alice@example.com"})
         );
+        // And the events API shows it.
+        let (s, evs) = app
+            .call(
+                Method::GET,
+                "/v1/events?tzid=Etc/UTC",
+                Some(&acct.token),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{evs}");
+        let ev = evs["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["event_id"] == json!(id))
+            .unwrap_or_else(|| panic!("{evs}"));
+        assert_eq!(ev["organizer"]["display_name"], json!("Alice"), "{ev}");
     }
     // Without an email anywhere, the organizer is still named.
     let id = book_pair(&app, &p, pair_body(&p, "manual")).await;

@@ -783,7 +783,17 @@ pub(super) async fn store_template(
     form: &Value,
 ) -> Response {
     let f = EditorForm::from_form(form);
-    let (body, group_map, period_map) = f.body();
+    let (mut body, group_map, period_map) = f.body();
+    // The editor has no fields for the template's extra recipients: keep
+    // the ones the API set rather than dropping them on save.
+    if let Some(recipients) = existing
+        .as_ref()
+        .and_then(|t| serde_json::from_str::<Value>(&t.body_json).ok())
+        .and_then(|b| b.get("recipients").cloned())
+        .filter(|r| !r.is_null())
+    {
+        body["recipients"] = recipients;
+    }
     let sub = existing.as_ref().map(|t| t.id.clone());
     let norm = match normalize(&body) {
         Ok(n) => n,
