@@ -388,14 +388,13 @@ fn parse_event(body: &Value) -> ApiResult<EventInput> {
     if event_id.as_deref().is_some_and(reserved) {
         errs.add("event_id", "reserved", RESERVED);
     }
-    if event_id
-        .as_ref()
-        .is_some_and(|id| id.is_empty() || id.len() > 1024)
-    {
+    if event_id.as_ref().is_some_and(|id| {
+        id.trim().is_empty() || id.len() > 1024 || id.chars().any(char::is_control)
+    }) {
         errs.add(
             "event_id",
             "invalid",
-            "event_id must be 1 to 1024 characters",
+            "event_id must be 1 to 1024 characters, not blank, without control characters",
         );
     }
     let summary = root.get("summary").req_str(&mut errs);

@@ -169,12 +169,15 @@ pub async fn application_calendar(
     let root = F::root(&body);
     let apc = root.get("application_calendar_id").req_str(&mut errs);
     if let Some(id) = &apc
-        && (id.len() > 256 || !id.is_ascii())
+        && (id.len() > 256
+            || !id.is_ascii()
+            || id.trim().is_empty()
+            || id.chars().any(|c| c.is_ascii_control()))
     {
         errs.add(
             "application_calendar_id",
             "invalid",
-            "application_calendar_id must be ASCII, at most 256 characters",
+            "application_calendar_id must be printable ASCII, not blank, at most 256 characters",
         );
     }
     errs.finish()?;

@@ -184,6 +184,12 @@ pub async fn upsert(
                 for (slot, key) in ["start_time", "end_time"].iter().enumerate() {
                     if let Some(s) = p.get(key).req_str(&mut errs) {
                         match parse_hhmm(&s) {
+                            // `24:00` ends a day; no period starts there.
+                            Some(_) if slot == 0 && s.trim().starts_with("24") => errs.add(
+                                &format!("{}.{key}", p.path),
+                                "invalid",
+                                "start_time must be before 24:00",
+                            ),
                             Some(_) => times[slot] = Some(s.trim().to_string()),
                             None => errs.add(
                                 &format!("{}.{key}", p.path),

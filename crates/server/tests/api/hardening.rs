@@ -128,3 +128,49 @@ async fn the_per_address_limit_names_its_own_number() {
         "{msg}"
     );
 }
+
+both!(blank_and_control_character_ids_and_a_start_at_24_00_are_refused);
+async fn blank_and_control_character_ids_and_a_start_at_24_00_are_refused(app: TestApp) {
+    let c = app.client("Acme").await;
+    let a = app.account(&c, "alice").await;
+    for id in ["   ", "a\u{0}b", "\t"] {
+        let (s, b) = app
+            .call(
+                Method::POST,
+                "/v1/application_calendars",
+                None,
+                Some(
+                    json!({"client_id": c.client_id, "client_secret": c.client_secret,
+                            "application_calendar_id": id}),
+                ),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{id:?}: {b}");
+        let (s, b) = app
+            .call(
+                Method::POST,
+                &format!("/v1/calendars/{}/events", a.calendar_id),
+                Some(&a.token),
+                Some(json!({"event_id": id, "summary": "x",
+                            "start": future(3, 9), "end": future(3, 10)})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{id:?}: {b}");
+        assert_eq!(err_key(&b, "event_id"), "errors.invalid");
+    }
+    let (s, b) = app
+        .call(
+            Method::POST,
+            "/v1/availability_rules",
+            Some(&a.token),
+            Some(json!({"availability_rule_id": "work", "tzid": "Etc/UTC",
+                        "weekly_periods": [{"day": "monday", "start_time": "24:00", "end_time": "24:00"}]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    assert_eq!(
+        err_key(&b, "weekly_periods[0].start_time"),
+        "errors.invalid",
+        "{b}"
+    );
+}

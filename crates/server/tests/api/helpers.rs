@@ -135,6 +135,16 @@ impl TestApp {
         .await
     }
 
+    /// A replica with a configuration tweak.
+    pub async fn replica_with(&self, tweak: impl FnOnce(&mut Config)) -> TestApp {
+        Self::start(
+            Backend::Url(self.db_url.clone()),
+            Some(self.links.clone()),
+            tweak,
+        )
+        .await
+    }
+
     pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
         Self::start(backend, None, tweak).await
     }
