@@ -20,10 +20,11 @@ pub(crate) type Run = (Tick, Tick);
 pub(crate) fn normalize(runs: &mut Vec<Run>) {
     runs.retain(|r| r.0 < r.1);
     // The merge below keeps the larger end, so the order of ends is moot.
-    // A stable sort finds runs that are already in order (the store hands
-    // each member's busy intervals over sorted), so sorted input costs one
-    // pass instead of a full sort.
-    runs.sort_by_key(|r| r.0);
+    // The store hands each member's busy intervals over sorted: then one
+    // pass replaces the sort.
+    if !runs.is_sorted_by_key(|r| r.0) {
+        runs.sort_unstable_by_key(|r| r.0);
+    }
     let mut kept = 0;
     for i in 0..runs.len() {
         let run = runs[i];
@@ -135,10 +136,9 @@ pub(crate) fn at_least(sets: &[&[Run]], n: usize, sweep: &mut Sweep, out: &mut V
         return;
     }
     // Starts and ends sorted apart: two sorts of plain ticks beat one sort
-    // of tagged events, and the walk below merges them anyway. Each set is
-    // already sorted, so the concatenation is `sets.len()` sorted runs; the
-    // stable sort detects them and merges them (O(N log k), a k-way merge)
-    // where an unstable sort would start from scratch (O(N log N)).
+    // of tagged events, and the walk below merges them anyway. (A stable,
+    // run-merging sort of the members' sorted runs measured slower here
+    // than pdqsort from scratch: BENCHMARKS.md.)
     let Sweep { starts, ends } = sweep;
     starts.clear();
     ends.clear();
@@ -149,8 +149,8 @@ pub(crate) fn at_least(sets: &[&[Run]], n: usize, sweep: &mut Sweep, out: &mut V
         starts.extend(set.iter().map(|r| r.0));
         ends.extend(set.iter().map(|r| r.1));
     }
-    starts.sort();
-    ends.sort();
+    starts.sort_unstable();
+    ends.sort_unstable();
     let (mut i, mut j) = (0, 0);
     let mut count = 0usize;
     let mut open: Option<Tick> = None;
