@@ -351,3 +351,35 @@ pub async fn set_rule(
 pub async fn daily(app: &TestApp, a: &Acct, from: &str, to: &str) {
     set_rule(app, a, "Etc/UTC", &EVERY_DAY, &[(from, to)]).await;
 }
+
+/// A loopback address nobody listens on (yet): a receiver that is down.
+pub fn unused_addr() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().to_string()
+}
+
+/// Points the application's webhook at `url`.
+pub async fn set_webhook(app: &TestApp, c: &Client, url: &str) {
+    let (s, b) = app
+        .call(
+            Method::POST,
+            "/v1/application",
+            Some(&c.client_secret),
+            Some(json!({"webhook_url": url})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+}
+
+/// Opens a push channel of the account to `url`.
+pub async fn open_channel(app: &TestApp, a: &Acct, url: &str) {
+    let (s, b) = app
+        .call(
+            Method::POST,
+            "/v1/channels",
+            Some(&a.token),
+            Some(json!({"callback_url": url})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+}

@@ -221,15 +221,7 @@ async fn a_failing_receiver_gets_everything_in_the_end(app: TestApp) {
     let rx = Receiver::start(4).await;
     let c = app.client("Acme").await;
     let a = app.account(&c, "alice").await;
-    let (s, _) = app
-        .call(
-            Method::POST,
-            "/v1/channels",
-            Some(&a.token),
-            Some(json!({"callback_url": rx.url})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK);
+    open_channel(&app, &a, &rx.url).await;
     let got = rx.wait_for(1).await;
     assert_eq!(got.len(), 1);
     assert!(rx.attempts() >= 5, "4 failures, then success");
@@ -281,22 +273,11 @@ async fn a_failing_receiver_gets_everything_in_the_end(app: TestApp) {
 both!(a_restart_loses_nothing);
 async fn a_restart_loses_nothing(app: TestApp) {
     // The receiver is down while the first Convene runs: its attempts fail.
-    let addr = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().to_string()
-    };
+    let addr = unused_addr();
     let url = format!("http://{addr}/cb");
     let c = app.client("Acme").await;
     let a = app.account(&c, "alice").await;
-    let (s, _) = app
-        .call(
-            Method::POST,
-            "/v1/channels",
-            Some(&a.token),
-            Some(json!({"callback_url": url})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK);
+    open_channel(&app, &a, &url).await;
     let mut tried = false;
     for _ in 0..100 {
         let (_, log) = app
@@ -534,15 +515,7 @@ async fn stored_notifications_and_deliveries_hold_no_link_tokens(app: TestApp) {
     let rx = Receiver::start(0).await;
     let c = app.client("Acme").await;
     let host = app.account(&c, "doc").await;
-    let (s, b) = app
-        .call(
-            Method::POST,
-            "/v1/application",
-            Some(&c.client_secret),
-            Some(json!({"webhook_url": rx.url})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{b}");
+    set_webhook(&app, &c, &rx.url).await;
     let (s, r) = app
         .call(Method::POST, "/v1/scheduling_requests", Some(&c.client_secret), Some(json!({
             "host": {"sub": host.sub}, "event": {"summary": "Lesson"}, "duration": {"minutes": 30},

@@ -120,22 +120,11 @@ both!(
     }
 );
 async fn a_receiver_back_from_an_outage_gets_everything_at_once(app: TestApp) {
-    let addr = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().to_string()
-    };
+    let addr = unused_addr();
     let url = format!("http://{addr}/cb");
     let c = app.client("Acme").await;
     let a = app.account(&c, "alice").await;
-    let (s, b) = app
-        .call(
-            Method::POST,
-            "/v1/channels",
-            Some(&a.token),
-            Some(json!({"callback_url": url})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{b}");
+    open_channel(&app, &a, &url).await;
     // Four changes to the calendar: four more notifications to the channel.
     for i in 0..4 {
         let (s, b) = app
