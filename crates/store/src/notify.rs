@@ -450,6 +450,55 @@ impl Db {
             .await
     }
 
+    /// Stored notification payloads and delivery bodies that contain
+    /// `needle` (by kind of row: `true` = delivery), for one-off rewrites.
+    #[tracing::instrument(skip(self))]
+    pub async fn outbox_texts_containing(
+        &self,
+        needle: &str,
+    ) -> Result<Vec<(bool, String, String)>> {
+        let like = format!("%{needle}%");
+        let mut out: Vec<(bool, String, String)> = Vec::new();
+        let ns: Vec<(String, String)> = dispatch!(self, |p| sqlx::query_as(
+            "SELECT id, payload_json FROM notifications WHERE payload_json LIKE $1"
+        )
+        .bind(&like)
+        .fetch_all(p)
+        .await?);
+        out.extend(ns.into_iter().map(|(id, t)| (false, id, t)));
+        let ds: Vec<(String, String)> = dispatch!(self, |p| sqlx::query_as(
+            "SELECT id, body FROM deliveries WHERE body LIKE $1"
+        )
+        .bind(&like)
+        .fetch_all(p)
+        .await?);
+        out.extend(ds.into_iter().map(|(id, t)| (true, id, t)));
+        Ok(out)
+    }
+
+    /// Replaces stored outbox texts (see [`Db::outbox_texts_containing`]),
+    /// in one transaction.
+    #[tracing::instrument(skip_all, fields(n = rows.len()))]
+    pub async fn rewrite_outbox_texts(&self, rows: &[(bool, String, String)]) -> Result<()> {
+        self.write(async |tx: &mut Tx| -> Result<()> {
+            for (delivery, id, text) in rows {
+                let sql = if *delivery {
+                    "UPDATE deliveries SET body = $2 WHERE id = $1"
+                } else {
+                    "UPDATE notifications SET payload_json = $2 WHERE id = $1"
+                };
+                in_tx!(tx, |c| sqlx::query(sql)
+                    .bind(id)
+                    .bind(text)
+                    .execute(&mut *c)
+                    .await?
+                    .rows_affected());
+            }
+            Ok(())
+        })
+        .await
+    }
+
     /// The outbox at a glance, for metrics: deliveries by kind and state.
     #[tracing::instrument(skip(self))]
     pub async fn outbox_summary(&self) -> Result<Vec<OutboxRow>> {

@@ -277,6 +277,49 @@ fn without_links(state: &AppState, r: &Request, mut representation: Value) -> Va
 
 /// The body a stored scheduling request notification is sent as: its links
 /// derived again from the instance key. Anything else is sent unchanged.
+/// Removes live link tokens from outbox rows written before payloads were
+/// stored without them (`/rts/<token>` becomes `/rts/{link_token}`, which
+/// [`with_links`] fills in when sending). Runs at start; a no-op once done.
+pub async fn scrub_stored_link_tokens(
+    db: &convene_store::Db,
+) -> Result<usize, convene_store::StoreError> {
+    let rows = db.outbox_texts_containing("/rts/").await?;
+    let changed: Vec<(bool, String, String)> = rows
+        .into_iter()
+        .filter_map(|(d, id, text)| {
+            let scrubbed = scrub_link_tokens(&text);
+            (scrubbed != text).then_some((d, id, scrubbed))
+        })
+        .collect();
+    if !changed.is_empty() {
+        db.rewrite_outbox_texts(&changed).await?;
+        tracing::info!(
+            rows = changed.len(),
+            "link tokens removed from stored notifications"
+        );
+    }
+    Ok(changed.len())
+}
+
+/// `/rts/<token>` → `/rts/{link_token}` everywhere in `text`.
+fn scrub_link_tokens(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("/rts/") {
+        let (head, tail) = rest.split_at(at + "/rts/".len());
+        out.push_str(head);
+        let token_len = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+            .unwrap_or(tail.len());
+        if token_len > 0 {
+            out.push_str(LINK_TOKEN_PLACEHOLDER);
+        }
+        rest = &tail[token_len..];
+    }
+    out.push_str(rest);
+    out
+}
+
 pub fn with_links(state: &AppState, body: &str) -> String {
     if !body.contains(LINK_TOKEN_PLACEHOLDER) {
         return body.to_string();
@@ -984,5 +1027,21 @@ mod tests {
             assert_eq!(s.as_str().parse::<RequestState>(), Ok(s));
         }
         assert!("booked".parse::<RequestState>().is_err());
+    }
+}
+
+#[cfg(test)]
+mod scrub_tests {
+    use super::*;
+
+    #[test]
+    fn tokens_become_the_placeholder_and_placeholders_stay() {
+        let before = r#"{"u":"http://x/rts/AbC-d_9?decline=true","v":"http://x/rts/{link_token}","w":"/rts/"}"#;
+        let after = scrub_link_tokens(before);
+        assert_eq!(
+            after,
+            r#"{"u":"http://x/rts/{link_token}?decline=true","v":"http://x/rts/{link_token}","w":"/rts/"}"#
+        );
+        assert_eq!(scrub_link_tokens(&after), after, "idempotent");
     }
 }

@@ -174,3 +174,40 @@ async fn blank_and_control_character_ids_and_a_start_at_24_00_are_refused(app: T
         "{b}"
     );
 }
+
+both!(old_link_tokens_are_scrubbed_from_the_outbox_at_start);
+async fn old_link_tokens_are_scrubbed_from_the_outbox_at_start(app: TestApp) {
+    let c = app.client("Acme").await;
+    // A row as an older Convene wrote it: the live link in the payload.
+    let payload = json!({"scheduling_request": {"scheduling_request_id": "srq_x",
+        "primary_select_url": format!("{}/rts/Sekr3t-Tok_en", app.base)}})
+    .to_string();
+    let n = convene_store::NewNotification {
+        id: convene_server::ids::new_id("ntf"),
+        application_id: c.client_id.clone(),
+        account_id: None,
+        kind: "scheduling_request_time_chosen".into(),
+        subject_id: None,
+        payload_json: payload.clone(),
+        created_ms: 1,
+    };
+    app.db
+        .write(async |tx: &mut convene_store::Tx| tx.insert_notification(&n).await)
+        .await
+        .unwrap();
+    // A restart (another process on the database) scrubs it.
+    let _second = app.replica().await;
+    let mut rows = Vec::new();
+    for _ in 0..100 {
+        rows = app.db.outbox_texts_containing("/rts/").await.unwrap();
+        if rows.iter().all(|(_, _, t)| !t.contains("Sekr3t-Tok_en")) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(!rows.is_empty());
+    for (_, _, text) in rows {
+        assert!(!text.contains("Sekr3t-Tok_en"), "{text}");
+        assert!(text.contains("/rts/{link_token}"), "{text}");
+    }
+}
