@@ -291,7 +291,7 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    if let Err(e) = domain::requests::scrub_stored_link_tokens(&state.db).await {
+    if let Err(e) = domain::requests::scrub_stored_link_tokens(&state.db, state.now_ms()).await {
         tracing::warn!(error = %e, "could not remove old link tokens from the outbox");
     }
     let stop = tokio_util::sync::CancellationToken::new();

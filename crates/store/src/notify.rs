@@ -499,6 +499,35 @@ impl Db {
         .await
     }
 
+    /// Whether the one-off repair `name` has run on this database.
+    #[tracing::instrument(skip(self))]
+    pub async fn maintenance_done(&self, name: &str) -> Result<bool> {
+        let n: Option<i64> = dispatch!(self, |p| sqlx::query_scalar(
+            "SELECT done_ms FROM maintenance WHERE name = $1"
+        )
+        .bind(name)
+        .fetch_optional(p)
+        .await?);
+        Ok(n.is_some())
+    }
+
+    /// Records that the one-off repair `name` has run.
+    #[tracing::instrument(skip(self))]
+    pub async fn mark_maintenance_done(&self, name: &str, now_ms: i64) -> Result<()> {
+        self.write(async |tx: &mut Tx| -> Result<()> {
+            in_tx!(tx, |c| sqlx::query(
+                "INSERT INTO maintenance (name, done_ms) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING"
+            )
+            .bind(name)
+            .bind(now_ms)
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
+            Ok(())
+        })
+        .await
+    }
+
     /// The outbox at a glance, for metrics: deliveries by kind and state.
     #[tracing::instrument(skip(self))]
     pub async fn outbox_summary(&self) -> Result<Vec<OutboxRow>> {

@@ -279,10 +279,16 @@ fn without_links(state: &AppState, r: &Request, mut representation: Value) -> Va
 /// derived again from the instance key. Anything else is sent unchanged.
 /// Removes live link tokens from outbox rows written before payloads were
 /// stored without them (`/rts/<token>` becomes `/rts/{link_token}`, which
-/// [`with_links`] fills in when sending). Runs at start; a no-op once done.
+/// [`with_links`] fills in when sending). Runs at start, once per database:
+/// the scan is recorded as done.
 pub async fn scrub_stored_link_tokens(
     db: &convene_store::Db,
+    now_ms: i64,
 ) -> Result<usize, convene_store::StoreError> {
+    const NAME: &str = "scrub_link_tokens";
+    if db.maintenance_done(NAME).await? {
+        return Ok(0);
+    }
     let rows = db.outbox_texts_containing("/rts/").await?;
     let changed: Vec<(bool, String, String)> = rows
         .into_iter()
@@ -298,6 +304,7 @@ pub async fn scrub_stored_link_tokens(
             "link tokens removed from stored notifications"
         );
     }
+    db.mark_maintenance_done(NAME, now_ms).await?;
     Ok(changed.len())
 }
 
