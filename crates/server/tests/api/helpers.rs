@@ -383,3 +383,26 @@ pub async fn open_channel(app: &TestApp, a: &Acct, url: &str) {
         .await;
     assert_eq!(s, StatusCode::OK, "{b}");
 }
+
+/// The Python that runs the real servers some tests talk to (Radicale,
+/// Xandikos, aiosmtpd): `CONVENE_TEST_PYTHON`, or the virtualenv that
+/// `scripts/pyenv` creates on first use.
+#[allow(dead_code)] // used by the suites that start Python servers
+pub fn test_python() -> String {
+    static PYTHON: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        if let Ok(p) = std::env::var("CONVENE_TEST_PYTHON") {
+            return p;
+        }
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/pyenv");
+        let out = std::process::Command::new(script)
+            .output()
+            .expect("scripts/pyenv runs");
+        assert!(
+            out.status.success(),
+            "scripts/pyenv failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    });
+    PYTHON.clone()
+}
