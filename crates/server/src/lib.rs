@@ -13,6 +13,7 @@ use tower_http::normalize_path::NormalizePathLayer;
 
 pub mod api;
 pub mod auth;
+pub mod conn;
 pub mod domain;
 pub mod error;
 pub mod http;
@@ -297,6 +298,9 @@ pub async fn serve(
     let stop = tokio_util::sync::CancellationToken::new();
     let worker = tokio::spawn(notifications::run(state.clone(), stop.clone()));
     let svc = app(state);
+    // `tap_io` also makes the peer address the connect info (ratelimit.rs).
+    let listener =
+        axum::serve::ListenerExt::tap_io(conn::Listener(listener), conn::Stream::set_nodelay);
     let served = axum::serve(
         listener,
         axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(svc),

@@ -218,3 +218,54 @@ async fn old_link_tokens_are_scrubbed_from_the_outbox_at_start(app: TestApp) {
         assert!(text.contains("/rts/{link_token}"), "{text}");
     }
 }
+
+/// Sends `request` on a fresh connection and reads the whole answer.
+async fn raw_exchange(base: &str, request: Vec<u8>) -> (String, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut rd, mut wr) = conn.split();
+    // The server may answer and close before it has read everything.
+    let (_, answer) = tokio::join!(wr.write_all(&request), async {
+        let mut answer = Vec::new();
+        rd.read_to_end(&mut answer).await.unwrap();
+        answer
+    });
+    let answer = String::from_utf8(answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    let v = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {answer}"));
+    (head.to_string(), v)
+}
+
+both!(unparseable_requests_get_the_json_error_shape_too);
+async fn unparseable_requests_get_the_json_error_shape_too(app: TestApp) {
+    let long_url = format!(
+        "GET /v1/calendars?x={} HTTP/1.1\r\nHost: t\r\n\r\n",
+        "a".repeat(70_000)
+    );
+    let (head, body) = raw_exchange(&app.base, long_url.into_bytes()).await;
+    assert!(head.starts_with("HTTP/1.1 414 "), "{head}");
+    assert!(head.contains("content-type: application/json"), "{head}");
+    assert_eq!(body["error"], "uri_too_long", "{body}");
+
+    let (head, body) = raw_exchange(&app.base, b"NOT HTTP AT ALL\r\n\r\n".to_vec()).await;
+    assert!(head.starts_with("HTTP/1.1 400 "), "{head}");
+    assert_eq!(body["error"], "bad_request", "{body}");
+
+    // Too many headers rather than too many bytes: a request the server
+    // has not read to its end would be reset on close, answer and all.
+    let headers: String = (0..150).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let big_header = format!("GET /healthz HTTP/1.1\r\nHost: t\r\n{headers}\r\n");
+    let (head, body) = raw_exchange(&app.base, big_header.into_bytes()).await;
+    assert!(head.starts_with("HTTP/1.1 431 "), "{head}");
+    assert_eq!(body["error"], "request_header_fields_too_large", "{body}");
+
+    // An ordinary request on a raw connection is answered as before.
+    let (head, body) = raw_exchange(
+        &app.base,
+        b"GET /v1/nothing-here HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".to_vec(),
+    )
+    .await;
+    assert!(head.starts_with("HTTP/1.1 404 "), "{head}");
+    assert_eq!(body["error"], "not_found", "{body}");
+}
