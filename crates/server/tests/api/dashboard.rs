@@ -351,6 +351,7 @@ async fn the_editor_shows_the_problems_the_api_reports(app: TestApp) {
             "host": {"sub": stranger.sub},
             "collaborator_groups": [{"name": "Pool", "members": [{"sub": p1.sub}], "required": 2}],
             "event": {"summary": "Hello {{recipient.name}}"},
+            "recipients": [{"email": "doc@example.com", "display_name": "Doc"}],
         }),
     )
     .await;
@@ -418,6 +419,12 @@ async fn the_editor_shows_the_problems_the_api_reports(app: TestApp) {
         .await;
     let t = &t["scheduling_template"];
     assert_eq!(t["name"], json!("Fixed"));
+    // The editor has no recipient fields: saving keeps the ones the API set.
+    assert_eq!(
+        t["recipients"],
+        json!([{"email": "doc@example.com", "display_name": "Doc"}]),
+        "{t}"
+    );
     assert_eq!(t["host"], json!({"sub": host.sub}));
     assert_eq!(
         t["collaborator_groups"],
