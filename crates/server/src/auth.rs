@@ -19,8 +19,11 @@ use crate::ids::digest;
 pub const IMPERSONATE: &str = "cronofy-impersonate";
 
 pub fn bearer(parts: &Parts) -> Option<&str> {
-    let v = parts
-        .headers
+    bearer_in(&parts.headers)
+}
+
+pub fn bearer_in(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let v = headers
         .get(axum::http::header::AUTHORIZATION)?
         .to_str()
         .ok()?;
@@ -234,4 +237,28 @@ pub async fn body_client(
             "client_id and client_secret are not recognised",
         )),
     }
+}
+
+/// The application behind a call that may carry its credentials in the
+/// body (`client_id` + `client_secret`: Ruby and C# send no Authorization
+/// header for Real-Time Scheduling) or as the bearer `client_secret`.
+/// Body credentials win over any bearer token (Node sends `Bearer undefined`).
+pub async fn client_app(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+    body: &serde_json::Value,
+) -> Result<Application, ApiError> {
+    if body.get("client_secret").is_some() {
+        return body_client(state, body).await;
+    }
+    let token = bearer_in(headers).ok_or(ApiError::Unauthorized("credentials are required"))?;
+    if let Some(app) = app_for_secret(state, token).await? {
+        return Ok(app);
+    }
+    if account_for_token(state, token).await?.is_some() {
+        return Err(ApiError::Forbidden(
+            "this endpoint needs the application's client_secret".into(),
+        ));
+    }
+    Err(ApiError::Unauthorized("the credentials are not recognised"))
 }

@@ -23,6 +23,7 @@ pub mod model;
 pub mod notify;
 pub mod ops;
 mod queries;
+pub mod rts;
 pub mod scheduling;
 pub mod tx;
 

@@ -24,6 +24,7 @@ pub mod events;
 pub mod oauth;
 pub mod openapi;
 pub mod periods;
+pub mod rts;
 pub mod rules;
 pub mod scheduling;
 pub mod templates;
@@ -48,6 +49,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(conversations::routes())
         .merge(scheduling::routes())
         .merge(templates::routes())
+        .merge(rts::routes())
 }
 
 /// Wraps every route (the API's and the pages'): JSON answers for unknown

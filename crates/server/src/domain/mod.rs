@@ -8,4 +8,5 @@
 pub mod availability;
 pub mod conversations;
 pub mod requests;
+pub mod rts;
 pub mod templates;

@@ -14,4 +14,5 @@ mod hardening;
 mod notifications;
 mod operations;
 mod races;
+mod rts;
 mod scheduling;
