@@ -20,6 +20,7 @@ pub mod availability;
 pub mod calendars;
 pub mod channels;
 pub mod conversations;
+pub mod elements;
 pub mod events;
 pub mod oauth;
 pub mod openapi;
@@ -50,6 +51,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(scheduling::routes())
         .merge(templates::routes())
         .merge(rts::routes())
+        .merge(elements::routes())
 }
 
 /// Wraps every route (the API's and the pages'): JSON answers for unknown

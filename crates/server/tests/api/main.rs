@@ -9,6 +9,7 @@ mod helpers;
 mod availability;
 mod conversations;
 mod dashboard;
+mod elements;
 mod foundation;
 mod hardening;
 mod notifications;
