@@ -29,6 +29,7 @@ pub fn routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
         .routes(routes!(by_id))
         .routes(routes!(disable))
         .routes(routes!(add_to_calendar))
+        .routes(routes!(sequencing))
 }
 
 /// `event`: an upsert-event body without start and end.
@@ -338,6 +339,8 @@ pub async fn create(
         completed_url: completed,
         redirect_url: redirect,
         hour_format,
+        steps: Vec::new(),
+        sequence_id: None,
     };
     let link = rts::create(&state, &app.id, &ou, "scheduling", &spec).await?;
     answer(&state, &link)
@@ -472,7 +475,164 @@ pub async fn add_to_calendar(
         completed_url: completed,
         redirect_url: redirect,
         hour_format: None,
+        steps: Vec::new(),
+        sequence_id: None,
     };
     let link = rts::create(&state, &app.id, &ou, "add_to_calendar", &spec).await?;
+    Ok(Json(json!({"url": rts::url(&state, &link.id)})))
+}
+
+/// `POST /v1/real_time_sequencing`.
+#[allow(dead_code)] // documentation only
+#[derive(ToSchema)]
+pub struct SequencingRequest {
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub event: LinkEventIn,
+    /// `{"sequence": [steps of an availability query, each with its
+    /// `sequence_id`, `ordinal` and optional `event`], "query_periods" |
+    /// "available_periods"}`.
+    #[schema(value_type = Object)]
+    pub availability: Value,
+    pub target_calendars: Option<Vec<TargetCalendarIn>>,
+    pub tzid: Option<String>,
+    pub minimum_notice: Option<DurationIn>,
+    pub callback_urls: Option<UrlsIn>,
+    pub redirect_urls: Option<UrlsIn>,
+}
+
+/// Most steps one sequencing link books.
+const MAX_STEPS: usize = 5;
+
+/// A Real-Time Sequencing link (contract §6.5): its page offers sequences
+/// of meetings (each step at its first free time after the one before) and
+/// books every step of the chosen one.
+#[utoipa::path(post, path = "/v1/real_time_sequencing", tag = "real_time_scheduling",
+    security(("client_secret" = []), ()),
+    request_body(content((SequencingRequest = "application/json"), (SequencingRequest = "application/x-www-form-urlencoded"))),
+    responses((status = 200, description = "The link.", body = UrlBody), Problems))]
+#[tracing::instrument(skip_all)]
+pub async fn sequencing(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> ApiResult<Json<Value>> {
+    let app = client_app(&state, &headers, &body).await?;
+    let ou = app.organizational_unit_id.clone();
+    let root = F::root(&body);
+    let mut errs = Errors::new();
+    let ev = event(&root.get("event"), &mut errs);
+    let tzid = zone(&root, &mut errs);
+    let notice = root.get("minimum_notice").duration(&mut errs);
+    let completed = completed_url(&root, &mut errs);
+    let redirect = web_url(&root.get("redirect_urls").get("completed_url"), &mut errs);
+    let targets = targets(&state, &ou, &root.get("target_calendars"), &mut errs).await?;
+    let av = root.get("availability");
+    let steps = av.get("sequence").array(&mut errs).unwrap_or_default();
+    if steps.is_empty() || steps.len() > MAX_STEPS {
+        errs.add(
+            "availability.sequence",
+            "invalid",
+            format!("availability.sequence must hold 1 to {MAX_STEPS} steps"),
+        );
+    }
+    if steps.iter().any(|s| !s.v.is_some_and(Value::is_object)) {
+        errs.add(
+            "availability.sequence",
+            "invalid",
+            "each step must be an object",
+        );
+    }
+    errs.finish()?;
+    let global = ["query_periods", "available_periods"]
+        .iter()
+        .find_map(|k| body["availability"].get(*k).filter(|v| !v.is_null()))
+        .cloned();
+    let mut parsed: Vec<(i64, LinkSpec)> = Vec::new();
+    for (i, step) in steps.iter().enumerate() {
+        let mut b = step.v.cloned().unwrap_or_default();
+        if b.get("query_periods").is_none_or(Value::is_null)
+            && b.get("available_periods").is_none_or(Value::is_null)
+            && let Some(g) = &global
+        {
+            b["query_periods"] = g.clone();
+        }
+        let q = parse_query(&state.db, &ou, &b)
+            .await
+            .map_err(|e| under(&format!("availability.sequence[{i}]"), e))?;
+        if q.query_slots.is_some() {
+            return Err(ApiError::field(
+                format!("availability.sequence[{i}].query_slots"),
+                "not_supported",
+                "a step offers times from query_periods or available_periods",
+            ));
+        }
+        let sequence_id = b.get("sequence_id").cloned().unwrap_or(json!(i));
+        // A step's own event fields win over the link's.
+        let mut step_event = ev.clone();
+        if let (Value::Object(to), Some(Value::Object(from))) = (&mut step_event, b.get("event")) {
+            for (k, v) in from {
+                to.insert(k.clone(), v.clone());
+            }
+        }
+        if b["event"]["event_id"].is_null() {
+            let base = ev["event_id"].as_str().unwrap_or("sequence");
+            let sid = sequence_id
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| sequence_id.to_string());
+            step_event["event_id"] = json!(format!("{base}-{sid}"));
+        }
+        let (groups, periods) = LinkSpec::from_query(&q);
+        let duration_min = q.duration.as_mins();
+        let ordinal = b.get("ordinal").and_then(Value::as_i64).unwrap_or(i as i64);
+        parsed.push((
+            ordinal,
+            LinkSpec {
+                groups,
+                periods,
+                duration_min,
+                before_min: q.before.as_mins(),
+                after_min: q.after.as_mins(),
+                start_interval_min: q
+                    .start_interval
+                    .map(|d| d.as_mins())
+                    .unwrap_or(if duration_min % 30 == 0 { 30 } else { 15 }),
+                minimum_notice_min: notice.map(|d| d.as_mins()).unwrap_or(0).max(0),
+                tzid: tzid.clone(),
+                event: step_event,
+                targets: targets.clone(),
+                single_event: false,
+                completed_url: None,
+                redirect_url: None,
+                hour_format: None,
+                steps: Vec::new(),
+                sequence_id: Some(sequence_id),
+            },
+        ));
+    }
+    parsed.sort_by_key(|p| p.0);
+    let steps: Vec<LinkSpec> = parsed.into_iter().map(|p| p.1).collect();
+    let first = &steps[0];
+    let spec = LinkSpec {
+        groups: Vec::new(),
+        // The link lives while its first step can still start.
+        periods: first.periods.clone(),
+        duration_min: first.duration_min,
+        before_min: 0,
+        after_min: 0,
+        start_interval_min: first.start_interval_min,
+        minimum_notice_min: first.minimum_notice_min,
+        tzid,
+        event: ev,
+        targets,
+        single_event: false,
+        completed_url: completed,
+        redirect_url: redirect,
+        hour_format: None,
+        steps,
+        sequence_id: None,
+    };
+    let link = rts::create(&state, &app.id, &ou, "sequencing", &spec).await?;
     Ok(Json(json!({"url": rts::url(&state, &link.id)})))
 }

@@ -68,6 +68,13 @@ pub struct LinkSpec {
     pub completed_url: Option<String>,
     pub redirect_url: Option<String>,
     pub hour_format: Option<String>,
+    /// A sequencing link's steps (each with its own query, event and
+    /// targets), booked together in order; empty for other links.
+    #[serde(default)]
+    pub steps: Vec<LinkSpec>,
+    /// A step's `sequence_id`, as given.
+    #[serde(default)]
+    pub sequence_id: Option<Value>,
 }
 
 impl LinkSpec {
@@ -179,6 +186,7 @@ impl LinkSpec {
             .groups
             .iter()
             .flat_map(|g| g.members.iter().map(|m| m.sub.clone()))
+            .chain(self.steps.iter().flat_map(|st| st.members()))
             .collect();
         all.sort();
         all.dedup();
@@ -389,7 +397,11 @@ fn targets_for<'a>(spec: &'a LinkSpec, chosen: &[String]) -> Vec<&'a Target> {
 pub async fn book(state: &AppState, l: &RtsLink, start: Timestamp) -> Result<RtsLink, BookError> {
     let spec = spec_of(l)?;
     let mut locked = spec.members();
-    locked.extend(spec.targets.iter().map(|t| t.sub.clone()));
+    locked.extend(
+        std::iter::once(&spec)
+            .chain(&spec.steps)
+            .flat_map(|st| st.targets.iter().map(|t| t.sub.clone())),
+    );
     let id = l.id.clone();
     let db = state.db.clone();
     state
@@ -405,6 +417,30 @@ pub async fn book(state: &AppState, l: &RtsLink, start: Timestamp) -> Result<Rts
                 return Err(BookError::NotOpen(cur.status.clone()));
             }
             let now = state.now_ms();
+            if !spec.steps.is_empty() {
+                let bookings = book_sequence(state, tx, &spec, &id, start, now).await?;
+                let first = bookings.first().cloned().ok_or(BookError::Taken)?;
+                let mut next = cur.clone();
+                next.status = "completed".into();
+                next.booking_json = Some(serde_json::to_string(&first).expect("serializable"));
+                next.updated_ms = now.max(cur.updated_ms + 1);
+                tx.update_rts_link(&next, "open").await?;
+                if let Some(url) = &spec.completed_url {
+                    let mut n = completed_notification(&spec.steps[0], &next, &first, url, now);
+                    let mut payload: Value =
+                        serde_json::from_str(&n.payload_json).unwrap_or_default();
+                    payload["body"]["events"] = json!(
+                        spec.steps
+                            .iter()
+                            .zip(&bookings)
+                            .map(|(st, b)| event_json(st, Some(b)))
+                            .collect::<Vec<_>>()
+                    );
+                    n.payload_json = payload.to_string();
+                    tx.insert_notification(&n).await?;
+                }
+                return Ok(next);
+            }
             let open = spec.open_periods(now);
             let booking = if spec.groups.is_empty() {
                 // A fixed time (add to calendar): nobody's availability to check.
@@ -487,4 +523,88 @@ pub fn callback_of(payload_json: &str) -> Option<(String, String)> {
         v["callback_url"].as_str()?.to_string(),
         v["body"].to_string(),
     ))
+}
+
+/// The earliest start of step `next` after `prev` booked `[.., end)`.
+fn earliest_after(prev: &LinkSpec, next: &LinkSpec, end: Timestamp) -> Timestamp {
+    let gap = SignedDuration::from_mins(prev.after_min + next.before_min);
+    end.checked_add(gap).unwrap_or(end)
+}
+
+/// The sequences a sequencing link offers now: for each start of its first
+/// step, every later step at its first free time after the one before.
+/// Answers each sequence's step starts.
+pub async fn sequences(state: &AppState, spec: &LinkSpec) -> ApiResult<Vec<Vec<Timestamp>>> {
+    let now = state.now_ms();
+    let mut per_step = Vec::new();
+    for st in &spec.steps {
+        let found =
+            crate::domain::availability::evaluate(&state.availability, &st.slot_query(now)).await?;
+        per_step.push(found);
+    }
+    let Some((first, rest)) = per_step.split_first() else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    'first: for f in first {
+        let mut chain = vec![(f.start, f.end)];
+        for (w, slots) in rest.iter().enumerate() {
+            let (_, end) = *chain.last().expect("non-empty");
+            let earliest = earliest_after(&spec.steps[w], &spec.steps[w + 1], end);
+            match slots.iter().find(|s| s.start >= earliest) {
+                Some(s) => chain.push((s.start, s.end)),
+                None => continue 'first,
+            }
+        }
+        out.push(chain.into_iter().map(|(s, _)| s).collect());
+        if out.len() >= 20 {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// Books a sequence starting at `start` inside the booking transaction:
+/// each step re-checked in order, at its first free time after the step
+/// before, and its events written.
+async fn book_sequence(
+    state: &AppState,
+    tx: &mut Tx,
+    spec: &LinkSpec,
+    link_id: &str,
+    start: Timestamp,
+    now: i64,
+) -> Result<Vec<Booking>, BookError> {
+    let mut bookings: Vec<Booking> = Vec::new();
+    for (i, st) in spec.steps.iter().enumerate() {
+        let at = match bookings.last() {
+            None => start,
+            Some(prev) => {
+                let earliest = earliest_after(&spec.steps[i - 1], st, from_ms(prev.end_ms));
+                let found =
+                    crate::domain::availability::evaluate(&state.availability, &st.slot_query(now))
+                        .await?;
+                found
+                    .iter()
+                    .find(|s| s.start >= earliest)
+                    .map(|s| s.start)
+                    .ok_or(BookError::Taken)?
+            }
+        };
+        let b = recheck_and_pick(
+            state,
+            st.slot_query(now),
+            &st.open_periods(now),
+            at,
+            &st.group_defs(),
+        )
+        .await?;
+        // A step's event goes to the calendars of the people it books.
+        for t in st.targets.iter().filter(|t| b.members.contains(&t.sub)) {
+            tx.upsert_event(&event_for(st, link_id, t, &b, now)).await?;
+            tx.set_last_booked(&t.sub, now).await?;
+        }
+        bookings.push(b);
+    }
+    Ok(bookings)
 }

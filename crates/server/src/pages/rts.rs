@@ -82,7 +82,29 @@ async fn page(
     let mut days: Vec<DayView> = Vec::new();
     if status == "open" {
         let today = state.now().to_zoned(zone.clone()).date();
-        for t in free_times(state, &spec).await? {
+        // A sequence is offered by its first step's start; its label names
+        // every step's time.
+        let offered: Vec<(jiff::Timestamp, String)> = if spec.steps.is_empty() {
+            free_times(state, &spec)
+                .await?
+                .into_iter()
+                .map(|t| (t, local_label(t, &zone, clock)))
+                .collect()
+        } else {
+            rts::sequences(state, &spec)
+                .await?
+                .into_iter()
+                .map(|seq| {
+                    let label = seq
+                        .iter()
+                        .map(|t| local_label(*t, &zone, clock))
+                        .collect::<Vec<_>>()
+                        .join(" → ");
+                    (seq[0], label)
+                })
+                .collect()
+        };
+        for (t, label) in offered {
             let date = t.to_zoned(zone.clone()).date();
             let relative = if date == today {
                 "Today"
@@ -94,7 +116,7 @@ async fn page(
             let day = local_label(t, &zone, "%A %-d %B %Y");
             let slot = SlotView {
                 value: fmt_time(t),
-                label: local_label(t, &zone, clock),
+                label,
             };
             match days.last_mut() {
                 Some(d) if d.label == day => d.slots.push(slot),

@@ -558,3 +558,84 @@ async fn add_to_calendar_links_add_the_fixed_time(app: TestApp) {
     assert_eq!(evs.len(), 1);
     assert_eq!(evs[0]["end"], future(3, 15));
 }
+
+both!(a_sequencing_link_books_every_step_in_order);
+async fn a_sequencing_link_books_every_step_in_order(app: TestApp) {
+    let c = app.client("Acme").await;
+    let a = app.account(&c, "a").await;
+    let b = app.account(&c, "b").await;
+    // b is busy 10:00–11:00, so a 09:00 first step (a, 60 min) is followed
+    // by b's 30-minute step at 11:00, not 10:00.
+    let (s, _) = app
+        .call(
+            Method::POST,
+            &format!("/v1/calendars/{}/events", b.calendar_id),
+            Some(&b.token),
+            Some(json!({"event_id": "busy", "summary": "Busy", "start": future(2, 10), "end": future(2, 11)})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let rx = Receiver::start(0).await;
+    let body = json!({
+        "client_id": c.client_id, "client_secret": c.client_secret,
+        "oauth": {"redirect_uri": "http://example.com/oauth"},
+        "event": {"event_id": "onboarding", "summary": "Onboarding"},
+        "availability": {
+            "sequence": [
+                {"sequence_id": "first", "ordinal": 1,
+                 "participants": [{"members": [{"sub": a.sub}], "required": "all"}],
+                 "required_duration": {"minutes": 60}, "start_interval": {"minutes": 60},
+                 "event": {"summary": "Part one"}},
+                {"sequence_id": "second", "ordinal": 2,
+                 "participants": [{"members": [{"sub": b.sub}], "required": "all"}],
+                 "required_duration": {"minutes": 30}, "start_interval": null,
+                 "event": {"summary": "Part two"}}
+            ],
+            "query_periods": [{"start": future(2, 9), "end": future(2, 12)}]
+        },
+        "target_calendars": [
+            {"sub": a.sub, "calendar_id": a.calendar_id},
+            {"sub": b.sub, "calendar_id": b.calendar_id}
+        ],
+        "callback_urls": {"completed_url": rx.url}
+    });
+    let (s, created) = app
+        .call(
+            Method::POST,
+            "/v1/real_time_sequencing",
+            Some("undefined"),
+            Some(body),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{created}");
+    let url = created["url"].as_str().unwrap();
+    let html = app
+        .http
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // 09:00 → 11:00 and 10:00 → 11:00; at 11:00 part one ends at noon, too late.
+    assert_eq!(slots_in(&html), vec![future(2, 9), future(2, 10)], "{html}");
+    assert!(html.contains("09:00 → 11:00"), "{html}");
+    let r = post_slot(url, &future(2, 9)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let ea = events_of(&app, &a).await;
+    assert_eq!(ea.len(), 1, "{ea:?}");
+    assert_eq!(ea[0]["summary"], "Part one");
+    assert_eq!(ea[0]["start"], future(2, 9));
+    let eb: Vec<Value> = events_of(&app, &b)
+        .await
+        .into_iter()
+        .filter(|e| e["event_id"] != "busy")
+        .collect();
+    assert_eq!(eb.len(), 1, "{eb:?}");
+    assert_eq!(eb[0]["event_id"], "onboarding-second");
+    assert_eq!(eb[0]["start"], future(2, 11));
+    let got = rx.wait_for(1).await;
+    let cb: Value = serde_json::from_str(&got[0].body).unwrap();
+    assert_eq!(cb["events"].as_array().unwrap().len(), 2, "{cb}");
+}
