@@ -295,7 +295,7 @@ pub async fn create(
         }
     };
     let completed = completed_url(&root, &mut errs);
-    web_url(
+    let no_times = web_url(
         &root.get("callback_urls").get("no_times_suitable_url"),
         &mut errs,
     );
@@ -341,6 +341,7 @@ pub async fn create(
         hour_format,
         steps: Vec::new(),
         sequence_id: None,
+        no_times_suitable_url: no_times,
     };
     let link = rts::create(&state, &app.id, &ou, "scheduling", &spec).await?;
     answer(&state, &link)
@@ -477,6 +478,7 @@ pub async fn add_to_calendar(
         hour_format: None,
         steps: Vec::new(),
         sequence_id: None,
+        no_times_suitable_url: None,
     };
     let link = rts::create(&state, &app.id, &ou, "add_to_calendar", &spec).await?;
     Ok(Json(json!({"url": rts::url(&state, &link.id)})))
@@ -608,6 +610,7 @@ pub async fn sequencing(
                 hour_format: None,
                 steps: Vec::new(),
                 sequence_id: Some(sequence_id),
+                no_times_suitable_url: None,
             },
         ));
     }
@@ -632,6 +635,7 @@ pub async fn sequencing(
         hour_format: None,
         steps,
         sequence_id: None,
+        no_times_suitable_url: None,
     };
     let link = rts::create(&state, &app.id, &ou, "sequencing", &spec).await?;
     Ok(Json(json!({"url": rts::url(&state, &link.id)})))

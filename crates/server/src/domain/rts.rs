@@ -19,6 +19,8 @@ use crate::time::{fmt_ms, from_ms, to_ms};
 
 /// The notification a completed link's `callback_urls.completed_url` gets.
 pub const COMPLETED: &str = "real_time_scheduling_completed";
+/// The notification `callback_urls.no_times_suitable_url` gets.
+pub const NO_TIMES_SUITABLE: &str = "real_time_scheduling_no_times_suitable";
 /// What a disabled link's page says when the application gave no message.
 pub const DEFAULT_DISABLED: &str = "This scheduling link is no longer available.";
 
@@ -75,6 +77,9 @@ pub struct LinkSpec {
     /// A step's `sequence_id`, as given.
     #[serde(default)]
     pub sequence_id: Option<Value>,
+    /// Called when the visitor says none of the times suit them.
+    #[serde(default)]
+    pub no_times_suitable_url: Option<String>,
 }
 
 impl LinkSpec {
@@ -607,4 +612,38 @@ async fn book_sequence(
         bookings.push(b);
     }
     Ok(bookings)
+}
+
+/// The visitor says none of the offered times suit them: the link's
+/// `no_times_suitable_url` is called (through the outbox). The link stays
+/// open. Answers whether a callback was queued.
+#[tracing::instrument(skip_all, fields(link = %l.id))]
+pub async fn no_times_suitable(state: &AppState, l: &RtsLink) -> ApiResult<bool> {
+    let spec = spec_of(l)?;
+    let Some(url) = spec.no_times_suitable_url.clone() else {
+        return Ok(false);
+    };
+    if status(state, l, &spec) != "open" {
+        return Ok(false);
+    }
+    let now = state.now_ms();
+    let body = json!({
+        "notification": {"type": "no_times_suitable", "triggered_at": fmt_ms(now)},
+        "real_time_scheduling": {"real_time_scheduling_id": l.id, "status": "open"},
+        "event": event_json(&spec, None),
+    });
+    let n = NewNotification {
+        id: new_id("ntf"),
+        application_id: l.application_id.clone(),
+        account_id: None,
+        kind: NO_TIMES_SUITABLE.to_string(),
+        subject_id: Some(l.id.clone()),
+        payload_json: json!({"callback_url": url, "body": body}).to_string(),
+        created_ms: now,
+    };
+    state
+        .db
+        .write(async |tx: &mut Tx| tx.insert_notification(&n).await)
+        .await?;
+    Ok(true)
 }

@@ -37,6 +37,10 @@ pub struct LinkPage {
     pub days: Vec<DayView>,
     pub booked: Option<String>,
     pub action: String,
+    /// The link calls back when none of its times suit the visitor.
+    pub none_suit: bool,
+    /// Where a booking sends the browser (for the page's CSP).
+    pub redirect_origin: Option<String>,
 }
 
 async fn load(state: &AppState, token: &str) -> Result<Option<RtsLink>, ApiError> {
@@ -184,15 +188,42 @@ async fn page(
             days,
             booked,
             action: state.cfg.url(&format!("/rts/{token}")),
+            none_suit: spec.no_times_suitable_url.is_some(),
+            redirect_origin: spec
+                .redirect_url
+                .as_deref()
+                .and_then(crate::auth::origin_of),
         },
     ))
 }
 
 fn shown(r: Result<(StatusCode, LinkPage), ApiError>, status: Option<StatusCode>) -> Response {
     match r {
-        Ok((s, p)) => render(status.unwrap_or(s), &p),
+        Ok((s, p)) => {
+            let redirect = p.redirect_origin.clone();
+            allow_form_redirect(render(status.unwrap_or(s), &p), redirect.as_deref())
+        }
         Err(e) => error_page(e),
     }
+}
+
+/// The pick form posts to Convene, which answers with a redirect to the
+/// application's `redirect_urls.completed_url`; browsers hold that redirect
+/// to the page's `form-action`, so the page names the application's origin
+/// there too.
+fn allow_form_redirect(mut resp: Response, origin: Option<&str>) -> Response {
+    let Some(origin) = origin else {
+        return resp;
+    };
+    let csp = super::assets::CSP.replace(
+        "form-action 'self'",
+        &format!("form-action 'self' {origin}"),
+    );
+    if let Ok(v) = axum::http::HeaderValue::from_str(&csp) {
+        resp.headers_mut()
+            .insert(axum::http::header::CONTENT_SECURITY_POLICY, v);
+    }
+    resp
 }
 
 /// `GET /rts/{token}` for a link; `None` when the token is not a link's.
@@ -218,6 +249,17 @@ pub async fn submit(state: &AppState, token: &str, form: &Value) -> Option<Respo
         Err(e) => return Some(error_page(e)),
     };
     let asked = qstr(form, "tz");
+    if qstr(form, "action") == Some("no_times_suitable") {
+        let msg = match rts::no_times_suitable(state, &l).await {
+            Ok(true) => "Thanks: we have let them know that none of these times suit you.",
+            Ok(false) => "This link is no longer open.",
+            Err(e) => return Some(error_page(e)),
+        };
+        return Some(shown(
+            page(state, &l, token, asked, Some(msg.to_string())).await,
+            None,
+        ));
+    }
     let Some(slot) = qstr(form, "slot").and_then(parse_time) else {
         let msg = Some("Please choose one of the times below.".to_string());
         return Some(shown(

@@ -123,15 +123,17 @@ async fn a_link_books_calls_back_and_redirects(app: TestApp) {
         id
     );
 
-    let html = app
-        .http
-        .get(url)
-        .send()
-        .await
+    let page = app.http.get(url).send().await.unwrap();
+    // Browsers hold the form's redirect to the page's form-action.
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
         .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .to_string();
+    assert!(
+        csp.contains("form-action 'self' http://example.com;"),
+        "{csp}"
+    );
+    let html = page.text().await.unwrap();
     let slots = slots_in(&html);
     // 09:00, 09:30 … 11:00: 60 minutes on the half hour within 09–12.
     assert_eq!(slots.len(), 5, "{html}");
@@ -638,4 +640,78 @@ async fn a_sequencing_link_books_every_step_in_order(app: TestApp) {
     let got = rx.wait_for(1).await;
     let cb: Value = serde_json::from_str(&got[0].body).unwrap();
     assert_eq!(cb["events"].as_array().unwrap().len(), 2, "{cb}");
+}
+
+both!(none_of_these_times_calls_the_no_times_suitable_url);
+async fn none_of_these_times_calls_the_no_times_suitable_url(app: TestApp) {
+    let c = app.client("Acme").await;
+    let host = app.account(&c, "host").await;
+    let rx = Receiver::start(0).await;
+    let created = create(
+        &app,
+        &c,
+        link_body(
+            &host,
+            json!({"callback_urls": {"no_times_suitable_url": rx.url}}),
+        ),
+    )
+    .await;
+    let url = created["url"].as_str().unwrap();
+    let html = app
+        .http
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("id=\"no-times-suitable-button\""), "{html}");
+    let r = app
+        .http
+        .post(url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("action=no_times_suitable")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("none of these times suit you")
+    );
+    let got = rx.wait_for(1).await;
+    let body: Value = serde_json::from_str(&got[0].body).unwrap();
+    assert_eq!(body["notification"]["type"], "no_times_suitable");
+    assert_eq!(
+        body["real_time_scheduling"]["real_time_scheduling_id"],
+        created["real_time_scheduling"]["real_time_scheduling_id"]
+    );
+    assert_eq!(
+        got[0].signature,
+        hmac_b64(c.client_secret.as_bytes(), got[0].body.as_bytes())
+    );
+    // The link stays open; without the URL there is no such button.
+    let (_, st) = app
+        .call(
+            Method::GET,
+            &format!("/v1/real_time_scheduling?token={}", token_of(url)),
+            Some(&c.client_secret),
+            None,
+        )
+        .await;
+    assert_eq!(st["real_time_scheduling"]["status"], "open");
+    let plain = create(&app, &c, link_body(&host, json!({}))).await;
+    let html = app
+        .http
+        .get(plain["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!html.contains("no-times-suitable-button"));
 }
