@@ -191,6 +191,9 @@ impl FromRequestParts<AppState> for AppAuth {
         if let Some(auth) = app_secret_auth(parts, state, token).await? {
             return Ok(auth);
         }
+        if let Some(auth) = ou_token_auth(parts, state, token).await? {
+            return Ok(auth);
+        }
         if account_for_token(state, token).await?.is_some() {
             return Err(ApiError::Forbidden(
                 "this endpoint needs the application's client_secret".into(),
@@ -414,4 +417,27 @@ impl ElementScope {
             ),
         }
     }
+}
+
+/// An Organizational Unit token (scope `organizational_unit_scheduler`):
+/// the scheduling request endpoints accept it for its unit; anywhere else
+/// it is recognised but not allowed (403).
+async fn ou_token_auth(
+    parts: &Parts,
+    state: &AppState,
+    token: &str,
+) -> Result<Option<AppAuth>, ApiError> {
+    let Some(app) = crate::domain::ou_grants::access(state, token).await? else {
+        return Ok(None);
+    };
+    if !parts.uri.path().starts_with("/v1/scheduling_requests") {
+        return Err(ApiError::Forbidden(
+            "an organizational_unit_scheduler token is only for scheduling requests".into(),
+        ));
+    }
+    let account = match parts.headers.get(IMPERSONATE).and_then(|v| v.to_str().ok()) {
+        Some(sub) => Some(impersonate(state, &app, sub).await?),
+        None => None,
+    };
+    Ok(Some(AppAuth { app, account }))
 }

@@ -27,3 +27,17 @@ CREATE TABLE element_tokens (
     created_ms          BIGINT NOT NULL
 );
 CREATE INDEX element_tokens_expiry ON element_tokens (expires_ms);
+
+-- Organizational Unit authorization (scope organizational_unit_scheduler):
+-- the codes an OU admin grants an application at /oauth/authorize, and the
+-- access and refresh tokens they are exchanged for. Only digests are kept.
+CREATE TABLE ou_grants (
+    hash                    TEXT PRIMARY KEY,
+    kind                    TEXT NOT NULL,     -- code | access | refresh
+    application_id          TEXT NOT NULL REFERENCES applications(id),
+    organizational_unit_id  TEXT NOT NULL REFERENCES organizational_units(id),
+    redirect_uri            TEXT,              -- a code's, checked at exchange
+    expires_ms              BIGINT,
+    used                    BOOLEAN NOT NULL,  -- a code is exchanged once
+    created_ms              BIGINT NOT NULL
+);

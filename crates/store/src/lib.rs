@@ -22,6 +22,7 @@ pub mod conversations;
 pub mod model;
 pub mod notify;
 pub mod ops;
+pub mod ou_grants;
 mod queries;
 pub mod rts;
 pub mod scheduling;

@@ -8,6 +8,7 @@ use axum::response::{Html, IntoResponse, Response};
 pub mod admin_auth;
 pub mod assets;
 pub mod dashboard;
+pub mod ou_authorize;
 pub mod recipient;
 pub mod rts;
 pub mod template_check;
@@ -26,6 +27,10 @@ pub fn routes() -> axum::Router<crate::AppState> {
             post(dashboard::webhooks::replay),
         )
         .route("/rts/{token}", get(link_page).post(link_submit))
+        .route(
+            "/oauth/authorize",
+            get(ou_authorize::show).post(ou_authorize::submit),
+        )
         .route("/", get(landing))
 }
 

@@ -14,6 +14,7 @@ mod foundation;
 mod hardening;
 mod notifications;
 mod operations;
+mod ou_tokens;
 mod races;
 mod rts;
 mod scheduling;
