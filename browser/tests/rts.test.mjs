@@ -1,11 +1,15 @@
 // A Real-Time Scheduling link's page in chromium, as the person given the
 // link sees it: the times by day, axe-core clean, a pick that books the
 // event, calls the application back and lands on redirect_urls.completed_url.
+// And the Organizational Unit consent page: an admin allows the application
+// and the browser lands on its redirect_uri with a code.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { api, axe, launchChromium, screenshot, startConvene } from '../lib/harness.mjs';
 
+const ADMIN = 'admin@links.example';
+const PASSWORD = 'links are go 42';
 let convene;
 let browser;
 let site;
@@ -14,7 +18,7 @@ let host;
 const callbacks = [];
 
 before(async () => {
-  convene = await startConvene({ ou: 'Links', adminEmail: 'admin@links.example', adminPassword: 'links are go 42' });
+  convene = await startConvene({ ou: 'Links', adminEmail: ADMIN, adminPassword: PASSWORD });
   const [s, b] = await api(convene.base, 'POST', '/v1/application_calendars', {
     body: { client_id: convene.app.client_id, client_secret: convene.app.client_secret, application_calendar_id: 'host' },
   });
@@ -81,5 +85,27 @@ test('a Real-Time Scheduling link books the picked time and redirects', async ()
   // The link now shows the booking.
   await page.goto(link.url);
   assert.ok(await page.locator('#confirmation').isVisible());
+  await page.close();
+});
+
+test('an admin grants the application organizational_unit_scheduler', async () => {
+  const page = await browser.newPage();
+  const redirect = `${base}/cb`;
+  await page.goto(`${convene.base}/oauth/authorize?response_type=code&client_id=${convene.app.client_id}&redirect_uri=${encodeURIComponent(redirect)}&scope=organizational_unit_scheduler&state=s1`);
+  assert.ok(await page.locator('#consent').isVisible());
+  assert.deepEqual(await axe(page), [], 'axe on the consent page');
+  await screenshot(page, 'ou-consent');
+  await page.fill('#email', ADMIN);
+  await page.fill('#password', PASSWORD);
+  await Promise.all([page.waitForURL((u) => u.href.startsWith(redirect)), page.locator('#allow').click()]);
+  const back = new URL(page.url());
+  assert.equal(back.searchParams.get('state'), 's1');
+  const [s, tok] = await api(convene.base, 'POST', '/oauth/token', {
+    body: { client_id: convene.app.client_id, client_secret: convene.app.client_secret, grant_type: 'authorization_code', code: back.searchParams.get('code'), redirect_uri: redirect },
+  });
+  assert.equal(s, 200, JSON.stringify(tok));
+  assert.equal(tok.scope, 'organizational_unit_scheduler');
+  const [qs] = await api(convene.base, 'POST', '/v1/scheduling_requests/query', { bearer: tok.access_token, body: { scheduling_request_ids: ['srq_unknown'] } });
+  assert.equal(qs, 200);
   await page.close();
 });
