@@ -141,6 +141,9 @@ pub struct DisableRequest {
     pub display_message: String,
 }
 
+/// Most calendars one link writes its event to.
+const MAX_TARGETS: usize = 50;
+
 /// A URL Convene will call or send a browser to.
 fn web_url(f: &F<'_>, errs: &mut Errors) -> Option<String> {
     let s = f.str(errs)?;
@@ -161,7 +164,16 @@ async fn targets(
     errs: &mut Errors,
 ) -> ApiResult<Vec<Target>> {
     let mut out = Vec::new();
-    for t in f.array(errs).unwrap_or_default() {
+    let items = f.array(errs).unwrap_or_default();
+    if items.len() > MAX_TARGETS {
+        errs.add(
+            &f.path,
+            "too_many",
+            format!("at most {MAX_TARGETS} target calendars"),
+        );
+        return Ok(out);
+    }
+    for t in items {
         let (Some(sub), Some(cal)) = (
             t.get("sub").req_str(errs),
             t.get("calendar_id").req_str(errs),
@@ -447,10 +459,12 @@ pub async fn add_to_calendar(
     let completed = completed_url(&root, &mut errs);
     let redirect = web_url(&root.get("redirect_urls").get("completed_url"), &mut errs);
     let targets = targets(&state, &ou, &root.get("target_calendars"), &mut errs).await?;
-    if let (Some(s), Some(e)) = (start, end)
-        && e <= s
-    {
-        errs.add("event.end", "invalid", "end must be after start");
+    if let (Some(s), Some(e)) = (start, end) {
+        if e <= s {
+            errs.add("event.end", "invalid", "end must be after start");
+        } else if e <= state.now() {
+            errs.add("event.end", "in_the_past", "the event has already ended");
+        }
     }
     errs.finish()?;
     let (Some(s), Some(e)) = (start, end) else {

@@ -715,3 +715,36 @@ async fn none_of_these_times_calls_the_no_times_suitable_url(app: TestApp) {
         .unwrap();
     assert!(!html.contains("no-times-suitable-button"));
 }
+
+both!(links_refuse_past_events_and_too_many_targets);
+async fn links_refuse_past_events_and_too_many_targets(app: TestApp) {
+    let c = app.client("Acme").await;
+    let host = app.account(&c, "host").await;
+    let past = json!({
+        "event": {"event_id": "old", "summary": "Old", "start": "2020-01-01T10:00:00Z", "end": "2020-01-01T11:00:00Z"},
+        "target_calendars": [{"sub": host.sub, "calendar_id": host.calendar_id}]
+    });
+    let (s, b) = app
+        .call(
+            Method::POST,
+            "/v1/add_to_calendar",
+            Some(&c.client_secret),
+            Some(past),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    assert_eq!(err_key(&b, "event.end"), "errors.in_the_past");
+    let many: Vec<Value> = (0..51)
+        .map(|_| json!({"sub": host.sub, "calendar_id": host.calendar_id}))
+        .collect();
+    let (s, b) = app
+        .call(
+            Method::POST,
+            "/v1/real_time_scheduling",
+            Some(&c.client_secret),
+            Some(link_body(&host, json!({"target_calendars": many}))),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    assert_eq!(err_key(&b, "target_calendars"), "errors.too_many");
+}
