@@ -359,13 +359,12 @@ pub async fn create(
     answer(&state, &link)
 }
 
-/// The application's link, or 404.
-async fn own_link(
-    state: &AppState,
+/// The application's link, or 404 (another application's link is not
+/// told apart from a missing one).
+fn own_link(
     app_id: &str,
     l: Option<convene_store::rts::RtsLink>,
 ) -> ApiResult<convene_store::rts::RtsLink> {
-    let _ = state;
     l.filter(|l| l.application_id == app_id)
         .ok_or_else(|| ApiError::not_found("no such Real-Time Scheduling link"))
 }
@@ -389,7 +388,7 @@ pub async fn by_token(
         .db
         .rts_link_by_token_hash(&crate::ids::digest(token))
         .await?;
-    let l = own_link(&state, &auth.app.id, l).await?;
+    let l = own_link(&auth.app.id, l)?;
     answer(&state, &l)
 }
 
@@ -405,7 +404,7 @@ pub async fn by_id(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let l = state.db.rts_link(&id).await?;
-    let l = own_link(&state, &auth.app.id, l).await?;
+    let l = own_link(&auth.app.id, l)?;
     answer(&state, &l)
 }
 
@@ -423,7 +422,7 @@ pub async fn disable(
     Body(body): Body,
 ) -> ApiResult<Json<Value>> {
     let l = state.db.rts_link(&id).await?;
-    let l = own_link(&state, &auth.app.id, l).await?;
+    let l = own_link(&auth.app.id, l)?;
     let root = F::root(&body);
     let mut errs = Errors::new();
     let msg = root.get("display_message").req_str(&mut errs);
