@@ -540,6 +540,97 @@ async function channels () {
   }
 }
 
+// 6b. Real-Time Scheduling, sequencing, add to calendar and element tokens
+const slotsIn = (html) => [...html.matchAll(/name="slot" value="([^"]+)"/g)].map((m) => m[1]);
+
+async function pick (url, slot) {
+  const r = await fetch(url, {
+    method: 'POST',
+    redirect: 'manual',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: `slot=${encodeURIComponent(slot)}`
+  });
+  return { status: r.status, location: r.headers.get('location') };
+}
+
+async function realTime () {
+  const cal = (S.av && S.av.aCal) || S.cal || await firstCalendar(S.client);
+  const eventId = `conf-node-rts-${RUN}`;
+  const res = await appClient().realTimeScheduling({
+    oauth: { redirect_uri: 'http://127.0.0.1/oauth', scope: 'create_event' },
+    event: { event_id: eventId, summary: 'Conformance RTS', tzid: 'Etc/UTC' },
+    availability: {
+      participants: [{ members: [{ sub: S.sub, calendar_ids: [cal] }], required: 'all' }],
+      required_duration: { minutes: 30 },
+      query_periods: [{ start: iso(day(11, 9)), end: iso(day(11, 11)) }]
+    },
+    target_calendars: [{ sub: S.sub, calendar_id: cal }],
+    redirect_urls: { completed_url: 'http://127.0.0.1/rts-done' },
+    tzid: 'Etc/UTC'
+  });
+  const link = res.real_time_scheduling || {};
+  check('realTimeScheduling: id and url', /^sch_/.test(link.real_time_scheduling_id || '') && (link.url || '').startsWith(`${URL}/`), show(res));
+  const html = await (await fetch(link.url)).text();
+  const slots = slotsIn(html);
+  check('realTimeScheduling page: the free half hours', JSON.stringify(slots) === JSON.stringify([iso(day(11, 9)), iso(day(11, 9, 30)), iso(day(11, 10)), iso(day(11, 10, 30))]), show(slots));
+  if (slots.length) {
+    const r = await pick(link.url, slots[2]);
+    check('realTimeScheduling pick: 303 to redirect_urls.completed_url', r.status === 303 && r.location === 'http://127.0.0.1/rts-done', show(r));
+    const { events } = await S.client.readEvents({ from: isoDate(day(11)), to: isoDate(day(12)), tzid: 'Etc/UTC', calendar_ids: [cal] });
+    const booked = events.filter((e) => e.event_id === eventId);
+    check('realTimeScheduling pick: the event is in the target calendar', booked.length === 1 && booked[0].start === slots[2], show(booked));
+  }
+
+  const seq = await appClient().realTimeSequencing({
+    client_id: CLIENT_ID,
+    client_secret: CLIENT_SECRET,
+    oauth: { redirect_uri: 'http://127.0.0.1/oauth' },
+    event: { event_id: `conf-node-seq-${RUN}`, summary: 'Sequence' },
+    availability: {
+      sequence: [
+        { sequence_id: 'one', ordinal: 1, participants: [{ members: [{ sub: S.sub, calendar_ids: [cal] }], required: 'all' }], required_duration: { minutes: 30 } },
+        { sequence_id: 'two', ordinal: 2, participants: [{ members: [{ sub: S.sub, calendar_ids: [cal] }], required: 'all' }], required_duration: { minutes: 30 } }
+      ],
+      query_periods: [{ start: iso(day(12, 9)), end: iso(day(12, 11)) }]
+    },
+    target_calendars: [{ sub: S.sub, calendar_id: cal }],
+    tzid: 'Etc/UTC'
+  });
+  check('realTimeSequencing: url', (seq.url || '').startsWith(`${URL}/`), show(seq));
+  const seqSlots = slotsIn(await (await fetch(seq.url)).text());
+  check('realTimeSequencing page: sequences by their first step', seqSlots[0] === iso(day(12, 9)), show(seqSlots));
+  if (seqSlots.length) {
+    const r = await pick(seq.url, seqSlots[0]);
+    check('realTimeSequencing pick: booked', r.status === 200, show(r));
+    const { events } = await S.client.readEvents({ from: isoDate(day(12)), to: isoDate(day(13)), tzid: 'Etc/UTC', calendar_ids: [cal] });
+    const mine = events.filter((e) => e.event_id.startsWith(`conf-node-seq-${RUN}`)).map((e) => e.start).sort();
+    check('realTimeSequencing pick: both steps booked, one after the other', JSON.stringify(mine) === JSON.stringify([iso(day(12, 9)), iso(day(12, 9, 30))]), show(mine));
+  }
+
+  const add = await appClient().addToCalendar({
+    client_id: CLIENT_ID,
+    client_secret: CLIENT_SECRET,
+    oauth: { redirect_uri: 'http://127.0.0.1/oauth' },
+    event: { event_id: `conf-node-add-${RUN}`, summary: 'Added', start: iso(day(13, 15)), end: iso(day(13, 16)) },
+    target_calendars: [{ sub: S.sub, calendar_id: cal }]
+  });
+  check('addToCalendar: url', (add.url || '').startsWith(`${URL}/`), show(add));
+  const addSlots = slotsIn(await (await fetch(add.url)).text());
+  check('addToCalendar page: offers the event\'s own time', JSON.stringify(addSlots) === JSON.stringify([iso(day(13, 15))]), show(addSlots));
+
+  const origin = 'http://localhost:8000';
+  const et = await appClient().requestElementToken({ permissions: ['availability'], subs: [S.sub], origin });
+  const tok = et.element_token || {};
+  check('requestElementToken: token, permissions, origin, expires_in', tok.token && JSON.stringify(tok.permissions) === '["availability"]' && tok.origin === origin && tok.expires_in > 0, show(et));
+  const r = await fetch(`${URL}/v1/availability?et=${encodeURIComponent(tok.token)}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', origin, 'cronofy-element': 'v1.67.7, SlotPicker' },
+    body: JSON.stringify({ participants: [{ members: [{ sub: S.sub }], required: 'all' }], required_duration: { minutes: 30 }, start_interval: { minutes: 30 }, response_format: 'overlapping_slots', query_periods: [{ start: iso(day(14, 9)), end: iso(day(14, 10)) }] })
+  });
+  const body = await r.json();
+  check('element token: availability from its origin', r.status === 200 && Array.isArray(body.available_slots) && body.available_slots.length === 2, `${r.status} ${show(body)}`);
+}
+
 // 7. Refresh and revoke
 async function tokens () {
   const c = S.client;
@@ -573,6 +664,7 @@ async function main () {
       check('availability queries', false, 'skipped: setup failed');
     }
     if (S.cal) await section('channels', channels);
+    await section('realTime', realTime);
     await section('tokens', tokens);
   }
   console.log(`conformance-node: ${PASSED} passed, ${FAILED} failed`);

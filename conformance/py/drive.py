@@ -592,6 +592,106 @@ def channels():
         srv.shutdown()
 
 
+
+# ---------------------------------------------------------------------------
+# 5c. Real-Time Scheduling and UI Elements element tokens
+# ---------------------------------------------------------------------------
+def _page(url, form=None):
+    """GET (or POST a form to) a link page without following redirects: (status, body, location)."""
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *a, **k):
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect)
+    data = urllib.parse.urlencode(form).encode() if form else None
+    try:
+        with opener.open(urllib.request.Request(url, data=data), timeout=30) as r:
+            return r.status, r.read().decode(), r.headers.get("Location")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode(), e.headers.get("Location")
+
+
+def real_time_scheduling():
+    import re
+
+    app = pycronofy.Client(client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
+    sub = S["sub"]
+    cal = S.get("av", {}).get("a_cal") or first_calendar(S["client"])
+    event_id = "conf-rts-%s" % RUN
+
+    def create(eid):
+        return app.real_time_scheduling(
+            availability={"participants": [{"members": [{"sub": sub, "calendar_ids": [cal]}], "required": "all"}],
+                          "required_duration": {"minutes": 30},
+                          "available_periods": [{"start": iso(day(10, 9)), "end": iso(day(10, 11))}]},
+            oauth={"redirect_uri": "http://127.0.0.1/oauth", "scope": "create_event"},
+            event={"event_id": eid, "summary": "Conformance RTS", "tzid": "Etc/UTC"},
+            target_calendars=[{"sub": sub, "calendar_id": cal}],
+            minimum_notice={"hours": 1},
+            redirect_urls={"completed_url": "http://127.0.0.1/rts-done"},
+        )
+
+    res = create(event_id)
+    link = res.get("real_time_scheduling") or {}
+    rid, url = link.get("real_time_scheduling_id"), link.get("url") or ""
+    check("real_time_scheduling: id and url", bool(rid) and url.startswith(URL + "/"), "got %r" % res)
+    st = app.get_real_time_scheduling_status(real_time_scheduling_id=rid)["real_time_scheduling"]
+    check("real_time_scheduling status by id: open", st.get("status") == "open", "got %r" % st)
+    st = app.get_real_time_scheduling_status(token=url.rsplit("/", 1)[-1])["real_time_scheduling"]
+    check("real_time_scheduling status by token: same link, open",
+          st.get("real_time_scheduling_id") == rid and st.get("status") == "open", "got %r" % st)
+
+    status, html, _ = _page(url)
+    slots = re.findall(r'name="slot" value="([^"]+)"', html)
+    check("real_time_scheduling page: the free half hours of the window",
+          slots == [iso(day(10, 9)), iso(day(10, 9, 30)), iso(day(10, 10)), iso(day(10, 10, 30))],
+          "HTTP %s, slots %r" % (status, slots))
+    if slots:
+        status, _, location = _page(url, {"slot": slots[1]})
+        check("real_time_scheduling pick: redirected to redirect_urls.completed_url",
+              status == 303 and location == "http://127.0.0.1/rts-done", "HTTP %s to %r" % (status, location))
+        st = app.get_real_time_scheduling_status(real_time_scheduling_id=rid)["real_time_scheduling"]
+        check("real_time_scheduling status: completed with the event's start",
+              st.get("status") == "completed" and (st.get("event") or {}).get("start", {}).get("time") == slots[1],
+              "got %r" % st)
+        booked = [e for e in S["client"].read_events(calendar_ids=(cal,), from_date=iso(day(10)), to_date=iso(day(11)),
+                                                     tzid="Etc/UTC").all() if e.get("event_id") == event_id]
+        check("real_time_scheduling pick: the event is in the target calendar",
+              len(booked) == 1 and booked[0].get("start") == slots[1], "got %r" % booked)
+
+    other = create(event_id + "-2")["real_time_scheduling"]
+    done = app.disable_real_time_scheduling_link(other["real_time_scheduling_id"], "Closed for now")
+    check("disable_real_time_scheduling_link: disabled",
+          done.get("real_time_scheduling", {}).get("status") == "disabled", "got %r" % done)
+    status, html, _ = _page(other["url"])
+    check("disabled link page: shows the display message", "Closed for now" in html, "HTTP %s" % status)
+
+
+def element_tokens():
+    import requests
+
+    app = pycronofy.Client(client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
+    origin = "http://localhost:8000"
+    res = app.get_ui_element_token(["availability"], [S["sub"]], origin)
+    et = res.get("element_token") or {}
+    check("get_ui_element_token: token, permissions, origin, expires_in",
+          et.get("token") and et.get("permissions") == ["availability"] and et.get("origin") == origin
+          and isinstance(et.get("expires_in"), int) and et["expires_in"] > 0, "got %r" % res)
+    query = {"participants": [{"members": [{"sub": S["sub"]}], "required": "all"}],
+             "required_duration": {"minutes": 30}, "response_format": "overlapping_slots",
+             "query_periods": [{"start": iso(day(10, 9)), "end": iso(day(10, 11))}]}
+    r = requests.post("%s/v1/availability?et=%s" % (URL, et.get("token")), json=query,
+                      headers={"Origin": origin, "Cronofy-Element": "v1.67.7, SlotPicker"}, timeout=30)
+    check("element token: availability from its origin", r.status_code == 200 and "available_slots" in r.json(),
+          "HTTP %s %s" % (r.status_code, r.text[:200]))
+    r = requests.post("%s/v1/availability?et=%s" % (URL, et.get("token")), json=query,
+                      headers={"Origin": "http://elsewhere.example"}, timeout=30)
+    check("element token: refused from another origin (403)", r.status_code == 403, "HTTP %s" % r.status_code)
+
 # ---------------------------------------------------------------------------
 # 6. Refresh and revoke
 # ---------------------------------------------------------------------------
@@ -631,6 +731,8 @@ def main():
             check("availability queries", False, "skipped: setup failed")
         if "cal" in S:
             section(channels)
+        section(real_time_scheduling)
+        section(element_tokens)
         section(tokens)
     print("conformance-py: %d passed, %d failed" % (PASSED, FAILED), flush=True)
     return 1 if FAILED else 0

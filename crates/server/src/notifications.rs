@@ -240,6 +240,11 @@ async fn fan_out(
             None => Vec::new(),
         });
     }
+    if n.kind.starts_with("real_time_scheduling_") {
+        return Ok(crate::domain::rts::callback_of(&n.payload_json)
+            .map(|(url, body)| vec![delivery(n, None, &url, body)])
+            .unwrap_or_default());
+    }
     let Some(account) = &n.account_id else {
         return Ok(Vec::new());
     };

@@ -22,7 +22,9 @@ pub mod conversations;
 pub mod model;
 pub mod notify;
 pub mod ops;
+pub mod ou_grants;
 mod queries;
+pub mod rts;
 pub mod scheduling;
 pub mod tx;
 

@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 use super::openapi::Problems;
 use super::rules::Text;
 
-use crate::auth::QueryAuth;
+use crate::auth::{ElementScope, QueryAuth};
 use crate::error::{ApiError, ApiResult};
 use crate::http::Body;
 use crate::input::{Errors, F};
@@ -632,9 +632,11 @@ pub async fn check_members(
 pub async fn availability(
     State(state): State<crate::AppState>,
     QueryAuth(auth): QueryAuth,
+    scope: ElementScope,
     Body(body): Body,
 ) -> ApiResult<Json<AvailabilityBody>> {
     let spec = parse_query(&state.db, &auth.app.organizational_unit_id, &body).await?;
+    scope.check(&spec)?;
     let found = evaluate(&state.availability, &spec).await?;
     let items: Vec<AvailableOut> = found.iter().map(AvailableOut::new).collect();
     Ok(Json(
@@ -691,6 +693,7 @@ fn buffer_maximum(f: &F<'_>, errs: &mut Errors) -> Option<i64> {
 pub async fn sequenced(
     State(state): State<crate::AppState>,
     QueryAuth(auth): QueryAuth,
+    scope: ElementScope,
     Body(body): Body,
 ) -> ApiResult<Json<SequencesBody>> {
     let root = F::root(&body);
@@ -748,6 +751,7 @@ pub async fn sequenced(
             }
             Err(e) => return Err(e),
         };
+        scope.check(&spec)?;
         let mut errs = Errors::new();
         let buffer = step.get("buffer");
         let before_max = buffer_maximum(&buffer.get("before").get("maximum"), &mut errs);

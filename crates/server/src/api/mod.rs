@@ -20,10 +20,12 @@ pub mod availability;
 pub mod calendars;
 pub mod channels;
 pub mod conversations;
+pub mod elements;
 pub mod events;
 pub mod oauth;
 pub mod openapi;
 pub mod periods;
+pub mod rts;
 pub mod rules;
 pub mod scheduling;
 pub mod templates;
@@ -48,6 +50,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(conversations::routes())
         .merge(scheduling::routes())
         .merge(templates::routes())
+        .merge(rts::routes())
+        .merge(elements::routes())
 }
 
 /// Wraps every route (the API's and the pages'): JSON answers for unknown

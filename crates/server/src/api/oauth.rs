@@ -81,6 +81,9 @@ pub struct TokenRequest {
     #[schema(example = "refresh_token")]
     pub grant_type: String,
     pub refresh_token: Option<String>,
+    /// With `authorization_code`: an Organizational Unit code.
+    pub code: Option<String>,
+    pub redirect_uri: Option<String>,
 }
 
 /// What `POST /oauth/token/revoke` reads.
@@ -220,7 +223,7 @@ pub async fn token(State(state): State<AppState>, Body(body): Body) -> ApiResult
     let app = body_client(&state, &body).await?;
     match body.get("grant_type").and_then(Value::as_str) {
         Some("refresh_token") => {}
-        Some("authorization_code") => return Err(ApiError::OAuth("invalid_grant")),
+        Some("authorization_code") => return ou_code_exchange(&state, &app, &body).await,
         _ => return Err(ApiError::OAuth("unsupported_grant_type")),
     }
     let Some(refresh) = body
@@ -230,6 +233,9 @@ pub async fn token(State(state): State<AppState>, Body(body): Body) -> ApiResult
     else {
         return Err(ApiError::OAuth("invalid_request"));
     };
+    if let Some(issued) = crate::domain::ou_grants::refresh(&state, &app, refresh).await? {
+        return Ok(ou_token_response(issued));
+    }
     let tok = state.db.token(&digest(refresh)).await?;
     let Some(tok) = tok.filter(|t| t.kind == "refresh" && !t.revoked && t.application_id == app.id)
     else {
@@ -292,4 +298,38 @@ pub fn routes() -> utoipa_axum::router::OpenApiRouter<crate::AppState> {
         .routes(routes!(token))
         .routes(routes!(revoke))
         .routes(routes!(application_calendar))
+}
+
+/// `grant_type: authorization_code` with an Organizational Unit code (from
+/// `/oauth/authorize?scope=organizational_unit_scheduler`): a unit token.
+async fn ou_code_exchange(
+    state: &AppState,
+    app: &Application,
+    body: &Value,
+) -> ApiResult<TokenResponse> {
+    let code = body.get("code").and_then(Value::as_str).unwrap_or("");
+    if code.is_empty() || !crate::domain::ou_grants::is_code(state, code).await? {
+        return Err(ApiError::OAuth("invalid_grant"));
+    }
+    let redirect_uri = body.get("redirect_uri").and_then(Value::as_str);
+    let issued = crate::domain::ou_grants::exchange(state, app, code, redirect_uri).await?;
+    Ok(ou_token_response(issued))
+}
+
+/// A unit token names the unit where an account token names the account.
+fn ou_token_response(issued: crate::domain::ou_grants::Issued) -> TokenResponse {
+    (
+        [(CACHE_CONTROL, "no-store"), (PRAGMA, "no-cache")],
+        Json(TokenBody {
+            token_type: "bearer",
+            access_token: issued.access_token,
+            expires_in: issued.expires_in,
+            refresh_token: issued.refresh_token,
+            scope: crate::domain::ou_grants::SCOPE,
+            sub: issued.organizational_unit_id.clone(),
+            account_id: issued.organizational_unit_id,
+            application_calendar_id: None,
+            linking_profile: None,
+        }),
+    )
 }

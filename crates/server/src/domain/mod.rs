@@ -7,5 +7,7 @@
 
 pub mod availability;
 pub mod conversations;
+pub mod ou_grants;
 pub mod requests;
+pub mod rts;
 pub mod templates;

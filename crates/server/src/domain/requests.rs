@@ -549,6 +549,66 @@ fn pick(
     c
 }
 
+/// The heart of every booking, run inside its transaction once the locks
+/// are held: `start` is re-checked against everyone's current availability
+/// (within the `open` window, with the query `q`), and in each group the
+/// members needed are picked, least recently booked first. Scheduling
+/// requests and Real-Time Scheduling links book through here.
+pub(crate) async fn recheck_and_pick(
+    state: &AppState,
+    mut q: QuerySpec,
+    open: &[Interval],
+    start: Timestamp,
+    groups: &[GroupDef],
+) -> Result<Booking, BookError> {
+    let end = start
+        .checked_add(q.duration)
+        .map_err(|_| BookError::Taken)?;
+    if !open.iter().any(|p| p.start <= start && end <= p.end) {
+        return Err(BookError::Taken);
+    }
+    q.query_slots = Some(vec![start]);
+    q.format = Format::Slots;
+    let found = evaluate(&state.availability, &q).await?;
+    let Some(slot) = found.first() else {
+        return Err(BookError::Taken);
+    };
+    let mut members: Vec<String> = groups.iter().flat_map(|g| g.members.clone()).collect();
+    members.sort();
+    members.dedup();
+    let accounts = state.db.accounts(&members).await.map_err(ApiError::from)?;
+    let last: std::collections::HashMap<String, i64> = accounts
+        .iter()
+        .map(|a| (a.id.clone(), a.last_booked_ms.unwrap_or(i64::MIN)))
+        .collect();
+    let mut chosen: Vec<String> = Vec::new();
+    for g in groups {
+        let free: Vec<String> = g
+            .members
+            .iter()
+            .filter(|m| slot.members.contains(m))
+            .cloned()
+            .collect();
+        let need = g.required.unwrap_or(g.members.len());
+        let already = free.iter().filter(|m| chosen.contains(m)).count();
+        let rest: Vec<String> = free
+            .iter()
+            .filter(|m| !chosen.contains(m))
+            .cloned()
+            .collect();
+        let more = need.saturating_sub(already);
+        if rest.len() < more {
+            return Err(BookError::Taken);
+        }
+        chosen.extend(pick(&rest, more, &last));
+    }
+    Ok(Booking {
+        start_ms: to_ms(start),
+        end_ms: to_ms(slot.end),
+        members: chosen,
+    })
+}
+
 /// Books `start` for the request: inside one serialized transaction the
 /// slot is re-checked against everyone's current availability, members are
 /// chosen, events written, the request completed and the notification
@@ -579,58 +639,19 @@ pub async fn book(state: &AppState, r: &Request, start: Timestamp) -> Result<Req
                 return Err(BookError::NotOpen(cur.state.to_string()));
             }
             let now = state.now_ms();
-            let end = start
-                .checked_add(spec.duration())
-                .map_err(|_| BookError::Taken)?;
-            if !spec
-                .open_periods(now)
-                .iter()
-                .any(|p| p.start <= start && end <= p.end)
-            {
-                return Err(BookError::Taken);
-            }
-            let mut q = spec.slot_query(now, &id);
-            q.query_slots = Some(vec![start]);
-            q.format = Format::Slots;
-            let found = evaluate(&state.availability, &q).await?;
-            let Some(slot) = found.first() else {
-                return Err(BookError::Taken);
-            };
-            let accounts = db.accounts(&members).await.map_err(ApiError::from)?;
-            let last: std::collections::HashMap<String, i64> = accounts
-                .iter()
-                .map(|a| (a.id.clone(), a.last_booked_ms.unwrap_or(i64::MIN)))
+            let groups: Vec<GroupDef> = std::iter::once(&spec.host)
+                .chain(&spec.collaborator_groups)
+                .cloned()
                 .collect();
-            let mut chosen: Vec<String> = Vec::new();
-            for g in std::iter::once(&spec.host).chain(&spec.collaborator_groups) {
-                let free: Vec<String> = g
-                    .members
-                    .iter()
-                    .filter(|m| slot.members.contains(m))
-                    .cloned()
-                    .collect();
-                let need = g.required.unwrap_or(g.members.len());
-                let already: Vec<String> = free
-                    .iter()
-                    .filter(|m| chosen.contains(m))
-                    .cloned()
-                    .collect();
-                let rest: Vec<String> = free
-                    .iter()
-                    .filter(|m| !chosen.contains(m))
-                    .cloned()
-                    .collect();
-                let more = need.saturating_sub(already.len());
-                if rest.len() < more {
-                    return Err(BookError::Taken);
-                }
-                chosen.extend(pick(&rest, more, &last));
-            }
-            let booking = Booking {
-                start_ms: to_ms(start),
-                end_ms: to_ms(slot.end),
-                members: chosen.clone(),
-            };
+            let booking = recheck_and_pick(
+                state,
+                spec.slot_query(now, &id),
+                &spec.open_periods(now),
+                start,
+                &groups,
+            )
+            .await?;
+            let chosen = booking.members.clone();
             let previous: Vec<String> = booking_of(&cur).map(|b| b.members).unwrap_or_default();
             for m in previous.iter().filter(|m| !chosen.contains(m)) {
                 tx.delete_booking_events(m, &id, now).await?;

@@ -8,7 +8,9 @@ use axum::response::{Html, IntoResponse, Response};
 pub mod admin_auth;
 pub mod assets;
 pub mod dashboard;
+pub mod ou_authorize;
 pub mod recipient;
+pub mod rts;
 pub mod template_check;
 
 /// Every page: the dashboard and the recipient's slot picker.
@@ -24,8 +26,37 @@ pub fn routes() -> axum::Router<crate::AppState> {
             "/dashboard/deliveries/{delivery_id}/replay",
             post(dashboard::webhooks::replay),
         )
-        .route("/rts/{token}", get(recipient::show).post(recipient::submit))
+        .route("/rts/{token}", get(link_page).post(link_submit))
+        .route(
+            "/oauth/authorize",
+            get(ou_authorize::show).post(ou_authorize::submit),
+        )
         .route("/", get(landing))
+}
+
+/// `GET /rts/{token}`: a Real-Time Scheduling link's page, or else a
+/// scheduling request recipient's (the two kinds of link share the path).
+async fn link_page(
+    state: axum::extract::State<crate::AppState>,
+    token: axum::extract::Path<String>,
+    q: crate::http::QueryInput,
+) -> Response {
+    match rts::show(&state, &token, &q.0).await {
+        Some(r) => r,
+        None => recipient::show(state, token, q).await,
+    }
+}
+
+/// `POST /rts/{token}`: a pick on either kind of link.
+async fn link_submit(
+    state: axum::extract::State<crate::AppState>,
+    token: axum::extract::Path<String>,
+    form: crate::http::Body,
+) -> Response {
+    match rts::submit(&state, &token, &form.0).await {
+        Some(r) => r,
+        None => recipient::submit(state, token, form).await,
+    }
 }
 
 #[derive(Template)]

@@ -44,13 +44,13 @@ pub struct ZoneView {
 }
 
 /// Pages carry Convene's security headers (CSP, no framing).
-fn render<T: Template>(status: StatusCode, t: &T) -> Response {
+pub(super) fn render<T: Template>(status: StatusCode, t: &T) -> Response {
     super::assets::secure(super::render(status, t))
 }
 
 /// `America/New York (UTC−04:00)`: the offset now, so people can find
 /// their zone by the time difference they know.
-fn zone_label(name: &str) -> String {
+pub(super) fn zone_label(name: &str) -> String {
     let readable = name.replace('_', " ");
     match tz(name) {
         Some(z) => {
@@ -98,7 +98,7 @@ fn zone_of(spec: Option<&RequestSpec>, asked: Option<&str>) -> (String, TimeZone
     (d, z)
 }
 
-fn local_label(t: Timestamp, zone: &TimeZone, fmt: &str) -> String {
+pub(super) fn local_label(t: Timestamp, zone: &TimeZone, fmt: &str) -> String {
     t.to_zoned(zone.clone()).strftime(fmt).to_string()
 }
 
@@ -187,7 +187,7 @@ async fn page(
     })
 }
 
-fn missing() -> Response {
+pub(super) fn missing() -> Response {
     let p = RecipientPage {
         summary: "Link not found".into(),
         description: String::new(),
@@ -224,12 +224,12 @@ async fn load(state: &AppState, token: &str) -> Result<Option<Request>, ApiError
     }
 }
 
-fn error_page(e: ApiError) -> Response {
+pub(super) fn error_page(e: ApiError) -> Response {
     tracing::error!(error = ?e, "recipient page failed");
     axum::response::IntoResponse::into_response(e)
 }
 
-fn qstr<'a>(q: &'a Value, k: &str) -> Option<&'a str> {
+pub(super) fn qstr<'a>(q: &'a Value, k: &str) -> Option<&'a str> {
     q.get(k).and_then(Value::as_str).filter(|s| !s.is_empty())
 }
 
