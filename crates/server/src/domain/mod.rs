@@ -7,5 +7,6 @@
 
 pub mod availability;
 pub mod conversations;
+pub mod mail;
 pub mod requests;
 pub mod templates;

@@ -11,6 +11,7 @@ mod conversations;
 mod dashboard;
 mod foundation;
 mod hardening;
+mod mail;
 mod notifications;
 mod operations;
 mod races;
