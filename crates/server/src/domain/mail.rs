@@ -63,14 +63,43 @@ pub fn calendar_connected(_account: &convene_store::Account) -> bool {
 /// calendar receives the booking itself or the address is one Convene made
 /// up for an application calendar (nobody reads those).
 pub fn member_address(account: &convene_store::Account) -> Option<&str> {
-    let synthetic = account.email.ends_with(".calendars.convene");
-    (!calendar_connected(account) && !synthetic && valid_address(&account.email))
+    (!calendar_connected(account) && reaches_someone(&account.email))
         .then_some(account.email.as_str())
+}
+
+/// The address a mail's organizer falls back to: the sender's own.
+pub fn sender_address(cfg: &crate::Config) -> String {
+    cfg.mail_from
+        .parse::<lettre::message::Mailbox>()
+        .map(|m| m.email.to_string())
+        .unwrap_or_else(|_| "convene@localhost".into())
+}
+
+/// The host part of the public URL, which makes invitation UIDs global.
+pub fn uid_host(cfg: &crate::Config) -> String {
+    cfg.public_url
+        .split("://")
+        .nth(1)
+        .unwrap_or("convene")
+        .split(['/', ':'])
+        .next()
+        .unwrap_or("convene")
+        .to_string()
+}
+
+/// Whether an address reaches a person: well formed, and not one Convene
+/// made up for an application calendar.
+pub fn reaches_someone(email: &str) -> bool {
+    !email.ends_with(".calendars.convene") && valid_address(email)
 }
 
 /// The outbox row that sends `mail` for `application_id`.
 pub fn delivery(state: &AppState, application_id: &str, mail: &Mail) -> Delivery {
-    let now = state.now_ms();
+    delivery_at(application_id, mail, state.now_ms())
+}
+
+/// [`delivery`] at a given time (decisions that carry their own clock).
+pub fn delivery_at(application_id: &str, mail: &Mail, now: i64) -> Delivery {
     Delivery {
         id: new_id("dlv"),
         application_id: application_id.to_string(),
@@ -271,7 +300,7 @@ impl InvitationView {
         match self.mode {
             "moved" => format!("{} has moved", self.summary),
             "cancelled" => format!("{} is cancelled", self.summary),
-            "pick" => format!("Pick a time for {}", self.summary),
+            "pick" | "conversation" => format!("Pick a time for {}", self.summary),
             _ => format!("{} is booked", self.summary),
         }
     }
@@ -286,13 +315,19 @@ impl InvitationView {
         match self.mode {
             "moved" => format!("Moved: {} — {}", self.summary, self.when),
             "cancelled" => format!("Cancelled: {} — {}", self.summary, self.when),
-            "pick" => format!("{} invites you to pick a time: {}", self.host, self.summary),
+            "pick" | "conversation" => {
+                format!("{} invites you to pick a time: {}", self.host, self.summary)
+            }
             _ => format!("Invitation: {} — {}", self.summary, self.when),
         }
     }
 
     pub fn is_pick(&self) -> bool {
-        self.mode == "pick"
+        matches!(self.mode, "pick" | "conversation")
+    }
+
+    pub fn is_conversation(&self) -> bool {
+        self.mode == "conversation"
     }
 
     pub fn is_cancelled(&self) -> bool {

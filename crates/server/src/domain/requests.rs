@@ -385,20 +385,9 @@ fn notification(
 /// The invitation's UID: one per request, so a move updates the event the
 /// recipient's calendar already holds and a cancel removes it.
 fn invitation_uid(state: &AppState, r: &Request) -> String {
-    let host = state
-        .cfg
-        .public_url
-        .split("://")
-        .nth(1)
-        .unwrap_or("convene")
-        .split(['/', ':'])
-        .next()
-        .unwrap_or("convene");
-    format!("{}@{host}", r.id)
+    format!("{}@{}", r.id, mail::uid_host(&state.cfg))
 }
 
-/// A member as their invitation names them; an application calendar's
-/// made-up address gives way to the sender's.
 fn person(state: &AppState, a: &convene_store::Account) -> Person {
     Person {
         email: mail::member_address(a)
@@ -534,12 +523,7 @@ fn booking_mails(
 }
 
 fn mail_from_address(state: &AppState) -> String {
-    state
-        .cfg
-        .mail_from
-        .parse::<lettre::message::Mailbox>()
-        .map(|m| m.email.to_string())
-        .unwrap_or_else(|_| "convene@localhost".into())
+    mail::sender_address(&state.cfg)
 }
 
 /// The mail that hands the recipient who picks their link, when a request

@@ -693,3 +693,125 @@ async fn without_smtp_no_mail_is_written(app: TestApp) {
     pick(&app, &url, &first, "Etc/UTC").await;
     assert!(mail_log(&app, &w).await.is_empty());
 }
+
+both!(
+    a_conversation_participant_known_only_by_email_is_invited_and_chooses_on_a_page,
+    super::with_smtp
+);
+async fn a_conversation_participant_known_only_by_email_is_invited_and_chooses_on_a_page(
+    app: TestApp,
+) {
+    use crate::availability::{at, next_monday};
+    let sink = Sink::start(&app);
+    let c = app.client("Acme").await;
+    let alice = app.account(&c, "alice").await;
+    daily(&app, &alice, "09:00", "17:00").await;
+    let day = next_monday();
+    let (s, b) = app
+        .call(
+            Method::POST,
+            "/v1/scheduling_conversations",
+            Some(&alice.token),
+            Some(json!({
+                "participants": [
+                    {"sub": alice.sub, "common_name": "Alice", "managed_availability": true, "slots": {"selection_method": "auto"}},
+                    {"email": "marty@example.com", "common_name": "Marty", "slots": {"selection_method": "manual"}}
+                ],
+                "tzid": "Europe/London",
+                "subject": "Quarterly review",
+                "event": {"location": {"description": "Room 101"}},
+                "required_duration": {"minutes": 60},
+                "available_periods": [{"start": at(day, 0, 0), "end": at(day.tomorrow().unwrap(), 0, 0)}]
+            })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let id = b["scheduling_conversation"]["scheduling_conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // The invitation to choose: a link to a page, no calendar part yet.
+    let mails = sink.wait_for(1).await;
+    let m = &mails[0];
+    assert!(m["to"].as_str().unwrap().contains("marty@example.com"));
+    assert!(m["ics"].is_null());
+    let text = m["text"].as_str().unwrap();
+    let link = text
+        .split_whitespace()
+        .find(|w| w.contains("/conversations/"))
+        .unwrap_or_else(|| panic!("no link in {text}"))
+        .to_string();
+    assert!(!link.contains("{link_token}"));
+    assert!(m["html"].as_str().unwrap().contains(&link));
+
+    // The page needs no credentials and no JavaScript: a form of times.
+    let html = app
+        .http
+        .get(&link)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Quarterly review"), "{html}");
+    assert!(!html.contains("<script"), "{html}");
+    let slots: Vec<String> = html
+        .split("name=\"slot\" value=\"")
+        .skip(1)
+        .map(|s| s[..20].to_string())
+        .collect();
+    assert_eq!(slots[0], at(day, 9, 0), "{html}");
+    let (s, html) = post_form(
+        &app,
+        &link,
+        &format!("slot={}", slots[1].replace(':', "%3A")),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{html}");
+    assert!(html.contains("id=\"confirmation\""), "{html}");
+    let (s, _) = post_form(
+        &app,
+        &link,
+        &format!("slot={}", slots[2].replace(':', "%3A")),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CONFLICT, "one choice only");
+
+    // The meeting's invitation follows.
+    let mails = sink.wait_for(2).await;
+    let m = &mails[1];
+    assert!(m["to"].as_str().unwrap().contains("marty@example.com"));
+    assert_eq!(m["ics_method"], json!("REQUEST"));
+    assert_eq!(m["vevents"], json!(1));
+    assert!(m["uid"].as_str().unwrap().starts_with(&id));
+    assert_eq!(m["dtstart"], json!(slots[1]));
+    assert_eq!(m["dtend"], json!(plus_minutes(&slots[1], 60)));
+    assert_eq!(m["summary"], json!("Quarterly review"));
+    assert_eq!(m["location"], json!("Room 101"));
+    assert!(
+        m["attendees"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("mailto:marty@example.com"))
+    );
+    // The conversation is complete for its owner too.
+    let (_, b) = app
+        .call(
+            Method::GET,
+            &format!("/v1/scheduling_conversations/{id}"),
+            Some(&alice.token),
+            None,
+        )
+        .await;
+    assert_eq!(b["scheduling_conversation"]["status"], json!("complete"));
+    // A link that is not one is a plain 404 page.
+    let r = app
+        .http
+        .get(app.url("/conversations/not-a-token"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}
