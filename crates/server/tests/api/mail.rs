@@ -582,6 +582,13 @@ async fn a_permanent_refusal_fails_the_mail_without_retries(app: TestApp) {
     let log = mail_log(&app, &w).await;
     assert_eq!(log[0]["attempts"], json!(1), "no retries: {log:#?}");
     assert!(sink.files().is_empty());
+    // The dashboard's delivery log shows it as a mail, with the refusal.
+    let mut b = crate::browser::signed_in(&app, "Acme", "ann@example.com").await;
+    let p = b.get("/dashboard/webhooks?state=failed").await;
+    assert_eq!(p.status, StatusCode::OK);
+    assert!(p.html.contains("mailto:marty@reject.example"), "{}", p.html);
+    assert!(p.html.contains("mail ·"), "{}", p.html);
+    assert!(p.html.contains("SMTP 550"), "{}", p.html);
 }
 
 both!(
