@@ -822,3 +822,35 @@ async fn a_conversation_participant_known_only_by_email_is_invited_and_chooses_o
         .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
+
+both!(
+    a_mail_written_before_a_restart_is_sent_after_it,
+    super::with_smtp
+);
+async fn a_mail_written_before_a_restart_is_sent_after_it(app: TestApp) {
+    let w = world(&app).await;
+    let sub = template(&app, &w, json!({})).await;
+    let r = request(&app, &w, marty(&sub, "marty@example.com")).await;
+    let url = r["primary_select_url"].as_str().unwrap().to_string();
+    let first = slots(&app, &url).await[0].clone();
+    pick(&app, &url, &first, "Etc/UTC").await;
+    wait_log(&app, &w, |l| {
+        l.len() == 1 && l[0]["attempts"].as_i64().unwrap() >= 1
+    })
+    .await;
+    // The server stops with the mail unsent; another starts on the same
+    // database (and instance key) and sends it.
+    let smtp = app.cfg.smtp_url.clone();
+    let next = app.replica_with(|cfg| cfg.smtp_url = smtp).await;
+    drop(app);
+    let sink = Sink::start(&next);
+    let log = wait_log(&next, &w, |l| l[0]["state"] == json!("delivered")).await;
+    assert_eq!(log.len(), 1);
+    let mails = sink.wait_for(1).await;
+    assert_eq!(mails[0]["dtstart"], json!(first));
+    // The link in it works with the new process: derived from the same key.
+    let text = mails[0]["text"].as_str().unwrap();
+    assert!(text.contains(&format!("{url}?decline=true")), "{text}");
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(sink.files().len(), 1, "sent once");
+}
