@@ -404,8 +404,9 @@ async fn a_booking_mails_invitations_a_move_updates_them_a_cancel_withdraws_them
             "{t}"
         );
     }
-    // The invitation imports into a CalDAV server (Radicale).
-    import_into_radicale(m["ics"].as_str().unwrap(), &uid).await;
+    // The invitation imports into CalDAV servers (Radicale, Xandikos).
+    import_into("radicale", m["ics"].as_str().unwrap(), &uid).await;
+    import_into("xandikos", m["ics"].as_str().unwrap(), &uid).await;
 
     // The log shows each mail sent, and what it stores holds no link token.
     let log = wait_log(&app, &w, |l| {
@@ -464,44 +465,61 @@ async fn a_booking_mails_invitations_a_move_updates_them_a_cancel_withdraws_them
     assert_eq!(to_of(&mails[6..], "marty@example.com").len(), 1);
 }
 
-/// PUTs the invitation's event into a Radicale calendar started for the
-/// test and reads it back: a CalDAV server accepts it as it is.
-async fn import_into_radicale(ics: &str, uid: &str) {
-    let dir = temp_dir("radicale");
+/// PUTs the invitation's event into a calendar of a CalDAV server started
+/// for the test (`radicale` or `xandikos`) and reads it back: the server
+/// accepts it as it is.
+async fn import_into(server: &str, ics: &str, uid: &str) {
+    let dir = temp_dir(server);
     let addr = unused_addr();
-    let _radicale = Proc(
-        Command::new(test_python())
-            .args([
-                "-m",
-                "radicale",
-                "--server-hosts",
-                &addr,
-                "--auth-type",
-                "none",
-            ])
-            .arg("--storage-filesystem-folder")
-            .arg(dir.join("collections"))
-            .stdout(Stdio::null())
+    let (host, port) = addr.split_once(':').unwrap();
+    let mut cmd = Command::new(test_python());
+    let base = if server == "radicale" {
+        cmd.args([
+            "-m",
+            "radicale",
+            "--server-hosts",
+            &addr,
+            "--auth-type",
+            "none",
+        ])
+        .arg("--storage-filesystem-folder")
+        .arg(dir.join("collections"));
+        format!("http://{addr}/marty/calendar/")
+    } else {
+        cmd.args(["-m", "xandikos.web", "--defaults", "-l", host, "-p", port])
+            .arg("-d")
+            .arg(dir.join("dav"))
+            .arg("--state-dir")
+            .arg(dir.join("state"));
+        format!("http://{addr}/user/calendars/calendar/")
+    };
+    let _server = Proc(
+        cmd.stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("radicale starts"),
+            .expect("the CalDAV server starts"),
     );
     let http = reqwest::Client::new();
-    let base = format!("http://{addr}/marty/calendar/");
-    let mut made = None;
+    let mut up = false;
     for _ in 0..100 {
-        if let Ok(r) = http
-            .request(Method::from_bytes(b"MKCALENDAR").unwrap(), &base)
-            .basic_auth("marty", Some("x"))
-            .send()
-            .await
-        {
-            made = Some(r.status());
+        if server == "radicale" {
+            if let Ok(r) = http
+                .request(Method::from_bytes(b"MKCALENDAR").unwrap(), &base)
+                .basic_auth("marty", Some("x"))
+                .send()
+                .await
+            {
+                assert_eq!(r.status(), StatusCode::CREATED);
+                up = true;
+                break;
+            }
+        } else if http.get(&base).send().await.is_ok() {
+            up = true;
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(made, Some(StatusCode::CREATED));
+    assert!(up, "{server} did not start");
     // What a client stores is the event, without the iTIP method (RFC 4791
     // 4.1).
     let object: String = ics
@@ -517,7 +535,12 @@ async fn import_into_radicale(ics: &str, uid: &str) {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED, "{:?}", r.text().await);
+    assert_eq!(
+        r.status(),
+        StatusCode::CREATED,
+        "{server}: {:?}",
+        r.text().await
+    );
     let back = http
         .get(format!("{base}invite.ics"))
         .basic_auth("marty", Some("x"))
@@ -527,7 +550,7 @@ async fn import_into_radicale(ics: &str, uid: &str) {
         .text()
         .await
         .unwrap();
-    assert!(back.contains(&format!("UID:{uid}")), "{back}");
+    assert!(back.contains(&format!("UID:{uid}")), "{server}: {back}");
 }
 
 both!(
