@@ -877,3 +877,27 @@ async fn a_mail_written_before_a_restart_is_sent_after_it(app: TestApp) {
     tokio::time::sleep(Duration::from_millis(1000)).await;
     assert_eq!(sink.files().len(), 1, "sent once");
 }
+
+both!(a_decline_withdraws_the_invitation, super::with_smtp);
+async fn a_decline_withdraws_the_invitation(app: TestApp) {
+    let sink = Sink::start(&app);
+    let w = world(&app).await;
+    let sub = template(&app, &w, json!({})).await;
+    let r = request(&app, &w, marty(&sub, "marty@example.com")).await;
+    let url = r["primary_select_url"].as_str().unwrap().to_string();
+    let first = slots(&app, &url).await[0].clone();
+    pick(&app, &url, &first, "Europe/Paris").await;
+    let booked = sink.wait_for(1).await;
+    let (s, html) = post_form(&app, &url, "action=decline").await;
+    assert_eq!(s, StatusCode::OK, "{html}");
+    let mails = sink.wait_for(2).await;
+    let m = &mails[1];
+    assert_eq!(m["calendar_method_param"], json!("CANCEL"));
+    assert_eq!(m["ics_method"], json!("CANCEL"));
+    assert_eq!(m["uid"], booked[0]["uid"]);
+    assert_eq!(m["sequence"], json!(1));
+    assert_eq!(m["dtstart"], json!(first));
+    assert!(m["subject"].as_str().unwrap().starts_with("Cancelled: "));
+    // Still in the zone Marty picked in.
+    assert!(m["text"].as_str().unwrap().contains("(Europe/Paris)"));
+}
