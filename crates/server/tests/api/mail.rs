@@ -901,3 +901,40 @@ async fn a_decline_withdraws_the_invitation(app: TestApp) {
     // Still in the zone Marty picked in.
     assert!(m["text"].as_str().unwrap().contains("(Europe/Paris)"));
 }
+
+both!(saving_a_template_in_the_dashboard_keeps_email_recipient);
+async fn saving_a_template_in_the_dashboard_keeps_email_recipient(app: TestApp) {
+    let w = world(&app).await;
+    let sub = template(&app, &w, json!({"email_recipient": true})).await;
+    let mut b = crate::browser::signed_in(&app, "Acme", "ann@example.com").await;
+    let p = b.get(&format!("/dashboard/templates/{sub}")).await;
+    assert_eq!(p.status, StatusCode::OK);
+    let csrf = p.csrf();
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("name", "Renamed"),
+        ("host_kind", "host"),
+        ("host", w.host.sub.as_str()),
+        ("summary", "Driving lessons"),
+        ("duration", "30"),
+        ("tzid", "Europe/London"),
+        ("window_kind", "days"),
+        ("days", "7"),
+    ];
+    let p = b.post(&format!("/dashboard/templates/{sub}"), &form).await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.html);
+    let (_, t) = app
+        .call(
+            Method::GET,
+            &format!("/v1/scheduling_templates/{sub}"),
+            Some(&w.c.client_secret),
+            None,
+        )
+        .await;
+    assert_eq!(t["scheduling_template"]["name"], json!("Renamed"), "{t}");
+    assert_eq!(
+        t["scheduling_template"]["email_recipient"],
+        json!(true),
+        "{t}"
+    );
+}
