@@ -375,6 +375,43 @@ test('the admin cancels a request from its page, then signs out', async () => {
   assert.match(page.url(), /\/dashboard\/sign-in/);
 });
 
+test('a conversation participant known only by email chooses on their page', async () => {
+  const tomorrow = new Date(Date.now() + 86400000).toISOString().slice(0, 10);
+  const dayAfter = new Date(Date.now() + 2 * 86400000).toISOString().slice(0, 10);
+  const [s, b] = await api(convene.base, 'POST', '/v1/scheduling_conversations', {
+    bearer: accounts.doc.access_token,
+    body: {
+      participants: [
+        { sub: accounts.doc.sub, common_name: 'Doc', managed_availability: true, slots: { selection_method: 'auto' } },
+        { email: 'george@hillvalley.example', common_name: 'George McFly', slots: { selection_method: 'manual' } },
+      ],
+      tzid: 'America/New_York',
+      subject: 'Science fair',
+      required_duration: { minutes: 30 },
+      available_periods: [{ start: `${tomorrow}T00:00:00Z`, end: `${dayAfter}T00:00:00Z` }],
+    },
+  });
+  assert.equal(s, 200, JSON.stringify(b));
+  // The page the invitation mail links to shares the participant's token.
+  const token = b.scheduling_conversation.participants[1].possible_actions.slots_list.url.split('/participants/')[1].split('/')[0];
+  const ctx = await browser.newContext({ javaScriptEnabled: false, viewport: { width: 390, height: 844 } });
+  const page = watch(await ctx.newPage(), problems);
+  await page.goto(`${convene.base}/conversations/${token}`);
+  assert.match(await page.textContent('h1'), /Science fair/);
+  await page.locator('label.slot').first().click();
+  await page.click('#confirm');
+  await page.locator('#confirmation').waitFor();
+  await ctx.close();
+  await recipientPage.goto(`${convene.base}/conversations/${token}`);
+  await recipientPage.locator('#confirmation').waitFor();
+  await audit(recipientPage, 'conversation participant page (booked)');
+  const [rs, rb] = await api(convene.base, 'GET', `/v1/scheduling_conversations/${b.scheduling_conversation.scheduling_conversation_id}`, {
+    bearer: accounts.doc.access_token,
+  });
+  assert.equal(rs, 200);
+  assert.equal(rb.scheduling_conversation.status, 'complete');
+});
+
 test('no script errors or CSP refusals on any page', () => {
   assert.deepEqual(problems, []);
 });

@@ -135,6 +135,18 @@ struct ServeArgs {
     /// When set, `GET /metrics` (Prometheus) wants `Authorization: Bearer <token>`; unset, it is open.
     #[arg(long, env = "CONVENE_METRICS_TOKEN", value_name = "TOKEN")]
     metrics_token: Option<String>,
+    /// SMTP server invitations are sent through: smtp://user:pass@host:port
+    /// (STARTTLS when offered; add ?tls=required to insist) or smtps://…
+    /// Unset, no mail is sent.
+    #[arg(long, env = "CONVENE_SMTP_URL", value_name = "URL")]
+    smtp_url: Option<String>,
+    /// Sender of every mail, e.g. "Acme Scheduling <scheduling@acme.example>".
+    #[arg(
+        long,
+        env = "CONVENE_MAIL_FROM",
+        default_value = "Convene <convene@localhost>"
+    )]
+    mail_from: String,
 }
 
 async fn shutdown_signal() {
@@ -248,11 +260,18 @@ async fn serve(args: ServeArgs, target: &Target, key_file: Option<&Path>) -> any
     cfg.metrics_token = args.metrics_token.filter(|t| !t.is_empty());
     cfg.callback_policy = args.callback_policy;
     cfg.retry_base_ms = args.retry_base_secs.max(0) * 1000;
+    cfg.smtp_url = args.smtp_url.filter(|u| !u.trim().is_empty());
+    cfg.mail_from = args.mail_from;
+    if let Some(url) = &cfg.smtp_url {
+        // A mistyped URL or sender fails the start, not every mail later.
+        convene_server::mailer::build(url, &cfg.mail_from, cfg.attempt_timeout_ms)?;
+    }
     tracing::info!(
         listen = %bound,
         public_url = %cfg.public_url,
         database = %target.display(),
         backend = database.backend(),
+        mail = cfg.smtp_url.is_some(),
         "convene serving"
     );
     let state = AppState::new(database.clone(), cfg, key);

@@ -835,3 +835,31 @@ fn accounts(db: &Path) -> BTreeSet<String> {
         rows.into_iter().map(|(id,)| id).collect()
     })
 }
+
+#[test]
+fn a_mistyped_smtp_url_or_sender_stops_the_start() {
+    let s = Sandbox::new();
+    let serve = |extra: &[&str]| {
+        let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        s.cmd(&s.path("work"), &args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let out = serve(&["--smtp-url", "ftp://mail.example.com"]);
+    let line = one_line_error(&out);
+    assert!(line.contains("--smtp-url"), "{line}");
+    let out = serve(&[
+        "--smtp-url",
+        "smtp://convene:hunter3@127.0.0.1:2525",
+        "--mail-from",
+        "not an address",
+    ]);
+    let line = one_line_error(&out);
+    assert!(line.contains("--mail-from"), "{line}");
+    assert!(
+        !stderr(&out).contains("hunter3"),
+        "the password was printed"
+    );
+}

@@ -20,6 +20,7 @@ pub mod http;
 pub mod ids;
 pub mod input;
 pub mod links;
+pub mod mailer;
 pub mod metrics;
 pub mod notifications;
 pub mod pages;
@@ -59,6 +60,11 @@ pub struct Config {
     pub probe_ms: i64,
     /// When set, `GET /metrics` wants `Authorization: Bearer <this>`.
     pub metrics_token: Option<String>,
+    /// Where mail goes (`smtp://user:pass@host:port`, `smtps://…`); without
+    /// it no mail is written or sent.
+    pub smtp_url: Option<String>,
+    /// The sender of every mail (`Convene <convene@example.com>`).
+    pub mail_from: String,
 }
 
 impl Config {
@@ -77,6 +83,8 @@ impl Config {
             rate_limit_per_minute: 0,
             probe_ms: 30_000,
             metrics_token: None,
+            smtp_url: None,
+            mail_from: "Convene <convene@localhost>".into(),
         }
     }
 

@@ -301,6 +301,45 @@ fn backoff_ms(state: &AppState, attempts: i64) -> i64 {
     half + rand::rng().random_range(0..=half.max(1))
 }
 
+/// One attempt at a stored mail: a 5xx is permanent and fails at once,
+/// anything else (unreachable, 4xx) is retried like a callback.
+async fn attempt_mail(
+    state: &AppState,
+    mailer: Option<&crate::mailer::Mailer>,
+    d: &Delivery,
+) -> Attempt {
+    let now = state.now_ms();
+    let (status, error) = match mailer {
+        None => (
+            None,
+            "no SMTP server is configured (--smtp-url)".to_string(),
+        ),
+        Some(m) => match crate::mailer::send(state, m, &d.id, &d.body).await {
+            crate::mailer::Sent::Ok(code) => return Attempt::Delivered { status: code },
+            crate::mailer::Sent::Failed {
+                code,
+                permanent: true,
+                error,
+            } => {
+                return Attempt::GiveUp {
+                    status: code,
+                    error,
+                };
+            }
+            crate::mailer::Sent::Failed { code, error, .. } => (code, error),
+        },
+    };
+    if now - d.created_ms >= state.cfg.retry_window_ms {
+        Attempt::GiveUp { status, error }
+    } else {
+        Attempt::Retry {
+            status,
+            error,
+            next_attempt_ms: now + backoff_ms(state, d.attempts),
+        }
+    }
+}
+
 async fn attempt(state: &AppState, http: &reqwest::Client, d: &Delivery) -> Attempt {
     let now = state.now_ms();
     let policy = state.cfg.callback_policy;
@@ -377,7 +416,12 @@ async fn attempt(state: &AppState, http: &reqwest::Client, d: &Delivery) -> Atte
 
 /// One pass: fan out new notifications, then send what is due. Answers how
 /// many attempts it started.
-pub async fn tick(state: &AppState, http: &reqwest::Client, permits: &Arc<Semaphore>) -> usize {
+pub async fn tick(
+    state: &AppState,
+    http: &reqwest::Client,
+    mailer: Option<&crate::mailer::Mailer>,
+    permits: &Arc<Semaphore>,
+) -> usize {
     match state.db.undispatched(100).await {
         Ok(ns) => {
             for n in ns {
@@ -412,9 +456,14 @@ pub async fn tick(state: &AppState, http: &reqwest::Client, permits: &Arc<Semaph
         };
         let state = state.clone();
         let http = http.clone();
+        let mailer = mailer.cloned();
         // Each receiver gets its own task: a slow one blocks nobody else.
         tokio::spawn(async move {
-            let outcome = attempt(&state, &http, &d).await;
+            let outcome = if d.kind == crate::domain::mail::KIND {
+                attempt_mail(&state, mailer.as_ref(), &d).await
+            } else {
+                attempt(&state, &http, &d).await
+            };
             match &outcome {
                 Attempt::Delivered { .. } => {
                     tracing::info!(delivery = %d.id, kind = %d.kind, "delivered")
@@ -516,6 +565,18 @@ pub async fn sweep_expired(state: &AppState) {
 /// Runs the worker until `stop` is cancelled.
 pub async fn run(state: AppState, stop: CancellationToken) {
     let http = http_client(&state);
+    let mailer = match &state.cfg.smtp_url {
+        Some(url) => {
+            match crate::mailer::build(url, &state.cfg.mail_from, state.cfg.attempt_timeout_ms) {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    tracing::error!(error = %e, "mail is configured but cannot be sent");
+                    None
+                }
+            }
+        }
+        None => None,
+    };
     let permits = Arc::new(Semaphore::new(16));
     let mut last_sweep =
         std::time::Instant::now() - Duration::from_millis(state.cfg.expiry_sweep_ms);
@@ -524,7 +585,7 @@ pub async fn run(state: AppState, stop: CancellationToken) {
             sweep_expired(&state).await;
             last_sweep = std::time::Instant::now();
         }
-        let started = tick(&state, &http, &permits).await;
+        let started = tick(&state, &http, mailer.as_ref(), &permits).await;
         if started == 0 {
             tokio::select! {
                 _ = stop.cancelled() => break,

@@ -158,28 +158,8 @@ impl Db {
 
     #[tracing::instrument(skip(self, r), fields(request = %r.id))]
     pub async fn insert_request(&self, r: &Request) -> Result<()> {
-        self.write(async |tx: &mut Tx| -> Result<()> { in_tx!(tx, |p| {
-            sqlx::query(
-            "INSERT INTO scheduling_requests (id, application_id, organizational_unit_id, template_id, state, token_hash, spec_json, booking_json, history_json, window_end_ms, created_ms, updated_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-        )
-        .bind(&r.id)
-        .bind(&r.application_id)
-        .bind(&r.organizational_unit_id)
-        .bind(&r.template_id)
-        .bind(r.state.as_str())
-        .bind(&r.token_hash)
-        .bind(&r.spec_json)
-        .bind(&r.booking_json)
-        .bind(&r.history_json)
-        .bind(r.window_end_ms)
-        .bind(r.created_ms)
-        .bind(r.updated_ms)
-        .execute(&mut *p)
-        .await
-        .map(|_| ())?
-        }); Ok(()) }).await?;
-        Ok(())
+        self.write(async |tx: &mut Tx| tx.insert_request(r).await)
+            .await
     }
 
     #[tracing::instrument(skip(self))]
@@ -323,6 +303,34 @@ impl Db {
 }
 
 impl Tx {
+    /// Records a new request; in a transaction so that what it sends (a
+    /// mail to its recipient) commits with it.
+    #[tracing::instrument(skip(self, r), fields(request = %r.id))]
+    pub async fn insert_request(&mut self, r: &Request) -> Result<()> {
+        in_tx!(self, |p| {
+            sqlx::query(
+            "INSERT INTO scheduling_requests (id, application_id, organizational_unit_id, template_id, state, token_hash, spec_json, booking_json, history_json, window_end_ms, created_ms, updated_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        )
+        .bind(&r.id)
+        .bind(&r.application_id)
+        .bind(&r.organizational_unit_id)
+        .bind(&r.template_id)
+        .bind(r.state.as_str())
+        .bind(&r.token_hash)
+        .bind(&r.spec_json)
+        .bind(&r.booking_json)
+        .bind(&r.history_json)
+        .bind(r.window_end_ms)
+        .bind(r.created_ms)
+        .bind(r.updated_ms)
+        .execute(&mut *p)
+        .await?
+        .rows_affected()
+        });
+        Ok(())
+    }
+
     /// Moves a request from the copy the caller read to `next` (state,
     /// booking, history): a compare-and-set on the read copy's state and
     /// `updated_ms`, so a change decided on stale state fails with

@@ -134,7 +134,7 @@ pub struct DeliveryInfo {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(format = DateTime)]
     pub next_attempt: Option<String>,
-    /// The HTTP status of the last attempt.
+    /// The HTTP status of the last attempt (for a mail, the SMTP reply code).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_status: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]

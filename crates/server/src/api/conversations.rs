@@ -524,15 +524,8 @@ fn text(f: &F<'_>, errs: &mut Errors) -> Option<String> {
 }
 
 fn looks_like_email(s: &str) -> bool {
-    match s.split_once('@') {
-        Some((local, domain)) => {
-            !local.is_empty()
-                && !domain.is_empty()
-                && !domain.contains('@')
-                && !s.chars().any(char::is_whitespace)
-        }
-        None => false,
-    }
+    // The address is mailed, so it must be one a mail can be sent to.
+    crate::domain::mail::valid_address(s)
 }
 
 /// The first spelling present, else the canonical one (for "absent").
@@ -935,7 +928,7 @@ pub async fn create(
             }
         })
         .collect();
-    let ctx = &booking_ctx(&state.db, &account_subs(&parts)).await?;
+    let ctx = &booking_ctx_for(&state, &account_subs(&parts)).await?;
     let (conv_ref, parts_ref) = (&conv, &parts);
     let av = &state.availability;
     let clock = &state.clock;
@@ -955,6 +948,7 @@ pub async fn create(
             let mut writes = vec![Write::Insert(c.clone())];
             writes.extend(ps.iter().cloned().map(Write::InsertParticipant));
             writes.extend(notifications(JOINED, &c, &ps, to_ms(now)));
+            writes.extend(invitation_mails(&c, &ps, ctx, to_ms(now)));
             if first.is_some() {
                 writes.extend(event_writes(&c, &ps, ctx, to_ms(now)));
                 writes.extend(notifications(UPDATED, &c, &ps, to_ms(now)));

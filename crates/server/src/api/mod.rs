@@ -86,6 +86,7 @@ async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) ->
             status: "ok".into(),
             database: Some(state.db.backend()),
             data_center: Some(state.cfg.data_center.clone()),
+            mail_configured: state.cfg.smtp_url.is_some(),
         })
         .into_response(),
         Err(_) => (
@@ -94,6 +95,7 @@ async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) ->
                 status: "database unavailable".into(),
                 database: None,
                 data_center: None,
+                mail_configured: state.cfg.smtp_url.is_some(),
             }),
         )
             .into_response(),
@@ -196,6 +198,9 @@ pub struct Health {
     database: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     data_center: Option<String>,
+    /// Whether an SMTP server is configured (`--smtp-url`): without one no
+    /// invitation is mailed.
+    mail_configured: bool,
 }
 
 async fn method_not_allowed() -> Response {

@@ -167,6 +167,10 @@ pub struct CreateRequest {
     #[schema(example = "Europe/London")]
     pub tzid: Option<String>,
     pub availability_mode: Option<TemplateModeIn>,
+    /// Mail the recipient who picks their link now (when Convene sends
+    /// mail); the template's setting when absent.
+    #[schema(value_type = Option<Flag>)]
+    pub email_recipient: Option<bool>,
 }
 
 /// Ids: an array, or one id standing for one (forms send `ids=…`
@@ -230,7 +234,10 @@ fn parse_recipients(root: &F<'_>, errs: &mut Errors) -> Vec<Recipient> {
     let mut out = Vec::new();
     for r in items {
         let email = r.get("email").req_str(errs);
-        if email.as_ref().is_some_and(|e| !e.contains('@')) {
+        if email
+            .as_ref()
+            .is_some_and(|e| !crate::domain::mail::valid_address(e))
+        {
             errs.add(
                 &format!("{}.email", r.path),
                 "invalid",
@@ -277,10 +284,13 @@ pub async fn create(
     let mut problems: Vec<FieldError> = Vec::new();
     let template_sub = root.get("template").get("sub").str(&mut errs);
     let impersonated = auth.account.as_ref().map(|a| a.id.clone());
+    let mut email_recipient = root.get("email_recipient").bool(&mut errs);
     let resolved = if let Some(sub) = &template_sub {
         match state.db.template(&ou, sub).await? {
             Some(t) if !t.deleted => {
                 let tv: Value = serde_json::from_str(&t.body_json).unwrap_or_else(|_| json!({}));
+                // The request's own setting wins over its template's.
+                email_recipient = email_recipient.or(tv["email_recipient"].as_bool());
                 let mut fail = |k: &str, d: &str| problems.push(template_error(&state, sub, k, d));
                 resolve(&state, &ou, &tv, impersonated.as_deref(), &mut fail).await?
             }
@@ -394,7 +404,7 @@ pub async fn create(
         created_ms: now,
         updated_ms: now,
     };
-    state.db.insert_request(&r).await?;
+    crate::domain::requests::create(&state, &r, email_recipient.unwrap_or(false)).await?;
     Ok(super::ok(
         json!({ "scheduling_request": request_json(&state, &r)? }),
     ))

@@ -126,6 +126,8 @@ pub struct TemplateOut {
     pub minimum_notice: Option<TemplateMinutesOut>,
     pub tzid: Option<String>,
     pub availability_mode: TemplateModeOut,
+    /// Present (and `true`) when requests mail their link to the recipient.
+    pub email_recipient: Option<bool>,
 }
 
 #[allow(dead_code)] // documentation only
@@ -240,6 +242,10 @@ pub struct TemplateRequest {
     #[schema(example = "Europe/London")]
     pub tzid: Option<String>,
     pub availability_mode: Option<TemplateModeIn>,
+    /// Requests made from the template mail the recipient who picks their
+    /// link at creation (when Convene sends mail).
+    #[schema(value_type = Option<super::rules::Flag>)]
+    pub email_recipient: Option<bool>,
 }
 
 /// The path of one template.

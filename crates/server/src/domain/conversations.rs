@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::domain::availability::{Availability, GroupSpec, MemberSpec, QuerySpec, evaluate};
+use crate::domain::mail;
 use crate::error::{ApiError, ApiResult};
 use crate::ids::new_id;
 use crate::time::{from_ms, to_ms};
@@ -221,6 +222,17 @@ pub(crate) async fn offered(
 pub(crate) struct BookingCtx {
     calendars: HashMap<String, String>,
     emails: HashMap<String, String>,
+    /// The configuration, when Convene sends mail.
+    mail: Option<std::sync::Arc<crate::Config>>,
+}
+
+/// [`booking_ctx`] with what mails need, when mail is configured.
+pub(crate) async fn booking_ctx_for(state: &AppState, subs: &[String]) -> ApiResult<BookingCtx> {
+    let mut ctx = booking_ctx(&state.db, subs).await?;
+    if mail::enabled(state) {
+        ctx.mail = Some(state.cfg.clone());
+    }
+    Ok(ctx)
 }
 
 pub(crate) async fn booking_ctx(db: &Db, subs: &[String]) -> ApiResult<BookingCtx> {
@@ -333,31 +345,172 @@ pub(crate) fn event_writes(
         body["location"] = loc;
     }
     let summary = c.subject.clone().unwrap_or_else(|| "Meeting".into());
+    let mut writes = completion_mails(c, parts, ctx, now);
+    let events = parts.iter().filter_map(|p| {
+        let sub = p.sub.as_ref()?;
+        let calendar_id = ctx.calendars.get(sub)?;
+        Some(Write::Event(Event {
+            event_uid: new_id("evt"),
+            calendar_id: calendar_id.clone(),
+            account_id: sub.clone(),
+            event_id: Some(c.id.clone()),
+            summary: summary.clone(),
+            description: String::new(),
+            start_ms,
+            end_ms,
+            start_date: None,
+            end_date: None,
+            tzid: c.tzid.clone(),
+            transparency: "opaque".into(),
+            status: "confirmed".into(),
+            participation: "accepted".into(),
+            body_json: body.to_string(),
+            deleted: false,
+            created_ms: now,
+            updated_ms: now,
+        }))
+    });
+    writes.extend(events);
+    writes
+}
+
+/// Where a participant's mail goes: its own `email`, else its account's
+/// address when that reaches a person.
+fn mail_address(p: &Participant, ctx: &BookingCtx) -> Option<String> {
+    p.email
+        .clone()
+        .or_else(|| p.sub.as_ref().and_then(|s| ctx.emails.get(s).cloned()))
+        .filter(|e| mail::reaches_someone(e))
+}
+
+/// The participant page a person without an account chooses on; the token
+/// is the placeholder until the mail is sent.
+pub fn page_url(cfg: &crate::Config, token: &str) -> String {
+    cfg.url(&format!("/conversations/{token}"))
+}
+
+/// The link token of a participant (what `LinkKey::token` derives it from).
+pub fn token_subject(conversation_id: &str, position: i64) -> (String, String) {
+    ("scv".into(), format!("{conversation_id}/{position}"))
+}
+
+/// Invitations to choose, for `manual` participants known only by email:
+/// nobody else tells them the conversation exists.
+pub(crate) fn invitation_mails(
+    c: &Conversation,
+    parts: &[Participant],
+    ctx: &BookingCtx,
+    now: i64,
+) -> Vec<Write> {
+    let Some(cfg) = &ctx.mail else {
+        return Vec::new();
+    };
+    let host = parts
+        .iter()
+        .min_by_key(|p| p.position)
+        .and_then(|o| o.common_name.clone().or_else(|| mail_address(o, ctx)))
+        .unwrap_or_else(|| "Someone".into());
+    parts
+        .iter()
+        .filter(|p| p.sub.is_none() && p.selection_method == SelectionMethod::Manual)
+        .filter(|_| c.status == ConversationStatus::InProgress)
+        .filter_map(|p| {
+            let to = mail::Person {
+                email: mail_address(p, ctx)?,
+                name: p.common_name.clone(),
+            };
+            let v = mail::InvitationView {
+                mode: "conversation",
+                greeting: hello(p.common_name.as_deref()),
+                summary: c.subject.clone().unwrap_or_else(|| "a meeting".into()),
+                when: String::new(),
+                location: location_of(c),
+                description: String::new(),
+                host: host.clone(),
+                view_url: Some(page_url(cfg, mail::LINK_TOKEN_PLACEHOLDER)),
+                reschedule_url: None,
+                decline_url: None,
+            };
+            let link = token_subject(&c.id, p.position);
+            let m = mail::compose(&to, &v, None, Some(link));
+            Some(Write::Mail(mail::delivery_at(&c.application_id, &m, now)))
+        })
+        .collect()
+}
+
+fn hello(name: Option<&str>) -> String {
+    match name.filter(|n| !n.trim().is_empty()) {
+        Some(n) => format!("Hello {n},"),
+        None => "Hello,".into(),
+    }
+}
+
+fn location_of(c: &Conversation) -> Option<String> {
+    c.event_json
+        .as_deref()
+        .and_then(|j| serde_json::from_str::<Value>(j).ok())
+        .and_then(|e| e["location"]["description"].as_str().map(str::to_string))
+}
+
+/// The invitation to a completed conversation's meeting, for every
+/// participant with an address that reaches a person.
+fn completion_mails(
+    c: &Conversation,
+    parts: &[Participant],
+    ctx: &BookingCtx,
+    now: i64,
+) -> Vec<Write> {
+    let (Some(cfg), Some(start_ms), Some(end_ms)) = (&ctx.mail, c.chosen_start_ms, c.chosen_end_ms)
+    else {
+        return Vec::new();
+    };
+    let person = |p: &Participant| {
+        mail_address(p, ctx).map(|email| mail::Person {
+            email,
+            name: p.common_name.clone(),
+        })
+    };
+    let first = parts.iter().min_by_key(|p| p.position);
+    let organizer = first.and_then(person).unwrap_or_else(|| mail::Person {
+        email: mail::sender_address(cfg),
+        name: first.and_then(|p| p.common_name.clone()),
+    });
+    let mut attendees: Vec<mail::Person> = parts.iter().filter_map(person).collect();
+    if !attendees.iter().any(|a| a.email == organizer.email) {
+        attendees.insert(0, organizer.clone());
+    }
+    let summary = c.subject.clone().unwrap_or_else(|| "Meeting".into());
+    let invite = mail::Invite {
+        uid: format!("{}@{}", c.id, mail::uid_host(cfg)),
+        sequence: 0,
+        method: "REQUEST",
+        start: from_ms(start_ms),
+        end: from_ms(end_ms),
+        stamp: from_ms(now),
+        summary: summary.clone(),
+        description: String::new(),
+        location: location_of(c),
+        organizer: organizer.clone(),
+        attendees,
+    };
     parts
         .iter()
         .filter_map(|p| {
-            let sub = p.sub.as_ref()?;
-            let calendar_id = ctx.calendars.get(sub)?;
-            Some(Write::Event(Event {
-                event_uid: new_id("evt"),
-                calendar_id: calendar_id.clone(),
-                account_id: sub.clone(),
-                event_id: Some(c.id.clone()),
+            let to = person(p)?;
+            let v = mail::InvitationView {
+                mode: "booked",
+                greeting: hello(p.common_name.as_deref()),
                 summary: summary.clone(),
+                when: mail::when(from_ms(start_ms), from_ms(end_ms), &c.tzid),
+                location: location_of(c),
                 description: String::new(),
-                start_ms,
-                end_ms,
-                start_date: None,
-                end_date: None,
-                tzid: c.tzid.clone(),
-                transparency: "opaque".into(),
-                status: "confirmed".into(),
-                participation: "accepted".into(),
-                body_json: body.to_string(),
-                deleted: false,
-                created_ms: now,
-                updated_ms: now,
-            }))
+                host: organizer.name.clone().unwrap_or(organizer.email.clone()),
+                view_url: None,
+                reschedule_url: None,
+                decline_url: None,
+            };
+            let m = mail::compose(&to, &v, Some(&invite), None);
+            Some(Write::Mail(mail::delivery_at(&c.application_id, &m, now)))
         })
         .collect()
 }
@@ -436,6 +589,8 @@ pub(crate) enum Write {
     UpdateParticipant(Participant),
     Event(Event),
     Notify(NewNotification),
+    /// A mail, sent by the worker once the decision commits.
+    Mail(convene_store::notify::Delivery),
 }
 
 pub(crate) async fn apply(tx: &mut Tx, writes: &[Write]) -> Result<(), StoreError> {
@@ -451,6 +606,7 @@ pub(crate) async fn apply(tx: &mut Tx, writes: &[Write]) -> Result<(), StoreErro
                 tx.upsert_event(e).await?;
             }
             Write::Notify(n) => tx.insert_notification(n).await?,
+            Write::Mail(d) => tx.insert_delivery(d).await?,
         }
     }
     Ok(())
@@ -647,7 +803,7 @@ pub(crate) async fn select(
 ) -> ApiResult<Selection> {
     let db = &state.db;
     let parts = db.conversation_participants(conversation_id).await?;
-    let ctx = &booking_ctx(db, &account_subs(&parts)).await?;
+    let ctx = &booking_ctx_for(state, &account_subs(&parts)).await?;
     let (av, clock) = (&state.availability, &state.clock);
     decide(state, &parts, conversation_id, || {
         Box::pin(async move {
@@ -684,7 +840,7 @@ pub(crate) async fn refresh(
     if !expired && !can_complete {
         return Ok((c, parts));
     }
-    let ctx = &booking_ctx(db, &account_subs(&parts)).await?;
+    let ctx = &booking_ctx_for(state, &account_subs(&parts)).await?;
     decide(state, &parts, id, || {
         Box::pin(async move {
             let (c, parts) = load(db, id).await?;

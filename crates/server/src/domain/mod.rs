@@ -7,6 +7,7 @@
 
 pub mod availability;
 pub mod conversations;
+pub mod mail;
 pub mod ou_grants;
 pub mod requests;
 pub mod rts;

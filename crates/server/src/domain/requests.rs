@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::domain::availability::{GroupSpec, MemberSpec, QuerySpec, evaluate};
+use crate::domain::mail::{self, InvitationView, Invite, Person};
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::ids::new_id;
 use crate::time::{duration_json, fmt_ms, from_ms, to_ms};
@@ -136,6 +137,12 @@ pub struct Booking {
     pub start_ms: i64,
     pub end_ms: i64,
     pub members: Vec<String>,
+    /// The invitation's SEQUENCE: 0 when booked, one more at each move.
+    #[serde(default)]
+    pub sequence: i64,
+    /// The zone the recipient picked the time in, for their mail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tz: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -247,7 +254,7 @@ pub fn request_json(state: &AppState, r: &Request) -> ApiResult<Value> {
 /// Stands in for a request's link token in what is stored: a notification
 /// row or a delivery body must not let a reader of the database act as the
 /// recipient. The worker puts the token back into the body it sends.
-pub const LINK_TOKEN_PLACEHOLDER: &str = "{link_token}";
+pub const LINK_TOKEN_PLACEHOLDER: &str = crate::domain::mail::LINK_TOKEN_PLACEHOLDER;
 
 fn select_url_with(state: &AppState, token: &str) -> String {
     state.cfg.url(&format!("/rts/{token}"))
@@ -375,6 +382,222 @@ fn notification(
     }
 }
 
+/// The invitation's UID: one per request, so a move updates the event the
+/// recipient's calendar already holds and a cancel removes it.
+fn invitation_uid(state: &AppState, r: &Request) -> String {
+    format!("{}@{}", r.id, mail::uid_host(&state.cfg))
+}
+
+fn person(state: &AppState, a: &convene_store::Account) -> Person {
+    Person {
+        email: mail::member_address(a)
+            .map(str::to_string)
+            .unwrap_or_else(|| mail_from_address(state)),
+        name: (!a.name.trim().is_empty()).then(|| a.name.clone()),
+    }
+}
+
+/// What a booking, a move or a cancellation mails: an invitation to every
+/// recipient (the one who picked gets the reschedule and decline links)
+/// and to every booked member whose calendar is not connected; members a
+/// move dropped get the cancellation. Nothing without SMTP.
+fn booking_mails(
+    state: &AppState,
+    r: &Request,
+    spec: &RequestSpec,
+    booking: &Booking,
+    accounts: &[convene_store::Account],
+    mode: &'static str,
+    dropped: &[String],
+) -> Vec<convene_store::notify::Delivery> {
+    if !mail::enabled(state) {
+        return Vec::new();
+    }
+    let account = |id: &str| accounts.iter().find(|a| a.id == id);
+    let organizer = booking
+        .members
+        .iter()
+        .find(|m| spec.host.members.contains(m))
+        .or(booking.members.first())
+        .and_then(|m| account(m))
+        .map(|a| person(state, a))
+        .unwrap_or_else(|| Person {
+            email: mail_from_address(state),
+            name: None,
+        });
+    let members: Vec<&convene_store::Account> =
+        booking.members.iter().filter_map(|m| account(m)).collect();
+    // Members without an address of their own are not listed: the
+    // organizer stands for them.
+    let mut attendees: Vec<Person> = members
+        .iter()
+        .filter(|a| mail::member_address(a).is_some())
+        .map(|a| person(state, a))
+        .collect();
+    if !attendees.iter().any(|p| p.email == organizer.email) {
+        attendees.insert(0, organizer.clone());
+    }
+    attendees.extend(spec.recipients.iter().map(|rc| Person {
+        email: rc.email.clone(),
+        name: rc.display_name.clone(),
+    }));
+    let invite = |method: &'static str, sequence: i64| Invite {
+        uid: invitation_uid(state, r),
+        sequence,
+        method,
+        start: from_ms(booking.start_ms),
+        end: from_ms(booking.end_ms),
+        stamp: from_ms(state.now_ms()),
+        summary: spec.summary.clone(),
+        description: spec.description.clone(),
+        location: spec.location.clone(),
+        organizer: organizer.clone(),
+        attendees: attendees.clone(),
+    };
+    let (method, sequence) = if mode == "cancelled" {
+        ("CANCEL", booking.sequence + 1)
+    } else {
+        ("REQUEST", booking.sequence)
+    };
+    let host_name = organizer.name.clone().unwrap_or(organizer.email.clone());
+    let view = |mode: &'static str, tzid: &str, greeting: String| InvitationView {
+        mode,
+        greeting,
+        summary: spec.summary.clone(),
+        when: mail::when(from_ms(booking.start_ms), from_ms(booking.end_ms), tzid),
+        location: spec.location.clone(),
+        description: spec.description.clone(),
+        host: host_name.clone(),
+        view_url: None,
+        reschedule_url: None,
+        decline_url: None,
+    };
+    let hello = |name: Option<&str>| match name.filter(|n| !n.trim().is_empty()) {
+        Some(n) => format!("Hello {n},"),
+        None => "Hello,".to_string(),
+    };
+    let mut out = Vec::new();
+    let booked = invite(method, sequence);
+    let open = r.state == RequestState::Complete;
+    for rc in &spec.recipients {
+        // Only the one who picked told us their zone; the others read the
+        // request's.
+        let tzid = match (&booking.tz, rc.slot_selector) {
+            (Some(z), true) => z.as_str(),
+            _ => &spec.tzid,
+        };
+        let mut v = view(mode, tzid, hello(rc.display_name.as_deref()));
+        let mut link = None;
+        // Only the one who picked may move or decline the meeting.
+        if rc.slot_selector && open {
+            let url = select_url_with(state, LINK_TOKEN_PLACEHOLDER);
+            let (can_decline, can_reschedule) = changes_allowed(r, spec, state.now_ms());
+            v.view_url = Some(url.clone());
+            v.reschedule_url = can_reschedule.then(|| format!("{url}?reschedule=true"));
+            v.decline_url = can_decline.then(|| format!("{url}?decline=true"));
+            link = Some(("srq".to_string(), r.id.clone()));
+        }
+        let to = Person {
+            email: rc.email.clone(),
+            name: rc.display_name.clone(),
+        };
+        let m = mail::compose(&to, &v, Some(&booked), link);
+        out.push(mail::delivery(state, &r.application_id, &m));
+    }
+    for a in members.iter().filter(|a| mail::member_address(a).is_some()) {
+        let v = view(mode, &a.default_tzid, hello(Some(&a.name)));
+        let m = mail::compose(&person(state, a), &v, Some(&booked), None);
+        out.push(mail::delivery(state, &r.application_id, &m));
+    }
+    let gone = invite("CANCEL", sequence + 1);
+    for a in dropped
+        .iter()
+        .filter_map(|m| account(m))
+        .filter(|a| mail::member_address(a).is_some())
+    {
+        let v = view("cancelled", &a.default_tzid, hello(Some(&a.name)));
+        let m = mail::compose(&person(state, a), &v, Some(&gone), None);
+        out.push(mail::delivery(state, &r.application_id, &m));
+    }
+    out
+}
+
+fn mail_from_address(state: &AppState) -> String {
+    mail::sender_address(&state.cfg)
+}
+
+/// The mail that hands the recipient who picks their link, when a request
+/// is created with `email_recipient`.
+fn link_mail(
+    state: &AppState,
+    r: &Request,
+    spec: &RequestSpec,
+    host: Option<&convene_store::Account>,
+) -> Option<convene_store::notify::Delivery> {
+    if !mail::enabled(state) {
+        return None;
+    }
+    let rc = spec.recipients.iter().find(|rc| rc.slot_selector)?;
+    let host_name = host
+        .map(|a| {
+            if a.name.trim().is_empty() {
+                a.email.clone()
+            } else {
+                a.name.clone()
+            }
+        })
+        .unwrap_or_else(|| "Your host".into());
+    let v = InvitationView {
+        mode: "pick",
+        greeting: match rc.display_name.as_deref().filter(|n| !n.trim().is_empty()) {
+            Some(n) => format!("Hello {n},"),
+            None => "Hello,".into(),
+        },
+        summary: spec.summary.clone(),
+        when: String::new(),
+        location: spec.location.clone(),
+        description: spec.description.clone(),
+        host: host_name,
+        view_url: Some(select_url_with(state, LINK_TOKEN_PLACEHOLDER)),
+        reschedule_url: None,
+        decline_url: None,
+    };
+    let to = Person {
+        email: rc.email.clone(),
+        name: rc.display_name.clone(),
+    };
+    let m = mail::compose(&to, &v, None, Some(("srq".into(), r.id.clone())));
+    Some(mail::delivery(state, &r.application_id, &m))
+}
+
+/// Records a new request; with `email_recipient` the recipient who picks
+/// is mailed their link in the same transaction.
+pub async fn create(state: &AppState, r: &Request, email_recipient: bool) -> ApiResult<()> {
+    let spec = spec_of(r)?;
+    let mails: Vec<convene_store::notify::Delivery> = if email_recipient {
+        let host = state
+            .db
+            .accounts(&spec.host.members[..1.min(spec.host.members.len())])
+            .await?;
+        link_mail(state, r, &spec, host.first())
+            .into_iter()
+            .collect()
+    } else {
+        Vec::new()
+    };
+    state
+        .db
+        .write(async |tx: &mut Tx| {
+            tx.insert_request(r).await?;
+            for d in &mails {
+                tx.insert_delivery(d).await?;
+            }
+            Ok::<_, StoreError>(())
+        })
+        .await?;
+    Ok(())
+}
+
 /// Moves a request from one state to another, with its history entry, its
 /// notification and any extra writes, in one transaction. The update is a
 /// compare-and-set on the state *and* `updated_ms` of the copy the caller
@@ -412,6 +635,18 @@ async fn transition(
     });
     next.history_json = serde_json::to_string(&h).expect("serializable");
     let note = notification(state, &next, kind, request_json(state, &next)?);
+    // A booked meeting that is called off leaves everyone's calendar.
+    let was_booked = matches!(
+        r.state,
+        RequestState::Complete | RequestState::PendingRescheduling
+    );
+    let mails = match booking_of(r) {
+        Some(b) if was_booked && matches!(to, RequestState::Cancelled | RequestState::Declined) => {
+            let accounts = state.db.accounts(&b.members).await?;
+            booking_mails(state, &next, &spec_of(r)?, &b, &accounts, "cancelled", &[])
+        }
+        _ => Vec::new(),
+    };
     let written = state
         .db
         .write(async |tx: &mut Tx| {
@@ -419,6 +654,9 @@ async fn transition(
                 tx.delete_booking_events(m, &r.id, now).await?;
             }
             tx.update_request(&next, r).await?;
+            for d in &mails {
+                tx.insert_delivery(d).await?;
+            }
             tx.insert_notification(&note).await
         })
         .await;
@@ -606,6 +844,8 @@ pub(crate) async fn recheck_and_pick(
         start_ms: to_ms(start),
         end_ms: to_ms(slot.end),
         members: chosen,
+        sequence: 0,
+        tz: None,
     })
 }
 
@@ -614,7 +854,12 @@ pub(crate) async fn recheck_and_pick(
 /// chosen, events written, the request completed and the notification
 /// recorded. Two recipients racing for the same people: exactly one wins.
 #[tracing::instrument(skip(state, r), fields(request = %r.id))]
-pub async fn book(state: &AppState, r: &Request, start: Timestamp) -> Result<Request, BookError> {
+pub async fn book(
+    state: &AppState,
+    r: &Request,
+    start: Timestamp,
+    picked_in: Option<&str>,
+) -> Result<Request, BookError> {
     let spec = spec_of(r)?;
     let members = spec.members();
     let calendars = state
@@ -643,7 +888,7 @@ pub async fn book(state: &AppState, r: &Request, start: Timestamp) -> Result<Req
                 .chain(&spec.collaborator_groups)
                 .cloned()
                 .collect();
-            let booking = recheck_and_pick(
+            let mut booking = recheck_and_pick(
                 state,
                 spec.slot_query(now, &id),
                 &spec.open_periods(now),
@@ -652,7 +897,16 @@ pub async fn book(state: &AppState, r: &Request, start: Timestamp) -> Result<Req
             )
             .await?;
             let chosen = booking.members.clone();
-            let previous: Vec<String> = booking_of(&cur).map(|b| b.members).unwrap_or_default();
+            let before = booking_of(&cur);
+            let rescheduled = cur.state == RequestState::PendingRescheduling;
+            booking.sequence = match (&before, rescheduled) {
+                (Some(b), true) => b.sequence + 1,
+                _ => 0,
+            };
+            booking.tz = picked_in
+                .filter(|z| crate::tz(z).is_some())
+                .map(str::to_string);
+            let previous: Vec<String> = before.map(|b| b.members).unwrap_or_default();
             for m in previous.iter().filter(|m| !chosen.contains(m)) {
                 tx.delete_booking_events(m, &id, now).await?;
             }
@@ -703,7 +957,6 @@ pub async fn book(state: &AppState, r: &Request, start: Timestamp) -> Result<Req
             next.updated_ms = now.max(cur.updated_ms + 1);
             next.booking_json = Some(serde_json::to_string(&booking).expect("serializable"));
             let mut h = history_of(&cur);
-            let rescheduled = cur.state == RequestState::PendingRescheduling;
             h.push(HistoryItem {
                 at_ms: now,
                 state: RequestState::Complete.to_string(),
@@ -715,6 +968,21 @@ pub async fn book(state: &AppState, r: &Request, start: Timestamp) -> Result<Req
             });
             next.history_json = serde_json::to_string(&h).expect("serializable");
             tx.update_request(&next, &cur).await?;
+            let dropped: Vec<String> = previous
+                .iter()
+                .filter(|m| !chosen.contains(m))
+                .cloned()
+                .collect();
+            let mode = if rescheduled { "moved" } else { "booked" };
+            // Only the mails need the members' addresses.
+            let accounts = if mail::enabled(state) {
+                db.accounts(&members).await.map_err(ApiError::from)?
+            } else {
+                Vec::new()
+            };
+            for d in booking_mails(state, &next, &spec, &booking, &accounts, mode, &dropped) {
+                tx.insert_delivery(&d).await?;
+            }
             let kind = if rescheduled {
                 "scheduling_request_rescheduled"
             } else {

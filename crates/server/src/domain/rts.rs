@@ -459,6 +459,8 @@ pub async fn book(state: &AppState, l: &RtsLink, start: Timestamp) -> Result<Rts
                     start_ms: to_ms(start),
                     end_ms: to_ms(end),
                     members: Vec::new(),
+                    sequence: 0,
+                    tz: None,
                 }
             } else {
                 recheck_and_pick(

@@ -110,7 +110,10 @@ fn recipients_json(f: &F<'_>, errs: &mut Errors) -> Vec<Value> {
             continue;
         }
         let email = r.get("email").req_str(errs);
-        if email.as_ref().is_some_and(|e| !e.contains('@')) {
+        if email
+            .as_ref()
+            .is_some_and(|e| !crate::domain::mail::valid_address(e))
+        {
             errs.add(
                 &format!("{}.email", r.path),
                 "invalid",
@@ -179,6 +182,10 @@ pub fn normalize(body: &Value) -> ApiResult<Value> {
     }
     if let Some((tzid, _)) = root.get("tzid").tz(&mut errs) {
         t.insert("tzid".into(), json!(tzid));
+    }
+    // Only when set, so templates without it read as they always did.
+    if root.get("email_recipient").bool(&mut errs) == Some(true) {
+        t.insert("email_recipient".into(), json!(true));
     }
     let mode = availability_mode_json(&root.get("availability_mode"), &mut errs);
     t.insert("availability_mode".into(), mode);

@@ -7,6 +7,7 @@ use axum::response::{Html, IntoResponse, Response};
 
 pub mod admin_auth;
 pub mod assets;
+pub mod conversation;
 pub mod dashboard;
 pub mod ou_authorize;
 pub mod recipient;
@@ -30,6 +31,10 @@ pub fn routes() -> axum::Router<crate::AppState> {
         .route(
             "/oauth/authorize",
             get(ou_authorize::show).post(ou_authorize::submit),
+        )
+        .route(
+            "/conversations/{token}",
+            get(conversation::show).post(conversation::submit),
         )
         .route("/", get(landing))
 }

@@ -278,7 +278,7 @@ pub async fn submit(
     let shown = match qstr(&form, "action").unwrap_or("choose") {
         "decline" => decline(&state, r).await,
         "reschedule" => reschedule(&state, r).await,
-        _ => choose(&state, r, qstr(&form, "slot")).await,
+        _ => choose(&state, r, qstr(&form, "slot"), qstr(&form, "tz")).await,
     };
     let asked = qstr(&form, "tz");
     match shown {
@@ -346,7 +346,12 @@ async fn reschedule(state: &AppState, r: Request) -> Result<Shown, ApiError> {
 }
 
 /// Books the chosen `slot` (an instant, as the form sends it).
-async fn choose(state: &AppState, r: Request, slot: Option<&str>) -> Result<Shown, ApiError> {
+async fn choose(
+    state: &AppState,
+    r: Request,
+    slot: Option<&str>,
+    tz: Option<&str>,
+) -> Result<Shown, ApiError> {
     let Some(slot) = slot.and_then(parse_time) else {
         let m = mode_for(&r);
         return Ok(Shown(
@@ -356,7 +361,7 @@ async fn choose(state: &AppState, r: Request, slot: Option<&str>) -> Result<Show
             Some("Please choose one of the times below.".into()),
         ));
     };
-    let booked = book(state, &r, slot).await;
+    let booked = book(state, &r, slot, tz).await;
     state.metrics.booking(match &booked {
         Ok(_) => "booked",
         Err(BookError::Taken) => "taken",

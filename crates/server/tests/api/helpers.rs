@@ -84,6 +84,8 @@ pub struct TestApp {
     pub clock: convene_server::Clock,
     pub db: Db,
     pub http: reqwest::Client,
+    /// The configuration the server runs with.
+    pub cfg: std::sync::Arc<Config>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -199,6 +201,7 @@ impl TestApp {
         let state = AppState::new(db.clone(), cfg, key);
         let links = state.links.clone();
         let clock = state.clock.clone();
+        let cfg = state.cfg.clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
             convene_server::serve(listener, state, async {
@@ -214,6 +217,7 @@ impl TestApp {
             links,
             clock,
             http: reqwest::Client::new(),
+            cfg,
             shutdown: Some(tx),
         }
     }

@@ -12,6 +12,7 @@ mod dashboard;
 mod elements;
 mod foundation;
 mod hardening;
+mod mail;
 mod notifications;
 mod operations;
 mod ou_tokens;

@@ -784,15 +784,20 @@ pub(super) async fn store_template(
 ) -> Response {
     let f = EditorForm::from_form(form);
     let (mut body, group_map, period_map) = f.body();
-    // The editor has no fields for the template's extra recipients: keep
-    // the ones the API set rather than dropping them on save.
-    if let Some(recipients) = existing
+    // The editor has no fields for the template's extra recipients or for
+    // mailing the recipient their link: keep what the API set rather than
+    // dropping it on save.
+    let stored = existing
         .as_ref()
-        .and_then(|t| serde_json::from_str::<Value>(&t.body_json).ok())
-        .and_then(|b| b.get("recipients").cloned())
-        .filter(|r| !r.is_null())
-    {
-        body["recipients"] = recipients;
+        .and_then(|t| serde_json::from_str::<Value>(&t.body_json).ok());
+    for key in ["recipients", "email_recipient"] {
+        if let Some(v) = stored
+            .as_ref()
+            .and_then(|b| b.get(key).cloned())
+            .filter(|r| !r.is_null())
+        {
+            body[key] = v;
+        }
     }
     let sub = existing.as_ref().map(|t| t.id.clone());
     let norm = match normalize(&body) {

@@ -75,9 +75,15 @@ fn delivery_view(d: &Delivery) -> DeliveryView {
         .ok()
         .and_then(|v| serde_json::to_string_pretty(&v).ok())
         .unwrap_or_else(|| d.body.clone());
+    // A mail's status is the SMTP server's reply code.
+    let proto = if d.kind == crate::domain::mail::KIND {
+        "SMTP"
+    } else {
+        "HTTP"
+    };
     let outcome = match (d.last_status, &d.last_error) {
-        (Some(s), Some(e)) => format!("HTTP {s}: {e}"),
-        (Some(s), None) => format!("HTTP {s}"),
+        (Some(s), Some(e)) => format!("{proto} {s}: {e}"),
+        (Some(s), None) => format!("{proto} {s}"),
         (None, Some(e)) => e.clone(),
         (None, None) if d.state == "pending" => {
             format!("next attempt {}", stamp(d.next_attempt_ms))
@@ -90,6 +96,7 @@ fn delivery_view(d: &Delivery) -> DeliveryView {
         kind: d.kind.clone(),
         target: match &d.channel_id {
             Some(c) => format!("channel {c}"),
+            None if d.kind == crate::domain::mail::KIND => "mail".into(),
             None => "webhook".into(),
         },
         url: d.url.clone(),
