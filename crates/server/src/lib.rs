@@ -13,9 +13,11 @@ use tower_http::normalize_path::NormalizePathLayer;
 
 pub mod api;
 pub mod auth;
+pub mod caldav;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod ical;
 pub mod ids;
 pub mod input;
 pub mod links;
@@ -23,6 +25,7 @@ pub mod metrics;
 pub mod notifications;
 pub mod pages;
 pub mod ratelimit;
+pub mod sync;
 pub mod time;
 
 pub use convene_store::Db;
@@ -58,6 +61,8 @@ pub struct Config {
     pub probe_ms: i64,
     /// When set, `GET /metrics` wants `Authorization: Bearer <this>`.
     pub metrics_token: Option<String>,
+    /// How often connected calendars are read (`--sync-interval-secs`).
+    pub sync_interval_secs: u64,
 }
 
 impl Config {
@@ -76,6 +81,7 @@ impl Config {
             rate_limit_per_minute: 0,
             probe_ms: 30_000,
             metrics_token: None,
+            sync_interval_secs: 60,
         }
     }
 
@@ -296,6 +302,7 @@ pub async fn serve(
     }
     let stop = tokio_util::sync::CancellationToken::new();
     let worker = tokio::spawn(notifications::run(state.clone(), stop.clone()));
+    let syncer = tokio::spawn(sync::run(state.clone(), stop.clone()));
     let svc = app(state);
     let served = axum::serve(
         listener,
@@ -306,5 +313,6 @@ pub async fn serve(
     // Attempts in flight are abandoned; their leases expire and they are sent again.
     stop.cancel();
     let _ = worker.await;
+    let _ = syncer.await;
     served
 }

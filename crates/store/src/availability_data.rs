@@ -276,6 +276,147 @@ impl Tx {
     }
 }
 
+/// SQL: the event belongs to a connected calendar's remote object whose
+/// prefix is bound as `$p` (the prefix holds `_`, a `LIKE` wildcard).
+fn remote_prefix_sql(p: u8) -> String {
+    format!("substr(event_id, 1, length(${p})) = ${p}")
+}
+
+/// Events read from connected calendars (see `connected.rs`). Their ids
+/// start with `rmt_`; each remote object's instances share a prefix, so a
+/// changed object replaces exactly its own instances.
+impl Tx {
+    /// Replaces the instances of one remote object with `events` (which
+    /// carry ids under `prefix`) and records the object's etag.
+    #[tracing::instrument(skip(self, events), fields(n = events.len()))]
+    #[allow(clippy::too_many_arguments)]
+    pub async fn put_remote_resource(
+        &mut self,
+        account_id: &str,
+        calendar_id: &str,
+        href: &str,
+        etag: &str,
+        prefix: &str,
+        events: &[Event],
+        now_ms: i64,
+    ) -> Result<()> {
+        let sql = format!(
+            "UPDATE events SET deleted = $2, updated_ms = $3 WHERE calendar_id = $1 AND deleted = $5 AND {}",
+            remote_prefix_sql(4)
+        );
+        in_tx!(self, |c| {
+            sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(calendar_id)
+                .bind(true)
+                .bind(now_ms)
+                .bind(prefix)
+                .bind(false)
+                .execute(&mut *c)
+                .await?;
+            for ev in events {
+                sqlx::query(
+                    "INSERT INTO events (event_uid, calendar_id, account_id, event_id, summary, description, start_ms, end_ms, start_date, end_date, tzid, transparency, status, participation, body_json, deleted, created_ms, updated_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
+                     ON CONFLICT (calendar_id, event_id) DO UPDATE SET summary = excluded.summary, description = excluded.description, start_ms = excluded.start_ms, end_ms = excluded.end_ms, start_date = excluded.start_date, end_date = excluded.end_date, tzid = excluded.tzid, transparency = excluded.transparency, status = excluded.status, body_json = excluded.body_json, deleted = excluded.deleted, updated_ms = excluded.updated_ms",
+                )
+                .bind(&ev.event_uid)
+                .bind(calendar_id)
+                .bind(account_id)
+                .bind(&ev.event_id)
+                .bind(&ev.summary)
+                .bind(&ev.description)
+                .bind(ev.start_ms)
+                .bind(ev.end_ms)
+                .bind(&ev.start_date)
+                .bind(&ev.end_date)
+                .bind(&ev.tzid)
+                .bind(&ev.transparency)
+                .bind(&ev.status)
+                .bind(&ev.participation)
+                .bind(&ev.body_json)
+                .bind(false)
+                .bind(now_ms)
+                .bind(now_ms)
+                .execute(&mut *c)
+                .await?;
+            }
+            sqlx::query(
+                "INSERT INTO remote_resources (calendar_id, href, etag, prefix) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (calendar_id, href) DO UPDATE SET etag = excluded.etag, prefix = excluded.prefix",
+            )
+            .bind(calendar_id)
+            .bind(href)
+            .bind(etag)
+            .bind(prefix)
+            .execute(&mut *c)
+            .await?;
+        });
+        self.record_change(account_id, calendar_id, now_ms).await
+    }
+
+    /// A remote object is gone: its instances are deleted.
+    #[tracing::instrument(skip(self))]
+    pub async fn remove_remote_resource(
+        &mut self,
+        account_id: &str,
+        calendar_id: &str,
+        href: &str,
+        now_ms: i64,
+    ) -> Result<()> {
+        let prefix: Option<String> = in_tx!(self, |c| sqlx::query_scalar(
+            "DELETE FROM remote_resources WHERE calendar_id = $1 AND href = $2 RETURNING prefix"
+        )
+        .bind(calendar_id)
+        .bind(href)
+        .fetch_optional(&mut *c)
+        .await?);
+        let Some(prefix) = prefix else {
+            return Ok(());
+        };
+        let sql = format!(
+            "UPDATE events SET deleted = $2, updated_ms = $3 WHERE calendar_id = $1 AND deleted = $5 AND {}",
+            remote_prefix_sql(4)
+        );
+        in_tx!(self, |c| sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(calendar_id)
+            .bind(true)
+            .bind(now_ms)
+            .bind(&prefix)
+            .bind(false)
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
+        self.record_change(account_id, calendar_id, now_ms).await
+    }
+
+    /// Every remote event of a calendar stops counting (a revoked profile,
+    /// a collection that disappeared).
+    #[tracing::instrument(skip(self))]
+    pub async fn clear_remote_calendar(
+        &mut self,
+        account_id: &str,
+        calendar_id: &str,
+        now_ms: i64,
+    ) -> Result<()> {
+        in_tx!(self, |c| {
+            sqlx::query("DELETE FROM remote_resources WHERE calendar_id = $1")
+                .bind(calendar_id)
+                .execute(&mut *c)
+                .await?;
+            sqlx::query(
+                "UPDATE events SET deleted = $2, updated_ms = $3 WHERE calendar_id = $1 AND deleted = $4 AND substr(event_id, 1, 4) = 'rmt_'",
+            )
+            .bind(calendar_id)
+            .bind(true)
+            .bind(now_ms)
+            .bind(false)
+            .execute(&mut *c)
+            .await?;
+        });
+        self.record_change(account_id, calendar_id, now_ms).await
+    }
+}
+
 /// The same writes, each in a transaction of its own.
 impl Db {
     pub async fn upsert_event(&self, ev: &Event) -> Result<Event> {

@@ -7,6 +7,7 @@ use axum::response::{Html, IntoResponse, Response};
 
 pub mod admin_auth;
 pub mod assets;
+pub mod authorize;
 pub mod dashboard;
 pub mod recipient;
 pub mod template_check;
@@ -25,6 +26,10 @@ pub fn routes() -> axum::Router<crate::AppState> {
             post(dashboard::webhooks::replay),
         )
         .route("/rts/{token}", get(recipient::show).post(recipient::submit))
+        .route(
+            "/oauth/authorize",
+            get(authorize::show).post(authorize::submit),
+        )
         .route("/", get(landing))
 }
 
