@@ -99,6 +99,108 @@ pub fn expand(
     Ok(out)
 }
 
+/// Who an event written to a remote calendar is from.
+pub struct Organizer<'a> {
+    pub email: &'a str,
+    pub name: &'a str,
+}
+
+fn utc(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .unwrap_or_default()
+        .strftime("%Y%m%dT%H%M%SZ")
+        .to_string()
+}
+
+/// The stable UID of a Convene event on remote calendars.
+pub fn uid_of(event_uid: &str) -> String {
+    format!("{event_uid}@convene")
+}
+
+/// One Convene event as an iCalendar object (a VEVENT with a stable UID,
+/// ORGANIZER and ATTENDEEs; `sequence` grows with every rewrite).
+pub fn event_ics(
+    ev: &convene_store::Event,
+    organizer: &Organizer,
+    sequence: i64,
+    now_ms: i64,
+) -> String {
+    let body: serde_json::Value = serde_json::from_str(&ev.body_json).unwrap_or_default();
+    let mut lines = vec![
+        "BEGIN:VCALENDAR".to_string(),
+        "VERSION:2.0".into(),
+        "PRODID:-//Convene//Convene//EN".into(),
+        "BEGIN:VEVENT".into(),
+        format!("UID:{}", uid_of(&ev.event_uid)),
+        format!("DTSTAMP:{}", utc(now_ms)),
+        format!("SEQUENCE:{sequence}"),
+    ];
+    match (&ev.start_date, &ev.end_date) {
+        (Some(s), Some(e)) => {
+            lines.push(format!("DTSTART;VALUE=DATE:{}", s.replace('-', "")));
+            lines.push(format!("DTEND;VALUE=DATE:{}", e.replace('-', "")));
+        }
+        _ => {
+            lines.push(format!("DTSTART:{}", utc(ev.start_ms)));
+            lines.push(format!("DTEND:{}", utc(ev.end_ms)));
+        }
+    }
+    lines.push(format!("SUMMARY:{}", escape(&ev.summary)));
+    if !ev.description.is_empty() {
+        lines.push(format!("DESCRIPTION:{}", escape(&ev.description)));
+    }
+    if let Some(l) = body["location"]["description"].as_str() {
+        lines.push(format!("LOCATION:{}", escape(l)));
+    }
+    lines.push(format!(
+        "TRANSP:{}",
+        if ev.transparency == "transparent" {
+            "TRANSPARENT"
+        } else {
+            "OPAQUE"
+        }
+    ));
+    lines.push(format!(
+        "STATUS:{}",
+        match ev.status.as_str() {
+            "tentative" => "TENTATIVE",
+            "cancelled" => "CANCELLED",
+            _ => "CONFIRMED",
+        }
+    ));
+    let param = |s: &str| s.replace(['"', ';', ':', ',', '\r', '\n'], " ");
+    lines.push(format!(
+        "ORGANIZER;CN=\"{}\":mailto:{}",
+        param(organizer.name),
+        organizer.email
+    ));
+    for a in body["attendees"].as_array().into_iter().flatten() {
+        let Some(email) = a["email"].as_str() else {
+            continue;
+        };
+        let partstat = match a["status"].as_str() {
+            Some("accepted") => "ACCEPTED",
+            Some("declined") => "DECLINED",
+            Some("tentative") => "TENTATIVE",
+            _ => "NEEDS-ACTION",
+        };
+        let cn = a["display_name"].as_str().unwrap_or(email);
+        lines.push(format!(
+            "ATTENDEE;CN=\"{}\";PARTSTAT={partstat}:mailto:{}",
+            param(cn),
+            param(email)
+        ));
+    }
+    lines.push("END:VEVENT".into());
+    lines.push("END:VCALENDAR".into());
+    let mut out = String::new();
+    for l in lines {
+        out.push_str(&fold(&l));
+        out.push_str("\r\n");
+    }
+    out
+}
+
 /// Escapes a TEXT value (RFC 5545 §3.3.11).
 pub fn escape(s: &str) -> String {
     s.replace('\\', "\\\\")

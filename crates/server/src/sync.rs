@@ -1,4 +1,5 @@
-//! The connected-calendar sync loop: one task per replica. Profiles are
+//! The connected-calendar loop: one task per replica writes Convene's
+//! changes to CalDAV calendars (write-back) and reads remote changes (sync). Profiles are
 //! claimed with a lease in the database, so replicas share the work and
 //! never sync one profile twice at once.
 
@@ -18,6 +19,11 @@ pub async fn run(state: AppState, stop: CancellationToken) {
             () = tokio::time::sleep(tick) => {}
         }
         // More due than one claim takes: go on at once.
+        while crate::domain::connected::push_due(&state).await >= 20 {
+            if stop.is_cancelled() {
+                return;
+            }
+        }
         while crate::domain::connected::sync_due(&state).await >= 20 {
             if stop.is_cancelled() {
                 return;

@@ -72,3 +72,28 @@ CREATE TABLE account_link_tokens (
     expires_ms      BIGINT NOT NULL,
     created_ms      BIGINT NOT NULL
 );
+
+-- Write-back: events of a writable CalDAV calendar that changed in Convene
+-- and must be written to (or deleted from) the server. Recorded in the
+-- transaction that changed the event, so a booking never loses its remote
+-- copy: an unreachable server is tried again with backoff.
+CREATE TABLE remote_writes (
+    calendar_id     TEXT NOT NULL REFERENCES calendars(id),
+    event_uid       TEXT NOT NULL,
+    due_ms          BIGINT NOT NULL,
+    attempts        BIGINT NOT NULL,
+    lease_until_ms  BIGINT NOT NULL,
+    last_error      TEXT,
+    PRIMARY KEY (calendar_id, event_uid)
+);
+CREATE INDEX remote_writes_due ON remote_writes (due_ms);
+
+-- What Convene wrote to a CalDAV calendar: where, at which etag, and the
+-- SEQUENCE it carried.
+CREATE TABLE pushed_events (
+    event_uid    TEXT PRIMARY KEY,
+    calendar_id  TEXT NOT NULL REFERENCES calendars(id),
+    href         TEXT NOT NULL,
+    etag         TEXT,
+    sequence     BIGINT NOT NULL
+);

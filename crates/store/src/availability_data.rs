@@ -91,6 +91,8 @@ impl Tx {
         });
         self.record_change(&ev.account_id, &ev.calendar_id, ev.updated_ms)
             .await?;
+        self.queue_remote_write(&row.calendar_id, &row.event_uid, ev.updated_ms)
+            .await?;
         Ok(row)
     }
 
@@ -109,24 +111,28 @@ impl Tx {
     ) -> Result<bool> {
         let sql = if by_uid {
             format!(
-                "UPDATE events SET deleted = $3, updated_ms = $4 WHERE calendar_id = $1 AND event_uid = $2 AND deleted = $5 AND {NOT_BOOKED}"
+                "UPDATE events SET deleted = $3, updated_ms = $4 WHERE calendar_id = $1 AND event_uid = $2 AND deleted = $5 AND {NOT_BOOKED} RETURNING event_uid"
             )
         } else {
-            "UPDATE events SET deleted = $3, updated_ms = $4 WHERE calendar_id = $1 AND event_id = $2 AND deleted = $5".to_string()
+            "UPDATE events SET deleted = $3, updated_ms = $4 WHERE calendar_id = $1 AND event_id = $2 AND deleted = $5 RETURNING event_uid".to_string()
         };
-        let n = in_tx!(self, |c| sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-            .bind(calendar_id)
-            .bind(id)
-            .bind(true)
-            .bind(now_ms)
-            .bind(false)
-            .execute(&mut *c)
-            .await?
-            .rows_affected());
-        if n > 0 {
+        let uids: Vec<String> = in_tx!(self, |c| sqlx::query_scalar(sqlx::AssertSqlSafe(
+            sql.clone()
+        ))
+        .bind(calendar_id)
+        .bind(id)
+        .bind(true)
+        .bind(now_ms)
+        .bind(false)
+        .fetch_all(&mut *c)
+        .await?);
+        if !uids.is_empty() {
             self.record_change(account_id, calendar_id, now_ms).await?;
         }
-        Ok(n > 0)
+        for uid in &uids {
+            self.queue_remote_write(calendar_id, uid, now_ms).await?;
+        }
+        Ok(!uids.is_empty())
     }
 
     /// Bulk delete: every event of the account, or of the named calendars
@@ -181,21 +187,23 @@ impl Tx {
         booking_id: &str,
         now_ms: i64,
     ) -> Result<u64> {
-        let n = in_tx!(self, |c| {
-            sqlx::query(
-            "UPDATE events SET deleted = $1, updated_ms = $2 WHERE account_id = $3 AND event_id = $4 AND deleted = $5",
+        let rows: Vec<(String, String)> = in_tx!(self, |c| {
+            sqlx::query_as(
+            "UPDATE events SET deleted = $1, updated_ms = $2 WHERE account_id = $3 AND event_id = $4 AND deleted = $5 RETURNING calendar_id, event_uid",
         )
         .bind(true)
         .bind(now_ms)
         .bind(account_id)
         .bind(booking_id)
         .bind(false)
-        .execute(&mut *c)
+        .fetch_all(&mut *c)
         .await?
-        .rows_affected()
         });
         self.record_change(account_id, "*", now_ms).await?;
-        Ok(n)
+        for (cal, uid) in &rows {
+            self.queue_remote_write(cal, uid, now_ms).await?;
+        }
+        Ok(rows.len() as u64)
     }
 
     #[tracing::instrument(skip(self, rule))]
@@ -280,6 +288,37 @@ impl Tx {
 /// prefix is bound as `$p` (the prefix holds `_`, a `LIKE` wildcard).
 fn remote_prefix_sql(p: u8) -> String {
     format!("substr(event_id, 1, length(${p})) = ${p}")
+}
+
+impl Tx {
+    /// When `calendar_id` is a writable, connected CalDAV calendar: records
+    /// that the event must be written there (or deleted), in the same
+    /// transaction as the change. A later change of the same event before
+    /// the write only moves the row's due time.
+    async fn queue_remote_write(
+        &mut self,
+        calendar_id: &str,
+        event_uid: &str,
+        now_ms: i64,
+    ) -> Result<()> {
+        in_tx!(self, |c| {
+            sqlx::query(
+            "INSERT INTO remote_writes (calendar_id, event_uid, due_ms, attempts, lease_until_ms, last_error) \
+             SELECT pc.calendar_id, $2, $3, 0, 0, NULL FROM provider_calendars pc JOIN profile_connections pr ON pr.profile_id = pc.profile_id \
+             WHERE pc.calendar_id = $1 AND pc.readonly = $4 AND pc.deleted = $4 AND pr.connected = $5 AND pr.provider_name = 'caldav' \
+             ON CONFLICT (calendar_id, event_uid) DO UPDATE SET due_ms = excluded.due_ms, attempts = 0",
+        )
+        .bind(calendar_id)
+        .bind(event_uid)
+        .bind(now_ms)
+        .bind(false)
+        .bind(true)
+        .execute(&mut *c)
+        .await?
+        .rows_affected()
+        });
+        Ok(())
+    }
 }
 
 /// Events read from connected calendars (see `connected.rs`). Their ids

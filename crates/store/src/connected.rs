@@ -59,6 +59,9 @@ pub struct NewProviderCalendar {
     pub name: String,
     pub href: String,
     pub readonly: bool,
+    /// Where bookings of the account go (its first writable calendar, for
+    /// an account the authorization creates).
+    pub primary: bool,
 }
 
 /// Everything one successful authorization creates, in one transaction.
@@ -81,6 +84,25 @@ pub struct NewConnection {
 pub struct CodeGrant {
     pub account_id: String,
     pub profile_id: String,
+}
+
+/// An event waiting to be written to (or deleted from) a CalDAV calendar.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct RemoteWrite {
+    pub calendar_id: String,
+    pub event_uid: String,
+    pub due_ms: i64,
+    pub attempts: i64,
+}
+
+/// Where Convene wrote an event on a CalDAV server.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Pushed {
+    pub event_uid: String,
+    pub calendar_id: String,
+    pub href: String,
+    pub etag: Option<String>,
+    pub sequence: i64,
 }
 
 const CONNECTION_COLS: &str = "profile_id, account_id, provider_name, source_url, username, credentials_enc, connected, initial_sync_required, last_sync_ms, last_error";
@@ -194,7 +216,7 @@ impl Db {
                     .bind(&conn.account_id)
                     .bind(&conn.profile_id)
                     .bind(&name)
-                    .bind(false)
+                    .bind(cal.primary)
                     .bind(new.now_ms)
                     .execute(&mut *c)
                     .await?;
@@ -500,6 +522,131 @@ impl Db {
                 tx.clear_remote_calendar(&account, &cal, now_ms).await?;
             }
             Ok(true)
+        })
+        .await
+    }
+
+    /// Takes up to `limit` due write-backs, each for `lease_ms` (see
+    /// [`Db::claim_due_connections`] for why the lease is re-checked).
+    #[tracing::instrument(skip(self))]
+    pub async fn claim_remote_writes(
+        &self,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<RemoteWrite>> {
+        self.write(async |tx: &mut Tx| -> Result<_> {
+            Ok(in_tx!(tx, |c| sqlx::query_as(
+                "UPDATE remote_writes SET lease_until_ms = $2 \
+                 WHERE due_ms <= $1 AND lease_until_ms <= $1 AND (calendar_id, event_uid) IN \
+                 (SELECT calendar_id, event_uid FROM remote_writes WHERE due_ms <= $1 AND lease_until_ms <= $1 ORDER BY due_ms LIMIT $3) \
+                 RETURNING calendar_id, event_uid, due_ms, attempts",
+            )
+            .bind(now_ms)
+            .bind(now_ms + lease_ms)
+            .bind(limit)
+            .fetch_all(&mut *c)
+            .await?))
+        })
+        .await
+    }
+
+    /// An event by its uid, deleted or not.
+    #[tracing::instrument(skip(self))]
+    pub async fn event_by_uid(&self, event_uid: &str) -> Result<Option<crate::Event>> {
+        Ok(dispatch!(self, |p| {
+            sqlx::query_as(
+            "SELECT event_uid, calendar_id, account_id, event_id, summary, description, start_ms, end_ms, start_date, end_date, tzid, transparency, status, participation, body_json, deleted, created_ms, updated_ms FROM events WHERE event_uid = $1"
+        )
+        .bind(event_uid)
+        .fetch_optional(p)
+        .await?
+        }))
+    }
+
+    #[tracing::instrument(skip(self))]
+    pub async fn pushed_event(&self, event_uid: &str) -> Result<Option<Pushed>> {
+        Ok(dispatch!(self, |p| {
+            sqlx::query_as(
+            "SELECT event_uid, calendar_id, href, etag, sequence FROM pushed_events WHERE event_uid = $1"
+        )
+        .bind(event_uid)
+        .fetch_optional(p)
+        .await?
+        }))
+    }
+
+    /// A write-back succeeded: records where the event now is (`None`: it
+    /// was deleted), and drops the queue row unless the event changed again
+    /// meanwhile (then it is due again at once).
+    #[tracing::instrument(skip(self, pushed))]
+    pub async fn finish_remote_write(
+        &self,
+        w: &RemoteWrite,
+        pushed: Option<&Pushed>,
+    ) -> Result<()> {
+        self.write(async |tx: &mut Tx| -> Result<()> {
+            in_tx!(tx, |c| {
+                sqlx::query(
+                    "DELETE FROM remote_writes WHERE calendar_id = $1 AND event_uid = $2 AND due_ms = $3",
+                )
+                .bind(&w.calendar_id)
+                .bind(&w.event_uid)
+                .bind(w.due_ms)
+                .execute(&mut *c)
+                .await?;
+                sqlx::query(
+                    "UPDATE remote_writes SET lease_until_ms = 0 WHERE calendar_id = $1 AND event_uid = $2",
+                )
+                .bind(&w.calendar_id)
+                .bind(&w.event_uid)
+                .execute(&mut *c)
+                .await?;
+                match pushed {
+                    Some(p) => sqlx::query(
+                        "INSERT INTO pushed_events (event_uid, calendar_id, href, etag, sequence) VALUES ($1, $2, $3, $4, $5) \
+                         ON CONFLICT (event_uid) DO UPDATE SET calendar_id = excluded.calendar_id, href = excluded.href, etag = excluded.etag, sequence = excluded.sequence",
+                    )
+                    .bind(&p.event_uid)
+                    .bind(&p.calendar_id)
+                    .bind(&p.href)
+                    .bind(&p.etag)
+                    .bind(p.sequence)
+                    .execute(&mut *c)
+                    .await?
+                    .rows_affected(),
+                    None => sqlx::query("DELETE FROM pushed_events WHERE event_uid = $1")
+                        .bind(&w.event_uid)
+                        .execute(&mut *c)
+                        .await?
+                        .rows_affected(),
+                };
+            });
+            Ok(())
+        })
+        .await
+    }
+
+    /// A write-back failed: tried again at `next_ms`.
+    #[tracing::instrument(skip(self, error))]
+    pub async fn retry_remote_write(
+        &self,
+        w: &RemoteWrite,
+        next_ms: i64,
+        error: &str,
+    ) -> Result<()> {
+        self.write(async |tx: &mut Tx| -> Result<()> {
+            in_tx!(tx, |c| sqlx::query(
+                "UPDATE remote_writes SET attempts = attempts + 1, due_ms = $3, lease_until_ms = 0, last_error = $4 WHERE calendar_id = $1 AND event_uid = $2",
+            )
+            .bind(&w.calendar_id)
+            .bind(&w.event_uid)
+            .bind(next_ms)
+            .bind(error)
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
+            Ok(())
         })
         .await
     }

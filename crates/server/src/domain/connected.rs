@@ -191,15 +191,24 @@ pub async fn connect(
             last_sync_ms: None,
             last_error: None,
         },
-        calendars: calendars
-            .into_iter()
-            .map(|c| NewProviderCalendar {
-                calendar_id: new_id("cal"),
-                name: c.name,
-                href: c.href,
-                readonly: c.readonly,
-            })
-            .collect(),
+        calendars: {
+            // A new account's bookings go to its first writable calendar.
+            let primary = calendars
+                .iter()
+                .position(|c| !c.readonly)
+                .filter(|_| link_account.is_none());
+            calendars
+                .into_iter()
+                .enumerate()
+                .map(|(i, c)| NewProviderCalendar {
+                    calendar_id: new_id("cal"),
+                    name: c.name,
+                    href: c.href,
+                    readonly: c.readonly,
+                    primary: Some(i) == primary,
+                })
+                .collect()
+        },
         code_hash: digest(&code),
         application_id: app.id.clone(),
         redirect_uri: redirect_uri.to_string(),
@@ -379,7 +388,14 @@ async fn sync_caldav(
     if ctag.is_some() && ctag == cal.ctag {
         return Ok(());
     }
-    let remote = dav.etags(&cal.href).await.map_err(|e| e.to_string())?;
+    // What Convene wrote there itself is already in Convene.
+    let remote: Vec<(String, String)> = dav
+        .etags(&cal.href)
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter(|(h, _)| !is_pushed_href(h))
+        .collect();
     let known = state
         .db
         .remote_resources(&cal.calendar_id)
@@ -503,4 +519,125 @@ async fn sync_feed(
         )
         .await
         .map_err(|e| e.to_string())
+}
+
+/// The file name under which Convene writes an event to a CalDAV calendar.
+fn pushed_href(cal_href: &str, event_uid: &str) -> String {
+    let base = if cal_href.ends_with('/') {
+        cal_href.to_string()
+    } else {
+        format!("{cal_href}/")
+    };
+    format!("{base}convene-{event_uid}.ics")
+}
+
+fn is_pushed_href(href: &str) -> bool {
+    href.rsplit('/')
+        .find(|s| !s.is_empty())
+        .is_some_and(|s| s.starts_with("convene-"))
+}
+
+/// One turn of write-back: every due event is written to (or deleted
+/// from) its CalDAV calendar; a failure is tried again later, with
+/// backoff, while the event stays in Convene. Answers how many were tried.
+pub async fn push_due(state: &AppState) -> usize {
+    let now = state.now_ms();
+    let due = match state.db.claim_remote_writes(now, LEASE_MS, 20).await {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::warn!(error = %e, "claiming write-backs failed");
+            return 0;
+        }
+    };
+    let n = due.len();
+    for w in due {
+        if let Err(e) = push_one(state, &w).await {
+            // 1 s, 2 s, 4 s … at most an hour.
+            let backoff = 1000i64 << w.attempts.clamp(0, 12);
+            let next = state.now_ms() + backoff.min(3_600_000);
+            tracing::warn!(event = %w.event_uid, error = %e, "write-back failed; will retry");
+            if let Err(e) = state.db.retry_remote_write(&w, next, &e).await {
+                tracing::warn!(error = %e, "recording a failed write-back failed");
+            }
+        }
+    }
+    n
+}
+
+#[tracing::instrument(skip_all, fields(event = %w.event_uid))]
+async fn push_one(
+    state: &AppState,
+    w: &convene_store::connected::RemoteWrite,
+) -> Result<(), String> {
+    let s = |e: convene_store::StoreError| e.to_string();
+    let ev = state.db.event_by_uid(&w.event_uid).await.map_err(s)?;
+    let pushed = state.db.pushed_event(&w.event_uid).await.map_err(s)?;
+    let cal = state
+        .db
+        .provider_calendar(&w.calendar_id)
+        .await
+        .map_err(s)?
+        .ok_or("the calendar is gone")?;
+    let conn = state
+        .db
+        .connection(&cal.profile_id)
+        .await
+        .map_err(s)?
+        .ok_or("the profile is gone")?;
+    let password = unseal(state, &conn.credentials_enc).ok_or("credentials cannot be decrypted")?;
+    let dav = Dav::new(state, &conn.username, &password);
+    let live = ev
+        .as_ref()
+        .filter(|e| !e.deleted && e.calendar_id == w.calendar_id && conn.connected);
+    let Some(ev) = live else {
+        if let Some(p) = &pushed {
+            dav.delete(&p.href).await.map_err(|e| e.to_string())?;
+        }
+        return state.db.finish_remote_write(w, None).await.map_err(s);
+    };
+    let account = state
+        .db
+        .account(&ev.account_id)
+        .await
+        .map_err(s)?
+        .ok_or("the account is gone")?;
+    let href = pushed
+        .as_ref()
+        .map(|p| p.href.clone())
+        .unwrap_or_else(|| pushed_href(&cal.href, &ev.event_uid));
+    let sequence = pushed.as_ref().map_or(0, |p| p.sequence + 1);
+    let ics = ical::event_ics(
+        ev,
+        &ical::Organizer {
+            email: &account.email,
+            name: &account.name,
+        },
+        sequence,
+        state.now_ms(),
+    );
+    // A new object must not exist yet; a known one must be as written.
+    let cond = pushed.as_ref().map(|p| p.etag.as_deref().unwrap_or("*"));
+    let etag = match dav.put(&href, &ics, cond).await {
+        Ok(e) => e,
+        // Someone changed the copy on the server: Convene's booking wins.
+        Err(DavError::Status(412, _)) => dav
+            .put(&href, &ics, Some("*"))
+            .await
+            .map_err(|e| e.to_string())?,
+        Err(e) => return Err(e.to_string()),
+    };
+    state
+        .db
+        .finish_remote_write(
+            w,
+            Some(&convene_store::connected::Pushed {
+                event_uid: ev.event_uid.clone(),
+                calendar_id: w.calendar_id.clone(),
+                href,
+                etag,
+                sequence,
+            }),
+        )
+        .await
+        .map_err(s)
 }

@@ -19,6 +19,22 @@ pub struct DavServer {
     child: Child,
     pub base: String,
     _dir: PathBuf,
+    cmd: Option<(PathBuf, String)>,
+}
+
+impl DavServer {
+    /// Stops the server (a CalDAV server that is down).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts Radicale again on the same address and data.
+    pub async fn restart(&mut self) {
+        let (dir, addr) = self.cmd.clone().expect("a restartable server");
+        self.child = radicale_process(&dir, &addr);
+        wait_up(&self.base).await;
+    }
 }
 
 impl Drop for DavServer {
@@ -48,15 +64,11 @@ async fn wait_up(base: &str) {
     panic!("the CalDAV server at {base} did not start");
 }
 
-/// Radicale with one user, `alice` / `secret`.
-pub async fn radicale() -> DavServer {
-    let dir = temp_dir("radicale");
-    std::fs::write(dir.join("users"), "alice:secret\n").unwrap();
-    let addr = unused_addr();
-    let child = Command::new(test_python())
+fn radicale_process(dir: &std::path::Path, addr: &str) -> Child {
+    Command::new(test_python())
         .args(["-m", "radicale", "--config", ""])
         .arg("--server-hosts")
-        .arg(&addr)
+        .arg(addr)
         .arg("--storage-filesystem-folder")
         .arg(dir.join("collections"))
         .args([
@@ -70,12 +82,21 @@ pub async fn radicale() -> DavServer {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("start radicale");
+        .expect("start radicale")
+}
+
+/// Radicale with one user, `alice` / `secret`.
+pub async fn radicale() -> DavServer {
+    let dir = temp_dir("radicale");
+    std::fs::write(dir.join("users"), "alice:secret\n").unwrap();
+    let addr = unused_addr();
+    let child = radicale_process(&dir, &addr);
     let base = format!("http://{addr}");
     wait_up(&base).await;
     DavServer {
         child,
         base,
+        cmd: Some((dir.clone(), addr)),
         _dir: dir,
     }
 }
@@ -99,6 +120,7 @@ pub async fn xandikos() -> DavServer {
         child,
         base,
         _dir: dir,
+        cmd: None,
     }
 }
 
@@ -143,6 +165,32 @@ impl Seeder {
             .await
             .unwrap();
         assert!(r.status().is_success(), "PUT {url}: {}", r.status());
+    }
+
+    /// The objects of a collection Convene wrote (`convene-….ics`), with
+    /// their data.
+    pub async fn convene_objects(&self, cal_url: &str) -> Vec<String> {
+        let r = self
+            .req("PROPFIND", cal_url)
+            .header("depth", "1")
+            .send()
+            .await
+            .unwrap();
+        let text = r.text().await.unwrap();
+        let base = reqwest::Url::parse(cal_url).unwrap();
+        let mut out = Vec::new();
+        for part in text.split("href>").skip(1) {
+            let href = part.split('<').next().unwrap_or("");
+            if href.contains("convene-") && href.ends_with(".ics") {
+                let url = base.join(href).unwrap();
+                let r = self.req("GET", url.as_str()).send().await.unwrap();
+                if r.status().is_success() {
+                    out.push(r.text().await.unwrap());
+                }
+            }
+        }
+        out.dedup();
+        out
     }
 
     pub async fn delete(&self, url: &str) {
@@ -698,6 +746,15 @@ async fn an_ics_feed_and_a_second_calendar_through_a_link_token(app: TestApp) {
         .cloned()
         .unwrap();
     assert_eq!(feed["calendar_readonly"], json!(true));
+    // A feed is read-only: writes are refused.
+    let (s, b) = app
+        .call(Method::POST, &format!("/v1/calendars/{}/events", feed["calendar_id"].as_str().unwrap()), Some(&acct.token), Some(json!({"event_id": "x", "summary": "x", "start": crate::helpers::future(2, 9), "end": crate::helpers::future(2, 10)})))
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    assert_eq!(
+        crate::helpers::err_key(&b, "calendar_id"),
+        "errors.calendar_readonly"
+    );
     assert_eq!(busy(&app, &acct.token, m).await, expected_busy(m));
     // An unchanged feed is not downloaded again (ETag).
     let before = full.load(std::sync::atomic::Ordering::SeqCst);
@@ -748,4 +805,200 @@ async fn xandikos_discovery_and_sync(app: TestApp) {
     let token = tok["access_token"].as_str().unwrap().to_string();
     synced(&app, &token).await;
     assert_eq!(busy(&app, &token, m).await, expected_busy(m));
+}
+
+/// Polls Radicale until what Convene wrote satisfies `ok`.
+async fn wait_objects(
+    seeder: &Seeder,
+    cal_url: &str,
+    what: &str,
+    ok: impl Fn(&[String]) -> bool,
+) -> Vec<String> {
+    for _ in 0..200 {
+        let got = seeder.convene_objects(cal_url).await;
+        if ok(&got) {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("{what}: {:?}", seeder.convene_objects(cal_url).await);
+}
+
+both!(
+    events_and_bookings_are_written_back_to_radicale,
+    |cfg: &mut convene_server::Config| cfg.sync_interval_secs = 1
+);
+async fn events_and_bookings_are_written_back_to_radicale(app: TestApp) {
+    let mut dav = radicale().await;
+    let seeder = Seeder::new(Some(("alice", "secret")));
+    let cal_url = format!("{}/alice/work/", dav.base);
+    seeder.mkcalendar(&cal_url, "Work").await;
+    let c = registered_client(&app).await;
+    let (s, loc, html) = submit(
+        &app,
+        &c,
+        "",
+        &[
+            ("provider", "caldav"),
+            ("server_url", &cal_url),
+            ("username", "alice"),
+            ("password", "secret"),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::SEE_OTHER, "{html}");
+    let (_, tok) = exchange(&app, &c, &code_of(&loc.unwrap())).await;
+    let token = tok["access_token"].as_str().unwrap().to_string();
+    synced(&app, &token).await;
+    let (_, cals) = app
+        .call(Method::GET, "/v1/calendars", Some(&token), None)
+        .await;
+    let work = cals["calendars"][0].clone();
+    assert_eq!(work["calendar_name"], json!("Work"), "{cals}");
+    assert_eq!(
+        work["calendar_primary"],
+        json!(true),
+        "bookings go to the connected calendar"
+    );
+    let cal_id = work["calendar_id"].as_str().unwrap().to_string();
+
+    // An event created through the API is PUT to the server…
+    let path = format!("/v1/calendars/{cal_id}/events");
+    let (s, b) = app
+        .call(Method::POST, &path, Some(&token), Some(json!({"event_id": "e1", "summary": "Lunch", "start": crate::helpers::future(3, 12), "end": crate::helpers::future(3, 13), "attendees": {"invite": [{"email": "bob@example.com", "display_name": "Bob"}]}})))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+    let got = wait_objects(&seeder, &cal_url, "the event was not written", |o| {
+        o.iter().any(|x| x.contains("SUMMARY:Lunch"))
+    })
+    .await;
+    let ics = &got[0];
+    assert!(ics.contains("SEQUENCE:0"), "{ics}");
+    assert!(ics.contains("ORGANIZER;CN="), "{ics}");
+    assert!(ics.contains("mailto:bob@example.com"), "{ics}");
+    // …moved on update with SEQUENCE bumped…
+    let (s, _) = app
+        .call(Method::POST, &path, Some(&token), Some(json!({"event_id": "e1", "summary": "Lunch moved", "start": crate::helpers::future(3, 14), "end": crate::helpers::future(3, 15)})))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let got = wait_objects(&seeder, &cal_url, "the update was not written", |o| {
+        o.len() == 1 && o[0].contains("SUMMARY:Lunch moved")
+    })
+    .await;
+    assert!(got[0].contains("SEQUENCE:1"), "{}", got[0]);
+    // …and is not read back as a second event.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let (_, evs) = app
+        .call(Method::GET, "/v1/events?tzid=Etc/UTC", Some(&token), None)
+        .await;
+    let lunches = evs["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["summary"].as_str().unwrap_or("").starts_with("Lunch"))
+        .count();
+    assert_eq!(lunches, 1, "{evs}");
+    // Deleting it deletes it there.
+    let (s, _) = app
+        .call(
+            Method::DELETE,
+            &path,
+            Some(&token),
+            Some(json!({"event_id": "e1"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    wait_objects(&seeder, &cal_url, "the delete was not written", |o| {
+        o.is_empty()
+    })
+    .await;
+
+    // A booking while the server is down stands; the event arrives when
+    // the server is back.
+    let host = crate::helpers::Acct {
+        sub: tok["sub"].as_str().unwrap().to_string(),
+        token: token.clone(),
+        refresh: String::new(),
+        calendar_id: cal_id.clone(),
+    };
+    crate::helpers::daily(&app, &host, "08:00", "18:00").await;
+    let (s, b) = app
+        .call(
+            Method::POST,
+            "/v1/scheduling_templates",
+            Some(&c.client_secret),
+            Some(json!({
+                "name": "Intro", "host": {"sub": host.sub}, "collaborator_groups": [],
+                "event": {"summary": "Intro call"}, "duration": {"minutes": 30},
+                "availability_mode": {"days": 7}, "tzid": "Etc/UTC"
+            })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let sub = b["scheduling_template"]["sub"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (s, b) = app
+        .call(Method::POST, "/v1/scheduling_requests", Some(&c.client_secret), Some(json!({"template": {"sub": sub}, "recipients": [{"email": "marty@evenitron.com", "display_name": "Marty McFly", "slot_selector": true}]})))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let url = b["scheduling_request"]["primary_select_url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let html = app
+        .http
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let slot = html
+        .split("name=\"slot\" value=\"")
+        .nth(1)
+        .map(|s| s[..20].to_string())
+        .unwrap_or_else(|| panic!("{html}"));
+    dav.stop();
+    let r = app
+        .http
+        .post(&url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("slot={}&tz=Etc%2FUTC", slot.replace(':', "%3A")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("id=\"confirmation\""));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    dav.restart().await;
+    let got = wait_objects(&seeder, &cal_url, "the booking did not arrive", |o| {
+        o.iter().any(|x| x.contains("SUMMARY:Intro call"))
+    })
+    .await;
+    assert!(got[0].contains("mailto:marty@evenitron.com"), "{}", got[0]);
+    assert!(
+        got[0].contains(&format!("DTSTART:{}", slot.replace(['-', ':'], ""))),
+        "{}",
+        got[0]
+    );
+    // Declining the meeting deletes it there.
+    let r = app
+        .http
+        .post(&url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("action=decline")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    wait_objects(
+        &seeder,
+        &cal_url,
+        "the declined booking is still there",
+        |o| o.is_empty(),
+    )
+    .await;
 }
