@@ -39,6 +39,7 @@ CREATE TABLE provider_calendars (
     ctag           TEXT,                    -- CalDAV getctag (servers without sync-collection)
     etag           TEXT,                    -- ICS: the feed's ETag
     last_modified  TEXT,                    -- ICS: the feed's Last-Modified
+    full_read_ms   BIGINT,                  -- last time every object was read and expanded
     UNIQUE (profile_id, href)
 );
 

@@ -42,6 +42,8 @@ pub struct ProviderCalendar {
     pub ctag: Option<String>,
     pub etag: Option<String>,
     pub last_modified: Option<String>,
+    /// When every object was last read (and recurrences expanded again).
+    pub full_read_ms: Option<i64>,
 }
 
 /// One remote calendar object and the prefix of its events' ids.
@@ -106,8 +108,7 @@ pub struct Pushed {
 }
 
 const CONNECTION_COLS: &str = "profile_id, account_id, provider_name, source_url, username, credentials_enc, connected, initial_sync_required, last_sync_ms, last_error";
-const PCAL_COLS: &str =
-    "calendar_id, profile_id, href, readonly, deleted, sync_token, ctag, etag, last_modified";
+const PCAL_COLS: &str = "calendar_id, profile_id, href, readonly, deleted, sync_token, ctag, etag, last_modified, full_read_ms";
 
 impl Db {
     #[tracing::instrument(skip(self))]
@@ -468,16 +469,18 @@ impl Db {
         ctag: Option<&str>,
         etag: Option<&str>,
         last_modified: Option<&str>,
+        full_read_ms: Option<i64>,
     ) -> Result<()> {
         self.write(async |tx: &mut Tx| -> Result<()> {
             in_tx!(tx, |c| sqlx::query(
-                "UPDATE provider_calendars SET sync_token = $2, ctag = $3, etag = $4, last_modified = $5 WHERE calendar_id = $1",
+                "UPDATE provider_calendars SET sync_token = $2, ctag = $3, etag = $4, last_modified = $5, full_read_ms = COALESCE($6, full_read_ms) WHERE calendar_id = $1",
             )
             .bind(calendar_id)
             .bind(sync_token)
             .bind(ctag)
             .bind(etag)
             .bind(last_modified)
+            .bind(full_read_ms)
             .execute(&mut *c)
             .await?
             .rows_affected());

@@ -273,6 +273,31 @@ pub async fn sync_due(state: &AppState) -> usize {
     n
 }
 
+/// Before a booking commits: reads the connected calendars of the members
+/// again (an unchanged CalDAV calendar costs one small request), so an
+/// event added on a remote calendar since the last sync counts. Bounded in
+/// time; a server that does not answer leaves the data Convene has.
+pub async fn refresh_accounts(state: &AppState, account_ids: &[String]) {
+    let work = async {
+        for id in account_ids {
+            let Ok(conns) = state.db.connections(id).await else {
+                continue;
+            };
+            for c in conns.iter().filter(|c| c.connected) {
+                if let Err(e) = sync_connection(state, c).await {
+                    tracing::debug!(profile = %c.profile_id, error = %e, "refresh before booking failed");
+                }
+            }
+        }
+    };
+    if tokio::time::timeout(std::time::Duration::from_secs(5), work)
+        .await
+        .is_err()
+    {
+        tracing::warn!("refreshing connected calendars before a booking timed out");
+    }
+}
+
 /// Reads every calendar of one connected profile.
 #[tracing::instrument(skip_all, fields(profile = %conn.profile_id, provider = %conn.provider_name))]
 pub async fn sync_connection(state: &AppState, conn: &Connection) -> Result<(), String> {
@@ -375,42 +400,58 @@ fn expand_for(account: &Account, text: &str, now: i64) -> Vec<ical::Instance> {
     }
 }
 
+/// Every object of a calendar is read again (and its recurrences expanded
+/// over the moving horizon) at least this often.
+const FULL_READ_MS: i64 = 7 * 86_400_000;
+
 /// One CalDAV collection: nothing more than the change marker when it is
-/// unchanged; otherwise the etags, and the data of the objects whose etag
-/// moved, applied in one transaction.
+/// unchanged; otherwise what changed since the last `sync-token`
+/// (RFC 6578), or, without one, the etags of every object, and the data of
+/// the objects whose etag moved, applied in one transaction.
 async fn sync_caldav(
     state: &AppState,
     dav: &Dav,
     account: &Account,
     cal: &ProviderCalendar,
 ) -> Result<(), String> {
+    let now = state.now_ms();
+    let full_due = cal.full_read_ms.is_none_or(|t| now - t > FULL_READ_MS);
     let ctag = dav.ctag(&cal.href).await.map_err(|e| e.to_string())?;
-    if ctag.is_some() && ctag == cal.ctag {
+    if !full_due && ctag.is_some() && ctag == cal.ctag {
         return Ok(());
     }
-    // What Convene wrote there itself is already in Convene.
-    let remote: Vec<(String, String)> = dav
-        .etags(&cal.href)
-        .await
-        .map_err(|e| e.to_string())?
-        .into_iter()
-        .filter(|(h, _)| !is_pushed_href(h))
-        .collect();
     let known = state
         .db
         .remote_resources(&cal.calendar_id)
         .await
         .map_err(|e| e.to_string())?;
+    let delta = match (&cal.sync_token, full_due) {
+        (Some(t), false) => dav.sync_collection(&cal.href, Some(t)).await.ok(),
+        _ => None,
+    };
+    let (remote, removed, token, full) = match delta {
+        Some((changed, removed, token)) => (changed, removed, token, false),
+        None => {
+            let (all, token) = match dav.sync_collection(&cal.href, None).await {
+                Ok((all, _, token)) => (all, token),
+                Err(_) => (dav.etags(&cal.href).await.map_err(|e| e.to_string())?, None),
+            };
+            let removed = known
+                .iter()
+                .filter(|k| !all.iter().any(|(h, _)| h == &k.href))
+                .map(|k| k.href.clone())
+                .collect();
+            (all, removed, token, true)
+        }
+    };
+    // What Convene wrote there itself is already in Convene.
     let changed: Vec<String> = remote
         .iter()
-        .filter(|(h, e)| !known.iter().any(|k| &k.href == h && &k.etag == e))
+        .filter(|(h, _)| !is_pushed_href(h))
+        .filter(|(h, e)| full_due || !known.iter().any(|k| &k.href == h && &k.etag == e))
         .map(|(h, _)| h.clone())
         .collect();
-    let removed: Vec<String> = known
-        .iter()
-        .filter(|k| !remote.iter().any(|(h, _)| h == &k.href))
-        .map(|k| k.href.clone())
-        .collect();
+    let removed: Vec<String> = removed.into_iter().filter(|h| !is_pushed_href(h)).collect();
     let mut fetched = Vec::new();
     for chunk in changed.chunks(200) {
         fetched.extend(
@@ -419,7 +460,6 @@ async fn sync_caldav(
                 .map_err(|e| e.to_string())?,
         );
     }
-    let now = state.now_ms();
     let writes: Vec<(String, String, String, Vec<Event>)> = fetched
         .into_iter()
         .map(|(href, etag, data)| {
@@ -432,7 +472,14 @@ async fn sync_caldav(
     apply(state, account, cal, &writes, &removed, now).await?;
     state
         .db
-        .set_calendar_sync_state(&cal.calendar_id, None, ctag.as_deref(), None, None)
+        .set_calendar_sync_state(
+            &cal.calendar_id,
+            token.as_deref(),
+            ctag.as_deref(),
+            None,
+            None,
+            (full && full_due).then_some(now),
+        )
         .await
         .map_err(|e| e.to_string())
 }
@@ -479,11 +526,15 @@ async fn sync_feed(
     account: &Account,
     cal: &ProviderCalendar,
 ) -> Result<(), String> {
+    // Unconditionally now and then, to expand recurrences over the horizon.
+    let full_due = cal
+        .full_read_ms
+        .is_none_or(|t| state.now_ms() - t > FULL_READ_MS);
     let feed = fetch_feed(
         state,
         &cal.href,
-        cal.etag.as_deref(),
-        cal.last_modified.as_deref(),
+        cal.etag.as_deref().filter(|_| !full_due),
+        cal.last_modified.as_deref().filter(|_| !full_due),
     )
     .await
     .map_err(|e| e.to_string())?;
@@ -516,6 +567,7 @@ async fn sync_feed(
             None,
             etag.as_deref(),
             last_modified.as_deref(),
+            Some(now),
         )
         .await
         .map_err(|e| e.to_string())

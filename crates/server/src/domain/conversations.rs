@@ -647,6 +647,7 @@ pub(crate) async fn select(
 ) -> ApiResult<Selection> {
     let db = &state.db;
     let parts = db.conversation_participants(conversation_id).await?;
+    super::connected::refresh_accounts(state, &account_subs(&parts)).await;
     let ctx = &booking_ctx(db, &account_subs(&parts)).await?;
     let (av, clock) = (&state.availability, &state.clock);
     decide(state, &parts, conversation_id, || {

@@ -557,6 +557,7 @@ fn pick(
 pub async fn book(state: &AppState, r: &Request, start: Timestamp) -> Result<Request, BookError> {
     let spec = spec_of(r)?;
     let members = spec.members();
+    super::connected::refresh_accounts(state, &members).await;
     let calendars = state
         .db
         .primary_calendars(&members)

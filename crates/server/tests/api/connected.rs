@@ -521,6 +521,49 @@ async fn radicale_connects_through_the_authorize_page_and_syncs(app: TestApp) {
     // transparent and the cancelled events are not busy.
     assert_eq!(busy(&app, &token, m).await, expected_busy(m));
 
+    // Availability leaves the remote busy time out: of Monday 08:00–11:00
+    // New York, the weekly 09:00–10:00 is taken.
+    let ny = |h: i8| {
+        m.at(h, 0, 0, 0)
+            .in_tz("America/New_York")
+            .unwrap()
+            .timestamp()
+            .strftime("%Y-%m-%dT%H:%M:%SZ")
+            .to_string()
+    };
+    let (s, av) = app
+        .call(
+            Method::POST,
+            "/v1/availability",
+            Some(&c.client_secret),
+            Some(json!({
+                "participants": [{"members": [{"sub": tok["sub"]}], "required": "all"}],
+                "required_duration": {"minutes": 60},
+                "query_periods": [{"start": ny(8), "end": ny(11)}]
+            })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{av}");
+    let periods: Vec<(String, String)> = av["available_periods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["start"].as_str().unwrap().into(),
+                p["end"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(periods, vec![(ny(8), ny(9)), (ny(10), ny(11))], "{av}");
+    // Radicale speaks sync-collection: later syncs ask only for changes.
+    let pcals = app
+        .db
+        .provider_calendars(tok["sub"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert!(pcals[0].sync_token.is_some(), "{pcals:?}");
+
     // The stored password is not the password.
     let conn = app
         .db
@@ -1001,4 +1044,122 @@ async fn events_and_bookings_are_written_back_to_radicale(app: TestApp) {
         |o| o.is_empty(),
     )
     .await;
+}
+
+both!(
+    a_booking_reads_the_remote_calendar_again_first,
+    |cfg: &mut convene_server::Config| cfg.sync_interval_secs = 3600
+);
+async fn a_booking_reads_the_remote_calendar_again_first(app: TestApp) {
+    let dav = radicale().await;
+    let seeder = Seeder::new(Some(("alice", "secret")));
+    let cal_url = format!("{}/alice/work/", dav.base);
+    seeder.mkcalendar(&cal_url, "Work").await;
+    let c = registered_client(&app).await;
+    let (s, loc, html) = submit(
+        &app,
+        &c,
+        "",
+        &[
+            ("provider", "caldav"),
+            ("server_url", &cal_url),
+            ("username", "alice"),
+            ("password", "secret"),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::SEE_OTHER, "{html}");
+    let (_, tok) = exchange(&app, &c, &code_of(&loc.unwrap())).await;
+    let token = tok["access_token"].as_str().unwrap().to_string();
+    synced(&app, &token).await;
+    let (_, cals) = app
+        .call(Method::GET, "/v1/calendars", Some(&token), None)
+        .await;
+    let host = crate::helpers::Acct {
+        sub: tok["sub"].as_str().unwrap().to_string(),
+        token: token.clone(),
+        refresh: String::new(),
+        calendar_id: cals["calendars"][0]["calendar_id"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    };
+    crate::helpers::daily(&app, &host, "08:00", "18:00").await;
+    let (s, b) = app
+        .call(
+            Method::POST,
+            "/v1/scheduling_templates",
+            Some(&c.client_secret),
+            Some(json!({
+                "name": "Intro", "host": {"sub": host.sub}, "collaborator_groups": [],
+                "event": {"summary": "Intro call"}, "duration": {"minutes": 30},
+                "availability_mode": {"days": 7}, "tzid": "Etc/UTC"
+            })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let sub = b["scheduling_template"]["sub"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (s, b) = app
+        .call(Method::POST, "/v1/scheduling_requests", Some(&c.client_secret), Some(json!({"template": {"sub": sub}, "recipients": [{"email": "marty@evenitron.com", "slot_selector": true}]})))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let url = b["scheduling_request"]["primary_select_url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let html = app
+        .http
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let slot = html
+        .split("name=\"slot\" value=\"")
+        .nth(1)
+        .map(|s| s[..20].to_string())
+        .unwrap_or_else(|| panic!("{html}"));
+    // The host's calendar fills that slot on the server; the next sync is
+    // an hour away, but the booking looks first.
+    let t: jiff::Timestamp = slot.parse().unwrap();
+    let fmt = |t: jiff::Timestamp| t.strftime("%Y%m%dT%H%M%SZ").to_string();
+    seeder
+        .put(
+            &format!("{cal_url}dentist.ics"),
+            &cal(&format!(
+                "BEGIN:VEVENT\r\nUID:dentist\r\nDTSTAMP:20260101T000000Z\r\nSUMMARY:Dentist\r\nDTSTART:{}\r\nDTEND:{}\r\nEND:VEVENT\r\n",
+                fmt(t),
+                fmt(t + jiff::SignedDuration::from_mins(60))
+            )),
+        )
+        .await;
+    let r = app
+        .http
+        .post(&url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("slot={}&tz=Etc%2FUTC", slot.replace(':', "%3A")))
+        .send()
+        .await
+        .unwrap();
+    let html = r.text().await.unwrap();
+    assert!(
+        !html.contains("id=\"confirmation\""),
+        "booked over a remote event: {html}"
+    );
+    let (_, evs) = app
+        .call(Method::GET, "/v1/events?tzid=Etc/UTC", Some(&token), None)
+        .await;
+    assert!(
+        evs["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["summary"] != json!("Intro call")),
+        "{evs}"
+    );
 }
