@@ -44,12 +44,14 @@ CREATE TABLE provider_calendars (
 );
 
 -- One remote calendar object (a .ics resource) and the etag it was read at;
--- its expanded instances are the events whose event_id starts with `prefix`.
+-- its expanded instances are the events whose event_id starts with `prefix`,
+-- listed in event_ids_json (so replacing them uses the events' unique index).
 CREATE TABLE remote_resources (
-    calendar_id  TEXT NOT NULL REFERENCES calendars(id),
-    href         TEXT NOT NULL,
-    etag         TEXT NOT NULL,
-    prefix       TEXT NOT NULL,
+    calendar_id     TEXT NOT NULL REFERENCES calendars(id),
+    href            TEXT NOT NULL,
+    etag            TEXT NOT NULL,
+    prefix          TEXT NOT NULL,
+    event_ids_json  TEXT NOT NULL,
     PRIMARY KEY (calendar_id, href)
 );
 

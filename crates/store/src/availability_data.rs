@@ -284,10 +284,34 @@ impl Tx {
     }
 }
 
-/// SQL: the event belongs to a connected calendar's remote object whose
-/// prefix is bound as `$p` (the prefix holds `_`, a `LIKE` wildcard).
-fn remote_prefix_sql(p: u8) -> String {
-    format!("substr(event_id, 1, length(${p})) = ${p}")
+/// Soft-deletes remote events by id (the instances an object no longer has).
+async fn delete_remote_ids(
+    tx: &mut Tx,
+    calendar_id: &str,
+    ids: &[String],
+    now_ms: i64,
+) -> Result<()> {
+    for id in ids {
+        in_tx!(tx, |c| {
+            sqlx::query(
+            "UPDATE events SET deleted = $3, updated_ms = $4 WHERE calendar_id = $1 AND event_id = $2 AND deleted = $5",
+        )
+        .bind(calendar_id)
+        .bind(id)
+        .bind(true)
+        .bind(now_ms)
+        .bind(false)
+        .execute(&mut *c)
+        .await?
+        .rows_affected()
+        });
+    }
+    Ok(())
+}
+
+fn ids_of(json: Option<String>) -> Vec<String> {
+    json.and_then(|j| serde_json::from_str(&j).ok())
+        .unwrap_or_default()
 }
 
 impl Tx {
@@ -339,19 +363,21 @@ impl Tx {
         events: &[Event],
         now_ms: i64,
     ) -> Result<()> {
-        let sql = format!(
-            "UPDATE events SET deleted = $2, updated_ms = $3 WHERE calendar_id = $1 AND deleted = $5 AND {}",
-            remote_prefix_sql(4)
-        );
+        let old: Option<String> = in_tx!(self, |c| sqlx::query_scalar(
+            "SELECT event_ids_json FROM remote_resources WHERE calendar_id = $1 AND href = $2"
+        )
+        .bind(calendar_id)
+        .bind(href)
+        .fetch_optional(&mut *c)
+        .await?);
+        let ids: Vec<String> = events.iter().filter_map(|e| e.event_id.clone()).collect();
+        let gone: Vec<String> = ids_of(old)
+            .into_iter()
+            .filter(|id| !ids.contains(id))
+            .collect();
+        delete_remote_ids(self, calendar_id, &gone, now_ms).await?;
+        let ids_json = serde_json::to_string(&ids).expect("strings serialize");
         in_tx!(self, |c| {
-            sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-                .bind(calendar_id)
-                .bind(true)
-                .bind(now_ms)
-                .bind(prefix)
-                .bind(false)
-                .execute(&mut *c)
-                .await?;
             for ev in events {
                 sqlx::query(
                     "INSERT INTO events (event_uid, calendar_id, account_id, event_id, summary, description, start_ms, end_ms, start_date, end_date, tzid, transparency, status, participation, body_json, deleted, created_ms, updated_ms) \
@@ -380,13 +406,14 @@ impl Tx {
                 .await?;
             }
             sqlx::query(
-                "INSERT INTO remote_resources (calendar_id, href, etag, prefix) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (calendar_id, href) DO UPDATE SET etag = excluded.etag, prefix = excluded.prefix",
+                "INSERT INTO remote_resources (calendar_id, href, etag, prefix, event_ids_json) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (calendar_id, href) DO UPDATE SET etag = excluded.etag, prefix = excluded.prefix, event_ids_json = excluded.event_ids_json",
             )
             .bind(calendar_id)
             .bind(href)
             .bind(etag)
             .bind(prefix)
+            .bind(&ids_json)
             .execute(&mut *c)
             .await?;
         });
@@ -402,29 +429,19 @@ impl Tx {
         href: &str,
         now_ms: i64,
     ) -> Result<()> {
-        let prefix: Option<String> = in_tx!(self, |c| sqlx::query_scalar(
-            "DELETE FROM remote_resources WHERE calendar_id = $1 AND href = $2 RETURNING prefix"
+        let old: Option<String> = in_tx!(self, |c| {
+            sqlx::query_scalar(
+            "DELETE FROM remote_resources WHERE calendar_id = $1 AND href = $2 RETURNING event_ids_json"
         )
         .bind(calendar_id)
         .bind(href)
         .fetch_optional(&mut *c)
-        .await?);
-        let Some(prefix) = prefix else {
+        .await?
+        });
+        if old.is_none() {
             return Ok(());
-        };
-        let sql = format!(
-            "UPDATE events SET deleted = $2, updated_ms = $3 WHERE calendar_id = $1 AND deleted = $5 AND {}",
-            remote_prefix_sql(4)
-        );
-        in_tx!(self, |c| sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-            .bind(calendar_id)
-            .bind(true)
-            .bind(now_ms)
-            .bind(&prefix)
-            .bind(false)
-            .execute(&mut *c)
-            .await?
-            .rows_affected());
+        }
+        delete_remote_ids(self, calendar_id, &ids_of(old), now_ms).await?;
         self.record_change(account_id, calendar_id, now_ms).await
     }
 

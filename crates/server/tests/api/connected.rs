@@ -1163,3 +1163,90 @@ async fn a_booking_reads_the_remote_calendar_again_first(app: TestApp) {
         "{evs}"
     );
 }
+
+/// BENCHMARKS.md: the first and an incremental sync of a 5,000-event
+/// CalDAV calendar (Radicale on loopback, SQLite). Not part of the suite:
+/// `cargo test --test api -- --ignored sync_of_5000`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: run it by name"]
+async fn sync_of_5000_events_benchmark() {
+    let app = TestApp::spawn_with(crate::helpers::Backend::Sqlite, |cfg| {
+        cfg.sync_interval_secs = 1
+    })
+    .await;
+    let dav = radicale().await;
+    let seeder = Seeder::new(Some(("alice", "secret")));
+    let cal_url = format!("{}/alice/work/", dav.base);
+    seeder.mkcalendar(&cal_url, "Work").await;
+    // Radicale keeps one file per object: seed them on disk, not over HTTP.
+    let folder = dav._dir.join("collections/collection-root/alice/work");
+    let m = monday();
+    for i in 0..5000i64 {
+        let d = day(m, i % 300);
+        let h = 8 + (i / 300) % 10;
+        std::fs::write(
+            folder.join(format!("ev{i}.ics")),
+            cal(&format!("BEGIN:VEVENT\r\nUID:ev{i}\r\nDTSTAMP:20260101T000000Z\r\nSUMMARY:Event {i}\r\nDTSTART:{d}T{h:02}0000Z\r\nDTEND:{d}T{h:02}3000Z\r\nEND:VEVENT\r\n", d = ymd(d))),
+        )
+        .unwrap();
+    }
+    // Radicale parses every new file once, on the first request after they
+    // appear; a server in use has done that long ago.
+    let warm = std::time::Instant::now();
+    assert!(seeder.convene_objects(&cal_url).await.is_empty());
+    println!(
+        "radicale warm-up (its own first read of 5,000 files): {:?}",
+        warm.elapsed()
+    );
+    let c = registered_client(&app).await;
+    let t0 = std::time::Instant::now();
+    let (s, loc, html) = submit(
+        &app,
+        &c,
+        "",
+        &[
+            ("provider", "caldav"),
+            ("server_url", &cal_url),
+            ("username", "alice"),
+            ("password", "secret"),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::SEE_OTHER, "{html}");
+    let (_, tok) = exchange(&app, &c, &code_of(&loc.unwrap())).await;
+    let token = tok["access_token"].as_str().unwrap().to_string();
+    synced(&app, &token).await;
+    let first = t0.elapsed();
+    let n = app
+        .db
+        .remote_resources(
+            &app.db
+                .provider_calendars(tok["sub"].as_str().unwrap())
+                .await
+                .unwrap()[0]
+                .calendar_id,
+        )
+        .await
+        .unwrap()
+        .len();
+    assert_eq!(n, 5000);
+    let t1 = std::time::Instant::now();
+    seeder
+        .put(&format!("{cal_url}late.ics"), &cal(&format!("BEGIN:VEVENT\r\nUID:late\r\nDTSTAMP:20260101T000000Z\r\nSUMMARY:Late\r\nDTSTART:{d}T060000Z\r\nDTEND:{d}T070000Z\r\nEND:VEVENT\r\n", d = ymd(m))))
+        .await;
+    let want = format!("{}T06:00:00Z", m.strftime("%Y-%m-%d"));
+    loop {
+        if busy(&app, &token, m).await.iter().any(|(s, _)| s == &want) {
+            break;
+        }
+        assert!(
+            t1.elapsed() < Duration::from_secs(60),
+            "the change never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let incremental = t1.elapsed();
+    println!(
+        "sync of 5,000 events: first {first:?} (authorize to synced), one change {incremental:?} (PUT to visible, sync interval 1 s)"
+    );
+}
