@@ -508,21 +508,17 @@ impl Dav {
         Ok(out)
     }
 
-    /// Writes one calendar object: `If-None-Match: *` for a new one,
-    /// `If-Match` with the etag known for an existing one. Answers the new
-    /// etag when the server tells it.
+    /// Writes one calendar object under a precondition (`if-none-match: *`
+    /// for a new one, `if-match` with the etag known for an existing one;
+    /// none to overwrite). Answers the new etag when the server tells it.
     pub async fn put(
         &self,
         url: &str,
         ics: &str,
-        etag: Option<&str>,
+        cond: Option<(&str, &str)>,
     ) -> Result<Option<String>, DavError> {
-        let cond = match etag {
-            Some(e) => ("if-match", e),
-            None => ("if-none-match", "*"),
-        };
         let (status, headers, _, _) = self
-            .send("PUT", url, &[cond], Some(ics.to_string()))
+            .send("PUT", url, cond.as_slice(), Some(ics.to_string()))
             .await?;
         if !status.is_success() {
             return Err(DavError::Status(status.as_u16(), "PUT".into()));

@@ -642,10 +642,21 @@ async fn push_one(
         .as_ref()
         .filter(|e| !e.deleted && e.calendar_id == w.calendar_id && conn.connected);
     let Some(ev) = live else {
-        if let Some(p) = &pushed {
-            dav.delete(&p.href).await.map_err(|e| e.to_string())?;
-        }
-        return state.db.finish_remote_write(w, None).await.map_err(s);
+        // Deleted: gone from the server. The row stays (an empty etag: not
+        // there) so a returning event (a reschedule) goes on with its
+        // SEQUENCE.
+        let kept = match pushed {
+            Some(mut p) if p.etag.as_deref() != Some("") => {
+                dav.delete(&p.href).await.map_err(|e| e.to_string())?;
+                p.etag = Some(String::new());
+                Some(p)
+            }
+            other => other,
+        };
+        return match kept {
+            Some(p) => state.db.finish_remote_write(w, Some(&p)).await.map_err(s),
+            None => state.db.finish_remote_write(w, None).await.map_err(s),
+        };
     };
     let account = state
         .db
@@ -667,13 +678,19 @@ async fn push_one(
         sequence,
         state.now_ms(),
     );
-    // A new object must not exist yet; a known one must be as written.
-    let cond = pushed.as_ref().map(|p| p.etag.as_deref().unwrap_or("*"));
-    let etag = match dav.put(&href, &ics, cond).await {
+    // A new (or deleted) object must not exist yet; a known one must be as
+    // Convene wrote it.
+    let cond = match pushed.as_ref().map(|p| p.etag.as_deref()) {
+        Some(Some("")) | None => ("if-none-match", "*"),
+        Some(Some(e)) => ("if-match", e),
+        Some(None) => ("if-match", "*"),
+    };
+    let etag = match dav.put(&href, &ics, Some(cond)).await {
         Ok(e) => e,
-        // Someone changed the copy on the server: Convene's booking wins.
+        // Someone changed or removed the copy on the server: Convene's
+        // event wins.
         Err(DavError::Status(412, _)) => dav
-            .put(&href, &ics, Some("*"))
+            .put(&href, &ics, None)
             .await
             .map_err(|e| e.to_string())?,
         Err(e) => return Err(e.to_string()),

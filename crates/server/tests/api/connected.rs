@@ -986,6 +986,10 @@ async fn events_and_bookings_are_written_back_to_radicale(app: TestApp) {
         .call(Method::POST, "/v1/scheduling_requests", Some(&c.client_secret), Some(json!({"template": {"sub": sub}, "recipients": [{"email": "marty@evenitron.com", "display_name": "Marty McFly", "slot_selector": true}]})))
         .await;
     assert_eq!(s, StatusCode::OK, "{b}");
+    let srq_id = b["scheduling_request"]["scheduling_request_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let url = b["scheduling_request"]["primary_select_url"]
         .as_str()
         .unwrap()
@@ -1027,20 +1031,68 @@ async fn events_and_bookings_are_written_back_to_radicale(app: TestApp) {
         "{}",
         got[0]
     );
-    // Declining the meeting deletes it there.
+    // An independent parser reads what Convene wrote.
+    let out = Command::new(test_python())
+        .args(["-c", "import sys, icalendar; e = icalendar.Calendar.from_ical(sys.stdin.read()).walk('VEVENT')[0]; print(e['UID'], e['SEQUENCE'], e['ORGANIZER'], e['ATTENDEE'])"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write as _;
+            child.stdin.take().unwrap().write_all(got[0].as_bytes())?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    let parsed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        parsed.contains("@convene 0 mailto:") && parsed.contains("mailto:marty@evenitron.com"),
+        "{parsed}"
+    );
+    // Rescheduling moves it, SEQUENCE up.
     let r = app
         .http
         .post(&url)
         .header("content-type", "application/x-www-form-urlencoded")
-        .body("action=decline")
+        .body("action=reschedule")
         .send()
         .await
         .unwrap();
-    assert!(r.status().is_success(), "{}", r.status());
+    let html = r.text().await.unwrap();
+    let other = html
+        .split("name=\"slot\" value=\"")
+        .skip(1)
+        .map(|s| s[..20].to_string())
+        .find(|s| s != &slot)
+        .unwrap_or_else(|| panic!("{html}"));
+    let r = app
+        .http
+        .post(&url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("slot={}&tz=Etc%2FUTC", other.replace(':', "%3A")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let moved = format!("DTSTART:{}", other.replace(['-', ':'], ""));
+    let got = wait_objects(&seeder, &cal_url, "the reschedule was not written", |o| {
+        o.len() == 1 && o[0].contains(&moved)
+    })
+    .await;
+    assert!(!got[0].contains("SEQUENCE:0"), "{}", got[0]);
+    // Cancelling the request deletes it there.
+    let (s, _) = app
+        .call(
+            Method::POST,
+            "/v1/scheduling_requests/cancel",
+            Some(&c.client_secret),
+            Some(json!({"scheduling_request_id": srq_id})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
     wait_objects(
         &seeder,
         &cal_url,
-        "the declined booking is still there",
+        "the cancelled booking is still there",
         |o| o.is_empty(),
     )
     .await;
