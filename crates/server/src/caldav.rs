@@ -14,6 +14,8 @@ use crate::notifications::{CallbackPolicy, check_url, http_client};
 const DAV: &str = "DAV:";
 const CALDAV: &str = "urn:ietf:params:xml:ns:caldav";
 const CS: &str = "http://calendarserver.org/ns/";
+/// The largest answer read from a server (an ICS feed, a multistatus).
+const MAX_BODY: usize = 32 << 20;
 
 /// Why a server could not be used; the text is for the person connecting.
 #[derive(Debug, thiserror::Error)]
@@ -212,7 +214,7 @@ impl Dav {
                     )
                     .body(b.clone());
             }
-            let resp = req
+            let mut resp = req
                 .send()
                 .await
                 .map_err(|e| DavError::Unreachable(without_url(&e)))?;
@@ -232,10 +234,22 @@ impl Dav {
                 return Err(DavError::Unauthorized);
             }
             let headers = resp.headers().clone();
-            let text = resp
-                .text()
+            // A feed or a listing is read whole, so its size is bounded.
+            let mut body = Vec::new();
+            while let Some(chunk) = resp
+                .chunk()
                 .await
-                .map_err(|e| DavError::Unreachable(without_url(&e)))?;
+                .map_err(|e| DavError::Unreachable(without_url(&e)))?
+            {
+                if body.len() + chunk.len() > MAX_BODY {
+                    return Err(DavError::Malformed(format!(
+                        "the answer is larger than {} MiB",
+                        MAX_BODY >> 20
+                    )));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            let text = String::from_utf8_lossy(&body).into_owned();
             return Ok((status, headers, text, url));
         }
         Err(DavError::Malformed("too many redirects".into()))

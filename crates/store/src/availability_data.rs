@@ -144,7 +144,7 @@ impl Tx {
         calendar_ids: Option<&[String]>,
         now_ms: i64,
     ) -> Result<u64> {
-        let n = in_tx!(self, |c| {
+        let rows: Vec<(String, String)> = in_tx!(self, |c| {
             let mut qb = sqlx::QueryBuilder::new("UPDATE events SET deleted = ");
             qb.push_bind(true)
                 .push(", updated_ms = ")
@@ -154,7 +154,10 @@ impl Tx {
                 .push(" AND deleted = ")
                 .push_bind(false)
                 .push(" AND ")
-                .push(NOT_BOOKED);
+                .push(NOT_BOOKED)
+                // Events read from connected calendars are the remote
+                // calendar's: they go when they go there.
+                .push(" AND (event_id IS NULL OR substr(event_id, 1, 4) <> 'rmt_')");
             if let Some(ids) = calendar_ids {
                 qb.push(" AND calendar_id IN (");
                 let mut sep = qb.separated(", ");
@@ -163,8 +166,25 @@ impl Tx {
                 }
                 qb.push(")");
             }
-            qb.build().execute(&mut *c).await?.rows_affected()
+            qb.push(" RETURNING calendar_id, event_uid");
+            qb.build_query_as().fetch_all(&mut *c).await?
         });
+        let n = rows.len() as u64;
+        if n > 0 {
+            // Only events of writable connected calendars are written back.
+            let writable: Vec<String> = in_tx!(self, |c| {
+                sqlx::query_scalar(
+                "SELECT pc.calendar_id FROM provider_calendars pc JOIN profile_connections pr ON pr.profile_id = pc.profile_id WHERE pr.account_id = $1 AND pc.readonly = $2"
+            )
+            .bind(account_id)
+            .bind(false)
+            .fetch_all(&mut *c)
+            .await?
+            });
+            for (cal, uid) in rows.iter().filter(|(cal, _)| writable.contains(cal)) {
+                self.queue_remote_write(cal, uid, now_ms).await?;
+            }
+        }
         if n > 0 {
             match calendar_ids {
                 Some(ids) => {

@@ -556,6 +556,17 @@ async fn radicale_connects_through_the_authorize_page_and_syncs(app: TestApp) {
         })
         .collect();
     assert_eq!(periods, vec![(ny(8), ny(9)), (ny(10), ny(11))], "{av}");
+    // A bulk delete of the account's events leaves the remote calendar's.
+    let (s, _) = app
+        .call(
+            Method::DELETE,
+            "/v1/events",
+            Some(&token),
+            Some(json!({"delete_all": true})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    assert_eq!(busy(&app, &token, m).await, expected_busy(m));
     // Radicale speaks sync-collection: later syncs ask only for changes.
     let pcals = app
         .db
@@ -952,6 +963,28 @@ async fn events_and_bookings_are_written_back_to_radicale(app: TestApp) {
         .await;
     assert_eq!(s, StatusCode::ACCEPTED);
     wait_objects(&seeder, &cal_url, "the delete was not written", |o| {
+        o.is_empty()
+    })
+    .await;
+    // A bulk delete of the calendar too.
+    let (s, _) = app
+        .call(Method::POST, &path, Some(&token), Some(json!({"event_id": "e2", "summary": "Tea", "start": crate::helpers::future(4, 12), "end": crate::helpers::future(4, 13)})))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    wait_objects(&seeder, &cal_url, "e2 was not written", |o| {
+        o.iter().any(|x| x.contains("SUMMARY:Tea"))
+    })
+    .await;
+    let (s, _) = app
+        .call(
+            Method::DELETE,
+            "/v1/events",
+            Some(&token),
+            Some(json!({"calendar_ids": [cal_id]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    wait_objects(&seeder, &cal_url, "the bulk delete was not written", |o| {
         o.is_empty()
     })
     .await;
