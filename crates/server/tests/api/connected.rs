@@ -1335,3 +1335,64 @@ async fn sync_of_5000_events_benchmark() {
         "sync of 5,000 events: first {first:?} (authorize to synced), one change {incremental:?} (PUT to visible, sync interval 1 s)"
     );
 }
+
+both!(
+    replicas_never_sync_one_profile_at_once,
+    |cfg: &mut convene_server::Config| cfg.sync_interval_secs = 3600
+);
+async fn replicas_never_sync_one_profile_at_once(app: TestApp) {
+    let (text, full) = (
+        std::sync::Arc::new(std::sync::Mutex::new(cal(""))),
+        std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+    );
+    let url = feed_server(text, full).await;
+    let c = registered_client(&app).await;
+    let (s, loc, html) = submit(&app, &c, "", &[("provider", "ics"), ("ics_url", &url)]).await;
+    assert_eq!(s, StatusCode::SEE_OTHER, "{html}");
+    let (_, tok) = exchange(&app, &c, &code_of(&loc.unwrap())).await;
+    synced(&app, tok["access_token"].as_str().unwrap()).await;
+    let pid = tok["linking_profile"]["profile_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Eight claimers on four connections to the database race for the
+    // profile, due again: at most one of them gets it.
+    let dbs: Vec<convene_server::Db> = {
+        let mut v = Vec::new();
+        for _ in 0..4 {
+            v.push(convene_server::Db::connect(&app.db_url).await.unwrap());
+        }
+        v
+    };
+    for round in 0..5 {
+        app.db.sync_soon(&pid).await.unwrap();
+        let now = app.clock.now_ms();
+        let claims = futures_join(dbs.iter().cycle().take(8).map(|db| {
+            let db = db.clone();
+            async move { db.claim_due_connections(now, 60_000, 10).await.unwrap() }
+        }))
+        .await;
+        let got = claims
+            .iter()
+            .flatten()
+            .filter(|c| c.profile_id == pid)
+            .count();
+        assert!(got <= 1, "round {round}: {got} replicas took the profile");
+        // Release it for the next round.
+        app.db.finish_sync(&pid, 0, now, None).await.unwrap();
+    }
+}
+
+/// Runs futures concurrently (each on its own task) and collects them.
+async fn futures_join<F, T>(futs: impl Iterator<Item = F>) -> Vec<T>
+where
+    F: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let handles: Vec<_> = futs.map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
