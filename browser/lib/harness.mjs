@@ -42,7 +42,9 @@ export async function startConvene({ ou, adminEmail, adminPassword }) {
       env: { ...process.env, CONVENE_LOG: 'warn' },
       stdio: ['pipe', 'pipe', 'inherit'],
     });
-  const app = JSON.parse(cli(['app', 'create', '--name', 'Browser suite', '--organizational-unit', ou]));
+  // Where the authorize page's flow returns to: a page the suite serves.
+  const redirectUri = 'http://127.0.0.1:9/oauth/callback';
+  const app = JSON.parse(cli(['app', 'create', '--name', 'Browser suite', '--organizational-unit', ou, '--redirect-uri', redirectUri]));
   const admin = JSON.parse(cli(['admin', 'add', '--email', adminEmail, '--organizational-unit', ou], `${adminPassword}\n`));
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
@@ -67,6 +69,11 @@ export async function startConvene({ ou, adminEmail, adminPassword }) {
     base,
     app,
     admin,
+    redirectUri,
+    /** Registers another redirect URI for the application. */
+    setRedirectUri(uri) {
+      cli(['app', 'set-redirect-uri', '--client-id', app.client_id, '--redirect-uri', uri]);
+    },
     async stop() {
       if (exited === null) {
         proc.kill('SIGTERM');

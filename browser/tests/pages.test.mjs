@@ -412,6 +412,62 @@ test('a conversation participant known only by email chooses on their page', asy
   assert.equal(rb.scheduling_conversation.status, 'complete');
 });
 
+test('a person connects an ICS feed on the authorize page, without JavaScript', async () => {
+  // The feed and the application's callback, both served here.
+  const start = new Date(Date.now() + 3 * 86400e3);
+  start.setUTCHours(9, 0, 0, 0);
+  const stamp = (d) => d.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+  const ics = ['BEGIN:VCALENDAR', 'VERSION:2.0', 'PRODID:-//browser suite//EN', 'X-WR-CALNAME:Hill Valley High',
+    'BEGIN:VEVENT', 'UID:dance-1', 'DTSTAMP:20260101T000000Z', `DTSTART:${stamp(start)}`,
+    `DTEND:${stamp(new Date(start.getTime() + 3600e3))}`, 'SUMMARY:Enchantment Under the Sea', 'END:VEVENT', 'END:VCALENDAR', ''].join('\r\n');
+  const side = createServer((req, res) => {
+    if (req.url.startsWith('/feed.ics')) res.writeHead(200, { 'content-type': 'text/calendar' }).end(ics);
+    else res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><html lang="en"><title>Connected</title><h1>Connected</h1></html>');
+  });
+  await new Promise((ok) => side.listen(0, '127.0.0.1', ok));
+  const sideBase = `http://127.0.0.1:${side.address().port}`;
+  const redirect = `${sideBase}/oauth/callback`;
+  convene.setRedirectUri(redirect);
+  const q = new URLSearchParams({ response_type: 'code', client_id: convene.app.client_id, redirect_uri: redirect, scope: 'read_write', state: 'st-1' });
+  const url = `${convene.base}/oauth/authorize?${q}`;
+  // axe runs as a script: audit with scripts on (the page has none).
+  const auditCtx = await browser.newContext({ viewport: { width: 1000, height: 900 } });
+  const auditPage = watch(await auditCtx.newPage(), problems);
+  await auditPage.goto(url);
+  assert.match(await auditPage.textContent('h1'), /Connect your calendar to Browser suite/);
+  await audit(auditPage, 'authorize page');
+  const shot = await screenshot(auditPage, 'authorize');
+  publish(shot, 'authorize');
+  // A CalDAV server that does not answer: the page again, saying so.
+  await auditPage.fill('#server_url', 'http://127.0.0.1:9/');
+  await auditPage.fill('#username', 'marty');
+  await auditPage.fill('#password', 'hoverboard');
+  await auditPage.click('#connect-caldav');
+  await auditPage.locator('#message').waitFor();
+  assert.match(await auditPage.textContent('#message'), /could not be reached/);
+  assert.equal(await auditPage.inputValue('#username'), 'marty');
+  await audit(auditPage, 'authorize page (server unreachable)');
+  await screenshot(auditPage, 'authorize-error');
+  await auditCtx.close();
+  // Without JavaScript, the feed connects: back to the application with a
+  // code and the state.
+  const ctx = await browser.newContext({ javaScriptEnabled: false });
+  const page = watch(await ctx.newPage(), problems);
+  await page.goto(url);
+  await page.fill('#ics_url', `${sideBase}/feed.ics`);
+  await Promise.all([page.waitForURL(/\/oauth\/callback\?code=/), page.click('#connect-ics')]);
+  const back = new URL(page.url());
+  assert.equal(back.searchParams.get('state'), 'st-1');
+  const [s, tok] = await api(convene.base, 'POST', '/oauth/token', {
+    body: { client_id: convene.app.client_id, client_secret: convene.app.client_secret, grant_type: 'authorization_code', code: back.searchParams.get('code'), redirect_uri: redirect },
+  });
+  assert.equal(s, 200, JSON.stringify(tok));
+  assert.equal(tok.linking_profile.provider_name, 'ics');
+  assert.equal(tok.linking_profile.profile_name, 'Hill Valley High');
+  await ctx.close();
+  side.close();
+});
+
 test('no script errors or CSP refusals on any page', () => {
   assert.deepEqual(problems, []);
 });

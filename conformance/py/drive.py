@@ -711,6 +711,87 @@ def tokens():
     expect_http_error("userinfo with revoked token: 401", 401, revoked.userinfo)
 
 
+# ---------------------------------------------------------------------------
+# Connected calendars: user_auth_link, the authorize page (an ICS feed served
+# here), get_authorization_from_code, and the feed's event in free/busy.
+# ---------------------------------------------------------------------------
+def connected_calendar():
+    import http.server
+    import threading
+    import time
+    import urllib.parse
+
+    import requests
+
+    redirect = os.environ.get("CONVENE_REDIRECT_URI", "")
+    if not check("connected: the application has a redirect URI", redirect):
+        return
+    start, end = day(2, 10), day(2, 11)
+    ics = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//conformance//EN\r\nX-WR-CALNAME:Conformance feed\r\n"
+           "BEGIN:VEVENT\r\nUID:conf-%s\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:%s\r\nDTEND:%s\r\n"
+           "SUMMARY:Feed event\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n") % (
+        RUN, start.strftime("%Y%m%dT%H%M%SZ"), end.strftime("%Y%m%dT%H%M%SZ"))
+
+    class Feed(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the stdlib's name
+            body = ics.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/calendar; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Feed)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        feed = "http://127.0.0.1:%d/feed.ics" % srv.server_address[1]
+        app = pycronofy.Client(client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
+        link = app.user_auth_link(redirect, state="conf-state")
+        check("user_auth_link: points at /oauth/authorize", link.startswith(URL + "/oauth/authorize?"), link)
+        http = requests.Session()
+        page = http.get(link, allow_redirects=False, timeout=30)
+        check("authorize page: HTTP 200 with the feed form", page.status_code == 200 and 'name="ics_url"' in page.text,
+              "HTTP %s" % page.status_code)
+        form = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(link).query))
+        form.update(provider="ics", ics_url=feed)
+        done = http.post(URL + "/oauth/authorize", data=form, allow_redirects=False, timeout=30)
+        loc = done.headers.get("Location", "")
+        check("authorize: redirects to redirect_uri", done.status_code == 303 and loc.startswith(redirect),
+              "HTTP %s Location %r %s" % (done.status_code, loc, done.text[:300]))
+        q = urllib.parse.parse_qs(urllib.parse.urlsplit(loc).query)
+        check("authorize: state comes back", q.get("state") == ["conf-state"], "query=%r" % q)
+        code = (q.get("code") or [""])[0]
+        mark = len(WIRE)
+        tokens = app.get_authorization_from_code(code)
+        raw = json.loads(wire_since(mark, "POST")[-1]["text"])
+        check("get_authorization_from_code: tokens", tokens.get("access_token") and tokens.get("refresh_token"), raw)
+        lp = raw.get("linking_profile") or {}
+        check("get_authorization_from_code: linking_profile is the ICS feed",
+              lp.get("provider_name") == "ics" and lp.get("profile_name") == "Conformance feed" and lp.get("profile_id"),
+              "linking_profile=%r" % lp)
+        expect_http_error("get_authorization_from_code: a used code is refused", 400,
+                          lambda: app.get_authorization_from_code(code))
+        user = pycronofy.Client(access_token=raw["access_token"])
+        profiles = user.list_profiles()
+        check("list_profiles: the ICS profile", any(p.get("provider_name") == "ics" for p in profiles), profiles)
+        cals = [c for c in user.list_calendars() if c.get("provider_name") == "ics"]
+        check("list_calendars: the feed is read-only", cals and cals[0].get("calendar_readonly") is True, cals)
+        busy = []
+        for _ in range(100):
+            busy = [b for b in user.read_free_busy(from_date=iso(day(1)), to_date=iso(day(4)), tzid="Etc/UTC").all()
+                    if b.get("free_busy_status") == "busy"]
+            if busy:
+                break
+            time.sleep(0.3)
+        check("read_free_busy: the feed's event is busy",
+              [(b.get("start"), b.get("end")) for b in busy] == [(iso(start), iso(end))], "busy=%r" % busy)
+    finally:
+        srv.shutdown()
+
+
 def main():
     print("# pycronofy %s against %s" % (pycronofy.__version__, URL), flush=True)
     section(application_calendar)
@@ -734,6 +815,7 @@ def main():
         section(real_time_scheduling)
         section(element_tokens)
         section(tokens)
+    section(connected_calendar)
     print("conformance-py: %d passed, %d failed" % (PASSED, FAILED), flush=True)
     return 1 if FAILED else 0
 

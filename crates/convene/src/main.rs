@@ -147,6 +147,9 @@ struct ServeArgs {
         default_value = "Convene <convene@localhost>"
     )]
     mail_from: String,
+    /// How often connected calendars (CalDAV, ICS feeds) are read, in seconds.
+    #[arg(long, env = "CONVENE_SYNC_INTERVAL_SECS", default_value_t = 60)]
+    sync_interval_secs: u64,
 }
 
 async fn shutdown_signal() {
@@ -259,6 +262,7 @@ async fn serve(args: ServeArgs, target: &Target, key_file: Option<&Path>) -> any
     cfg.rate_limit_per_minute = args.rate_limit_per_minute;
     cfg.metrics_token = args.metrics_token.filter(|t| !t.is_empty());
     cfg.callback_policy = args.callback_policy;
+    cfg.sync_interval_secs = args.sync_interval_secs.max(1);
     cfg.retry_base_ms = args.retry_base_secs.max(0) * 1000;
     cfg.smtp_url = args.smtp_url.filter(|u| !u.trim().is_empty());
     cfg.mail_from = args.mail_from;

@@ -18,6 +18,20 @@ pub enum AppCommand {
         /// Organizational Unit name.
         #[arg(long, default_value = "Default")]
         organizational_unit: String,
+        /// Where /oauth/authorize may send people back to (repeatable).
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+    },
+    /// Set the redirect URIs /oauth/authorize accepts for an application
+    /// (replacing the previous ones; none clears them).
+    /// Prints {"client_id", "redirect_uris"}.
+    SetRedirectUri {
+        /// The application's client_id (`convene app list` shows them).
+        #[arg(long)]
+        client_id: String,
+        /// An absolute http(s) URL (repeatable).
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
     },
     /// List every application (never their secrets).
     /// Prints {"applications": [{"client_id", "name", "organizational_unit", …}]}.
@@ -66,6 +80,20 @@ pub enum AdminCommand {
     },
 }
 
+/// Redirect URIs are absolute http(s) URLs without a fragment (RFC 6749
+/// §3.1.2).
+fn check_redirect_uris(uris: &[String]) -> anyhow::Result<()> {
+    for u in uris {
+        let parsed = url::Url::parse(u)
+            .map_err(|_| anyhow::anyhow!("--redirect-uri {u:?} is not an absolute URL"))?;
+        anyhow::ensure!(
+            matches!(parsed.scheme(), "http" | "https") && parsed.fragment().is_none(),
+            "--redirect-uri {u:?} must be http(s) and have no #fragment"
+        );
+    }
+    Ok(())
+}
+
 /// Passwords shorter than this are refused.
 const MIN_PASSWORD_CHARS: usize = 8;
 
@@ -79,7 +107,9 @@ pub async fn app(
         AppCommand::Create {
             name,
             organizational_unit,
+            redirect_uris,
         } => {
+            check_redirect_uris(&redirect_uris)?;
             anyhow::ensure!(!name.trim().is_empty(), "--name must not be blank");
             anyhow::ensure!(
                 !organizational_unit.trim().is_empty(),
@@ -97,7 +127,24 @@ pub async fn app(
                 organizational_unit.trim(),
             )
             .await?;
-            json!({"client_id": app.id, "client_secret": secret, "organizational_unit_id": ou.id})
+            database
+                .set_redirect_uris(&app.id, &redirect_uris, convene_server::now_ms())
+                .await?;
+            json!({"client_id": app.id, "client_secret": secret, "organizational_unit_id": ou.id, "redirect_uris": redirect_uris})
+        }
+        AppCommand::SetRedirectUri {
+            client_id,
+            redirect_uris,
+        } => {
+            check_redirect_uris(&redirect_uris)?;
+            anyhow::ensure!(
+                database.application(&client_id).await?.is_some(),
+                "no application {client_id} in this database (`convene app list` shows them)"
+            );
+            database
+                .set_redirect_uris(&client_id, &redirect_uris, convene_server::now_ms())
+                .await?;
+            json!({"client_id": client_id, "redirect_uris": redirect_uris})
         }
         AppCommand::List => {
             let apps = database.list_applications().await?;

@@ -9,6 +9,11 @@ fn random_bytes<const N: usize>() -> [u8; N] {
     buf
 }
 
+/// A fresh AEAD nonce (96 random bits).
+pub fn new_nonce() -> [u8; 12] {
+    random_bytes::<12>()
+}
+
 /// A Cronofy-style opaque id: prefix + 24 hex digits (96 random bits).
 pub fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", hex::encode(random_bytes::<12>()))

@@ -13,10 +13,12 @@ use tower_http::normalize_path::NormalizePathLayer;
 
 pub mod api;
 pub mod auth;
+pub mod caldav;
 pub mod conn;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod ical;
 pub mod ids;
 pub mod input;
 pub mod links;
@@ -25,6 +27,7 @@ pub mod metrics;
 pub mod notifications;
 pub mod pages;
 pub mod ratelimit;
+pub mod sync;
 pub mod time;
 
 pub use convene_store::Db;
@@ -65,6 +68,8 @@ pub struct Config {
     pub smtp_url: Option<String>,
     /// The sender of every mail (`Convene <convene@example.com>`).
     pub mail_from: String,
+    /// How often connected calendars are read (`--sync-interval-secs`).
+    pub sync_interval_secs: u64,
 }
 
 impl Config {
@@ -85,6 +90,7 @@ impl Config {
             metrics_token: None,
             smtp_url: None,
             mail_from: "Convene <convene@localhost>".into(),
+            sync_interval_secs: 60,
         }
     }
 
@@ -305,6 +311,7 @@ pub async fn serve(
     }
     let stop = tokio_util::sync::CancellationToken::new();
     let worker = tokio::spawn(notifications::run(state.clone(), stop.clone()));
+    let syncer = tokio::spawn(sync::run(state.clone(), stop.clone()));
     let svc = app(state);
     // `tap_io` also makes the peer address the connect info (ratelimit.rs).
     let listener =
@@ -318,5 +325,6 @@ pub async fn serve(
     // Attempts in flight are abandoned; their leases expire and they are sent again.
     stop.cancel();
     let _ = worker.await;
+    let _ = syncer.await;
     served
 }

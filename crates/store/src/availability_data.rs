@@ -91,6 +91,8 @@ impl Tx {
         });
         self.record_change(&ev.account_id, &ev.calendar_id, ev.updated_ms)
             .await?;
+        self.queue_remote_write(&row.calendar_id, &row.event_uid, ev.updated_ms)
+            .await?;
         Ok(row)
     }
 
@@ -109,24 +111,28 @@ impl Tx {
     ) -> Result<bool> {
         let sql = if by_uid {
             format!(
-                "UPDATE events SET deleted = $3, updated_ms = $4 WHERE calendar_id = $1 AND event_uid = $2 AND deleted = $5 AND {NOT_BOOKED}"
+                "UPDATE events SET deleted = $3, updated_ms = $4 WHERE calendar_id = $1 AND event_uid = $2 AND deleted = $5 AND {NOT_BOOKED} RETURNING event_uid"
             )
         } else {
-            "UPDATE events SET deleted = $3, updated_ms = $4 WHERE calendar_id = $1 AND event_id = $2 AND deleted = $5".to_string()
+            "UPDATE events SET deleted = $3, updated_ms = $4 WHERE calendar_id = $1 AND event_id = $2 AND deleted = $5 RETURNING event_uid".to_string()
         };
-        let n = in_tx!(self, |c| sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-            .bind(calendar_id)
-            .bind(id)
-            .bind(true)
-            .bind(now_ms)
-            .bind(false)
-            .execute(&mut *c)
-            .await?
-            .rows_affected());
-        if n > 0 {
+        let uids: Vec<String> = in_tx!(self, |c| sqlx::query_scalar(sqlx::AssertSqlSafe(
+            sql.clone()
+        ))
+        .bind(calendar_id)
+        .bind(id)
+        .bind(true)
+        .bind(now_ms)
+        .bind(false)
+        .fetch_all(&mut *c)
+        .await?);
+        if !uids.is_empty() {
             self.record_change(account_id, calendar_id, now_ms).await?;
         }
-        Ok(n > 0)
+        for uid in &uids {
+            self.queue_remote_write(calendar_id, uid, now_ms).await?;
+        }
+        Ok(!uids.is_empty())
     }
 
     /// Bulk delete: every event of the account, or of the named calendars
@@ -138,7 +144,7 @@ impl Tx {
         calendar_ids: Option<&[String]>,
         now_ms: i64,
     ) -> Result<u64> {
-        let n = in_tx!(self, |c| {
+        let rows: Vec<(String, String)> = in_tx!(self, |c| {
             let mut qb = sqlx::QueryBuilder::new("UPDATE events SET deleted = ");
             qb.push_bind(true)
                 .push(", updated_ms = ")
@@ -148,7 +154,10 @@ impl Tx {
                 .push(" AND deleted = ")
                 .push_bind(false)
                 .push(" AND ")
-                .push(NOT_BOOKED);
+                .push(NOT_BOOKED)
+                // Events read from connected calendars are the remote
+                // calendar's: they go when they go there.
+                .push(" AND (event_id IS NULL OR substr(event_id, 1, 4) <> 'rmt_')");
             if let Some(ids) = calendar_ids {
                 qb.push(" AND calendar_id IN (");
                 let mut sep = qb.separated(", ");
@@ -157,8 +166,25 @@ impl Tx {
                 }
                 qb.push(")");
             }
-            qb.build().execute(&mut *c).await?.rows_affected()
+            qb.push(" RETURNING calendar_id, event_uid");
+            qb.build_query_as().fetch_all(&mut *c).await?
         });
+        let n = rows.len() as u64;
+        if n > 0 {
+            // Only events of writable connected calendars are written back.
+            let writable: Vec<String> = in_tx!(self, |c| {
+                sqlx::query_scalar(
+                "SELECT pc.calendar_id FROM provider_calendars pc JOIN profile_connections pr ON pr.profile_id = pc.profile_id WHERE pr.account_id = $1 AND pc.readonly = $2"
+            )
+            .bind(account_id)
+            .bind(false)
+            .fetch_all(&mut *c)
+            .await?
+            });
+            for (cal, uid) in rows.iter().filter(|(cal, _)| writable.contains(cal)) {
+                self.queue_remote_write(cal, uid, now_ms).await?;
+            }
+        }
         if n > 0 {
             match calendar_ids {
                 Some(ids) => {
@@ -181,21 +207,23 @@ impl Tx {
         booking_id: &str,
         now_ms: i64,
     ) -> Result<u64> {
-        let n = in_tx!(self, |c| {
-            sqlx::query(
-            "UPDATE events SET deleted = $1, updated_ms = $2 WHERE account_id = $3 AND event_id = $4 AND deleted = $5",
+        let rows: Vec<(String, String)> = in_tx!(self, |c| {
+            sqlx::query_as(
+            "UPDATE events SET deleted = $1, updated_ms = $2 WHERE account_id = $3 AND event_id = $4 AND deleted = $5 RETURNING calendar_id, event_uid",
         )
         .bind(true)
         .bind(now_ms)
         .bind(account_id)
         .bind(booking_id)
         .bind(false)
-        .execute(&mut *c)
+        .fetch_all(&mut *c)
         .await?
-        .rows_affected()
         });
         self.record_change(account_id, "*", now_ms).await?;
-        Ok(n)
+        for (cal, uid) in &rows {
+            self.queue_remote_write(cal, uid, now_ms).await?;
+        }
+        Ok(rows.len() as u64)
     }
 
     #[tracing::instrument(skip(self, rule))]
@@ -273,6 +301,195 @@ impl Tx {
         });
         self.bump_version(account_id).await?;
         Ok(n)
+    }
+}
+
+/// Soft-deletes remote events by id (the instances an object no longer has).
+async fn delete_remote_ids(
+    tx: &mut Tx,
+    calendar_id: &str,
+    ids: &[String],
+    now_ms: i64,
+) -> Result<()> {
+    for id in ids {
+        in_tx!(tx, |c| {
+            sqlx::query(
+            "UPDATE events SET deleted = $3, updated_ms = $4 WHERE calendar_id = $1 AND event_id = $2 AND deleted = $5",
+        )
+        .bind(calendar_id)
+        .bind(id)
+        .bind(true)
+        .bind(now_ms)
+        .bind(false)
+        .execute(&mut *c)
+        .await?
+        .rows_affected()
+        });
+    }
+    Ok(())
+}
+
+fn ids_of(json: Option<String>) -> Vec<String> {
+    json.and_then(|j| serde_json::from_str(&j).ok())
+        .unwrap_or_default()
+}
+
+impl Tx {
+    /// When `calendar_id` is a writable, connected CalDAV calendar: records
+    /// that the event must be written there (or deleted), in the same
+    /// transaction as the change. A later change of the same event before
+    /// the write only moves the row's due time.
+    async fn queue_remote_write(
+        &mut self,
+        calendar_id: &str,
+        event_uid: &str,
+        now_ms: i64,
+    ) -> Result<()> {
+        in_tx!(self, |c| {
+            sqlx::query(
+            "INSERT INTO remote_writes (calendar_id, event_uid, due_ms, attempts, lease_until_ms, last_error) \
+             SELECT pc.calendar_id, $2, $3, 0, 0, NULL FROM provider_calendars pc JOIN profile_connections pr ON pr.profile_id = pc.profile_id \
+             WHERE pc.calendar_id = $1 AND pc.readonly = $4 AND pc.deleted = $4 AND pr.connected = $5 AND pr.provider_name = 'caldav' \
+             ON CONFLICT (calendar_id, event_uid) DO UPDATE SET due_ms = excluded.due_ms, attempts = 0",
+        )
+        .bind(calendar_id)
+        .bind(event_uid)
+        .bind(now_ms)
+        .bind(false)
+        .bind(true)
+        .execute(&mut *c)
+        .await?
+        .rows_affected()
+        });
+        Ok(())
+    }
+}
+
+/// Events read from connected calendars (see `connected.rs`). Their ids
+/// start with `rmt_`; each remote object's instances share a prefix, so a
+/// changed object replaces exactly its own instances.
+impl Tx {
+    /// Replaces the instances of one remote object with `events` (which
+    /// carry ids under `prefix`) and records the object's etag.
+    #[tracing::instrument(skip(self, events), fields(n = events.len()))]
+    #[allow(clippy::too_many_arguments)]
+    pub async fn put_remote_resource(
+        &mut self,
+        account_id: &str,
+        calendar_id: &str,
+        href: &str,
+        etag: &str,
+        prefix: &str,
+        events: &[Event],
+        now_ms: i64,
+    ) -> Result<()> {
+        let old: Option<String> = in_tx!(self, |c| sqlx::query_scalar(
+            "SELECT event_ids_json FROM remote_resources WHERE calendar_id = $1 AND href = $2"
+        )
+        .bind(calendar_id)
+        .bind(href)
+        .fetch_optional(&mut *c)
+        .await?);
+        let ids: Vec<String> = events.iter().filter_map(|e| e.event_id.clone()).collect();
+        let gone: Vec<String> = ids_of(old)
+            .into_iter()
+            .filter(|id| !ids.contains(id))
+            .collect();
+        delete_remote_ids(self, calendar_id, &gone, now_ms).await?;
+        let ids_json = serde_json::to_string(&ids).expect("strings serialize");
+        in_tx!(self, |c| {
+            for ev in events {
+                sqlx::query(
+                    "INSERT INTO events (event_uid, calendar_id, account_id, event_id, summary, description, start_ms, end_ms, start_date, end_date, tzid, transparency, status, participation, body_json, deleted, created_ms, updated_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
+                     ON CONFLICT (calendar_id, event_id) DO UPDATE SET summary = excluded.summary, description = excluded.description, start_ms = excluded.start_ms, end_ms = excluded.end_ms, start_date = excluded.start_date, end_date = excluded.end_date, tzid = excluded.tzid, transparency = excluded.transparency, status = excluded.status, body_json = excluded.body_json, deleted = excluded.deleted, updated_ms = excluded.updated_ms",
+                )
+                .bind(&ev.event_uid)
+                .bind(calendar_id)
+                .bind(account_id)
+                .bind(&ev.event_id)
+                .bind(&ev.summary)
+                .bind(&ev.description)
+                .bind(ev.start_ms)
+                .bind(ev.end_ms)
+                .bind(&ev.start_date)
+                .bind(&ev.end_date)
+                .bind(&ev.tzid)
+                .bind(&ev.transparency)
+                .bind(&ev.status)
+                .bind(&ev.participation)
+                .bind(&ev.body_json)
+                .bind(false)
+                .bind(now_ms)
+                .bind(now_ms)
+                .execute(&mut *c)
+                .await?;
+            }
+            sqlx::query(
+                "INSERT INTO remote_resources (calendar_id, href, etag, prefix, event_ids_json) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (calendar_id, href) DO UPDATE SET etag = excluded.etag, prefix = excluded.prefix, event_ids_json = excluded.event_ids_json",
+            )
+            .bind(calendar_id)
+            .bind(href)
+            .bind(etag)
+            .bind(prefix)
+            .bind(&ids_json)
+            .execute(&mut *c)
+            .await?;
+        });
+        self.record_change(account_id, calendar_id, now_ms).await
+    }
+
+    /// A remote object is gone: its instances are deleted.
+    #[tracing::instrument(skip(self))]
+    pub async fn remove_remote_resource(
+        &mut self,
+        account_id: &str,
+        calendar_id: &str,
+        href: &str,
+        now_ms: i64,
+    ) -> Result<()> {
+        let old: Option<String> = in_tx!(self, |c| {
+            sqlx::query_scalar(
+            "DELETE FROM remote_resources WHERE calendar_id = $1 AND href = $2 RETURNING event_ids_json"
+        )
+        .bind(calendar_id)
+        .bind(href)
+        .fetch_optional(&mut *c)
+        .await?
+        });
+        if old.is_none() {
+            return Ok(());
+        }
+        delete_remote_ids(self, calendar_id, &ids_of(old), now_ms).await?;
+        self.record_change(account_id, calendar_id, now_ms).await
+    }
+
+    /// Every remote event of a calendar stops counting (a revoked profile,
+    /// a collection that disappeared).
+    #[tracing::instrument(skip(self))]
+    pub async fn clear_remote_calendar(
+        &mut self,
+        account_id: &str,
+        calendar_id: &str,
+        now_ms: i64,
+    ) -> Result<()> {
+        in_tx!(self, |c| {
+            sqlx::query("DELETE FROM remote_resources WHERE calendar_id = $1")
+                .bind(calendar_id)
+                .execute(&mut *c)
+                .await?;
+            sqlx::query(
+                "UPDATE events SET deleted = $2, updated_ms = $3 WHERE calendar_id = $1 AND deleted = $4 AND substr(event_id, 1, 4) = 'rmt_'",
+            )
+            .bind(calendar_id)
+            .bind(true)
+            .bind(now_ms)
+            .bind(false)
+            .execute(&mut *c)
+            .await?;
+        });
+        self.record_change(account_id, calendar_id, now_ms).await
     }
 }
 

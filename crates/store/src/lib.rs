@@ -18,6 +18,7 @@ use sqlx::{PgPool, SqlitePool};
 
 pub mod admins;
 mod availability_data;
+pub mod connected;
 pub mod conversations;
 pub mod model;
 pub mod notify;

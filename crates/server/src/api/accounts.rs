@@ -112,6 +112,8 @@ pub struct ProfileInfo {
     pub profile_id: String,
     pub profile_name: String,
     pub profile_connected: bool,
+    /// True until a connected calendar's first sync completed.
+    pub profile_initial_sync_required: bool,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -128,17 +130,23 @@ pub async fn profiles(
     State(state): State<AppState>,
     auth: AccountAuth,
 ) -> ApiResult<Json<ProfilesBody>> {
+    let connections = state.db.connections(&auth.account.id).await?;
     let profiles = state
         .db
         .profiles(&auth.account.id)
         .await?
         .into_iter()
-        .map(|p| ProfileInfo {
-            provider_name: "cronofy",
-            provider_service: "cronofy",
-            profile_id: p.id,
-            profile_name: p.name,
-            profile_connected: true,
+        .map(|p| {
+            let c = connections.iter().find(|c| c.profile_id == p.id);
+            let provider = super::connected::provider(c);
+            ProfileInfo {
+                provider_name: provider,
+                provider_service: provider,
+                profile_id: p.id,
+                profile_name: p.name,
+                profile_connected: c.is_none_or(|c| c.connected),
+                profile_initial_sync_required: c.is_some_and(|c| c.initial_sync_required),
+            }
         })
         .collect();
     Ok(Json(ProfilesBody { profiles }))

@@ -92,6 +92,8 @@ pub async fn list(
     auth: AccountAuth,
 ) -> ApiResult<Json<CalendarsBody>> {
     let profiles = state.db.profiles(&auth.account.id).await?;
+    let connections = state.db.connections(&auth.account.id).await?;
+    let remote = state.db.provider_calendars(&auth.account.id).await?;
     let cals: Vec<_> = state
         .db
         .calendars(&auth.account.id)
@@ -103,7 +105,19 @@ pub async fn list(
                 .find(|p| p.id == c.profile_id)
                 .map(|p| p.name.as_str())
                 .unwrap_or("");
-            CalendarInfo::new(c, pname)
+            let mut info = CalendarInfo::new(c, pname);
+            if let Some(r) = remote.iter().find(|r| r.calendar_id == c.id) {
+                let conn = connections.iter().find(|x| x.profile_id == r.profile_id);
+                info.provider_name = super::connected::provider(conn);
+                info.calendar_readonly = r.readonly;
+                info.calendar_deleted = r.deleted || conn.is_some_and(|x| !x.connected);
+                info.permission_level = if r.readonly {
+                    "read_only"
+                } else {
+                    "unrestricted"
+                };
+            }
+            info
         })
         .collect();
     Ok(Json(CalendarsBody {

@@ -606,6 +606,19 @@ fn merged_body(existing: Option<&Event>, body: &Value, input: &EventInput) -> Va
     Value::Object(extra)
 }
 
+/// A connected calendar that is read-only (an ICS feed, a CalDAV calendar
+/// without write privilege) or gone refuses writes.
+async fn writable(state: &AppState, calendar_id: &str) -> ApiResult<()> {
+    match state.db.provider_calendar(calendar_id).await? {
+        Some(p) if p.readonly || p.deleted => Err(ApiError::field(
+            "calendar_id",
+            "calendar_readonly",
+            "this calendar is read-only",
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Creates or updates an event.
 ///
 /// Keyed by the application's `event_id` (or Convene's `event_uid`) within
@@ -624,6 +637,7 @@ pub async fn upsert(
     Body(body): Body,
 ) -> ApiResult<Response> {
     let cal = owned(&state, &auth, &calendar_id).await?;
+    writable(&state, &cal.id).await?;
     let mut input = parse_event(&body)?;
     let existing = existing_event(&state, &auth, &cal, &mut input).await?;
     let body_json = merged_body(existing.as_ref(), &body, &input).to_string();
@@ -676,6 +690,7 @@ pub async fn delete(
     Body(body): Body,
 ) -> ApiResult<Response> {
     let cal = owned(&state, &auth, &calendar_id).await?;
+    writable(&state, &cal.id).await?;
     let src = if body.get("event_id").is_some() || body.get("event_uid").is_some() {
         &body
     } else {

@@ -19,6 +19,7 @@ pub mod application;
 pub mod availability;
 pub mod calendars;
 pub mod channels;
+pub mod connected;
 pub mod conversations;
 pub mod elements;
 pub mod events;
@@ -39,6 +40,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(openapi::document))
         .routes(routes!(metrics))
         .merge(oauth::routes())
+        .merge(connected::routes())
         .merge(accounts::routes())
         .merge(calendars::routes())
         .merge(events::routes())

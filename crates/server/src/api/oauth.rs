@@ -76,12 +76,13 @@ pub struct ApplicationCalendarRequest {
 pub struct TokenRequest {
     pub client_id: String,
     pub client_secret: String,
-    /// `refresh_token`; `authorization_code` is answered `invalid_grant`
-    /// (Convene has no authorization pages).
+    /// `refresh_token`, or `authorization_code` with `code` and
+    /// `redirect_uri` from `/oauth/authorize`.
     #[schema(example = "refresh_token")]
     pub grant_type: String,
     pub refresh_token: Option<String>,
-    /// With `authorization_code`: an Organizational Unit code.
+    /// With `authorization_code`: the code the authorize page redirected
+    /// with (a connected calendar's, or an Organizational Unit's).
     pub code: Option<String>,
     pub redirect_uri: Option<String>,
 }
@@ -105,6 +106,18 @@ async fn token_response(
     app: &Application,
     account: &Account,
     refresh: Option<String>,
+) -> ApiResult<TokenResponse> {
+    token_response_linking(state, app, account, refresh, None).await
+}
+
+/// The token response, naming `linking` as the profile just linked (an
+/// authorization code's) instead of the account's first.
+async fn token_response_linking(
+    state: &AppState,
+    app: &Application,
+    account: &Account,
+    refresh: Option<String>,
+    linking: Option<LinkingProfile>,
 ) -> ApiResult<TokenResponse> {
     let now = now_ms();
     let access = new_secret();
@@ -141,11 +154,11 @@ async fn token_response(
         sub: account.id.clone(),
         account_id: account.id.clone(),
         application_calendar_id: account.application_calendar_id.clone(),
-        linking_profile: profile.map(|p| LinkingProfile {
+        linking_profile: linking.or(profile.map(|p| LinkingProfile {
             provider_name: "cronofy",
             profile_id: p.id,
             profile_name: p.name,
-        }),
+        })),
     };
     Ok((
         [(CACHE_CONTROL, "no-store"), (PRAGMA, "no-cache")],
@@ -223,7 +236,14 @@ pub async fn token(State(state): State<AppState>, Body(body): Body) -> ApiResult
     let app = body_client(&state, &body).await?;
     match body.get("grant_type").and_then(Value::as_str) {
         Some("refresh_token") => {}
-        Some("authorization_code") => return ou_code_exchange(&state, &app, &body).await,
+        Some("authorization_code") => {
+            // Unit codes and calendar codes come from the same page.
+            let code = body.get("code").and_then(Value::as_str).unwrap_or("");
+            if !code.is_empty() && crate::domain::ou_grants::is_code(&state, code).await? {
+                return ou_code_exchange(&state, &app, &body).await;
+            }
+            return authorization_code(&state, &app, &body).await;
+        }
         _ => return Err(ApiError::OAuth("unsupported_grant_type")),
     }
     let Some(refresh) = body
@@ -247,6 +267,49 @@ pub async fn token(State(state): State<AppState>, Body(body): Body) -> ApiResult
         .await?
         .ok_or(ApiError::OAuth("invalid_grant"))?;
     token_response(&state, &app, &account, Some(refresh.to_string())).await
+}
+
+/// `grant_type=authorization_code`: a code from `/oauth/authorize`, used
+/// once, within ten minutes, with the same `redirect_uri`.
+async fn authorization_code(
+    state: &AppState,
+    app: &Application,
+    body: &Value,
+) -> ApiResult<TokenResponse> {
+    let field = |k: &str| body.get(k).and_then(Value::as_str).unwrap_or("");
+    if field("code").is_empty() {
+        return Err(ApiError::OAuth("invalid_request"));
+    }
+    let grant = state
+        .db
+        .consume_code(
+            &digest(field("code")),
+            &app.id,
+            field("redirect_uri"),
+            state.now_ms(),
+        )
+        .await?
+        .ok_or(ApiError::OAuth("invalid_grant"))?;
+    let account = state
+        .db
+        .account(&grant.account_id)
+        .await?
+        .ok_or(ApiError::OAuth("invalid_grant"))?;
+    let conn = state.db.connection(&grant.profile_id).await?;
+    let name = state
+        .db
+        .profiles(&account.id)
+        .await?
+        .into_iter()
+        .find(|p| p.id == grant.profile_id)
+        .map(|p| p.name)
+        .unwrap_or_default();
+    let linking = LinkingProfile {
+        provider_name: super::connected::provider(conn.as_ref()),
+        profile_id: grant.profile_id,
+        profile_name: name,
+    };
+    token_response_linking(state, app, &account, None, Some(linking)).await
 }
 
 /// Revokes an account's tokens.

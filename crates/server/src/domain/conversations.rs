@@ -803,6 +803,7 @@ pub(crate) async fn select(
 ) -> ApiResult<Selection> {
     let db = &state.db;
     let parts = db.conversation_participants(conversation_id).await?;
+    super::connected::refresh_accounts(state, &account_subs(&parts)).await;
     let ctx = &booking_ctx_for(state, &account_subs(&parts)).await?;
     let (av, clock) = (&state.availability, &state.clock);
     decide(state, &parts, conversation_id, || {

@@ -6,6 +6,7 @@
 //! checks it).
 
 pub mod availability;
+pub mod connected;
 pub mod conversations;
 pub mod mail;
 pub mod ou_grants;

@@ -862,6 +862,7 @@ pub async fn book(
 ) -> Result<Request, BookError> {
     let spec = spec_of(r)?;
     let members = spec.members();
+    super::connected::refresh_accounts(state, &members).await;
     let calendars = state
         .db
         .primary_calendars(&members)

@@ -7,6 +7,7 @@ use axum::response::{Html, IntoResponse, Response};
 
 pub mod admin_auth;
 pub mod assets;
+pub mod authorize;
 pub mod conversation;
 pub mod dashboard;
 pub mod ou_authorize;
@@ -30,13 +31,49 @@ pub fn routes() -> axum::Router<crate::AppState> {
         .route("/rts/{token}", get(link_page).post(link_submit))
         .route(
             "/oauth/authorize",
-            get(ou_authorize::show).post(ou_authorize::submit),
+            get(authorize_page).post(authorize_submit),
         )
         .route(
             "/conversations/{token}",
             get(conversation::show).post(conversation::submit),
         )
         .route("/", get(landing))
+}
+
+/// Whether an authorization asks for Organizational Unit scheduling (an
+/// admin's consent) rather than a person's calendar.
+fn asks_for_unit(params: &serde_json::Value) -> bool {
+    params
+        .get("scope")
+        .and_then(serde_json::Value::as_str)
+        .is_some_and(|s| {
+            s.split_whitespace()
+                .any(|s| s == "organizational_unit_scheduler")
+        })
+}
+
+/// `GET /oauth/authorize`: connect a calendar, or grant a unit's scheduling.
+async fn authorize_page(
+    state: axum::extract::State<crate::AppState>,
+    q: crate::http::QueryInput,
+) -> Response {
+    if asks_for_unit(&q.0) {
+        ou_authorize::show(state, q).await
+    } else {
+        authorize::show(state, q).await
+    }
+}
+
+/// `POST /oauth/authorize`: either form (each carries its `scope`).
+async fn authorize_submit(
+    state: axum::extract::State<crate::AppState>,
+    form: crate::http::Body,
+) -> Response {
+    if asks_for_unit(&form.0) {
+        ou_authorize::submit(state, form).await
+    } else {
+        authorize::submit(state, form).await
+    }
 }
 
 /// `GET /rts/{token}`: a Real-Time Scheduling link's page, or else a

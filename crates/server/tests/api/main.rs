@@ -7,6 +7,7 @@ mod browser;
 mod helpers;
 
 mod availability;
+mod connected;
 mod conversations;
 mod dashboard;
 mod elements;
