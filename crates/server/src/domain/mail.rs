@@ -52,19 +52,31 @@ pub fn valid_address(s: &str) -> bool {
     s.len() <= 254 && s.parse::<lettre::Address>().is_ok()
 }
 
-/// Whether a member's calendar receives bookings itself (CalDAV write-back);
-/// those who are not connected get the invitation at their account email.
-/// No calendar is connected yet: the connected calendars land separately.
-pub fn calendar_connected(_account: &convene_store::Account) -> bool {
-    false
+/// The members whose calendar receives bookings itself: their primary
+/// calendar is a writable connected (CalDAV) calendar, so the booking is
+/// written there (write-back) and mailing them too would double it. The
+/// others get the invitation at their account email.
+pub async fn connected_members(
+    db: &convene_store::Db,
+    members: &[String],
+) -> Result<std::collections::HashSet<String>, convene_store::StoreError> {
+    let mut out = std::collections::HashSet::new();
+    for cal in db.primary_calendars(members).await? {
+        if db
+            .provider_calendar(&cal.id)
+            .await?
+            .is_some_and(|pc| !pc.readonly && !pc.deleted)
+        {
+            out.insert(cal.account_id);
+        }
+    }
+    Ok(out)
 }
 
-/// Where a member's invitation goes: their account email, unless their
-/// calendar receives the booking itself or the address is one Convene made
-/// up for an application calendar (nobody reads those).
+/// A member's own address, unless it is one Convene made up for an
+/// application calendar (nobody reads those).
 pub fn member_address(account: &convene_store::Account) -> Option<&str> {
-    (!calendar_connected(account) && reaches_someone(&account.email))
-        .then_some(account.email.as_str())
+    reaches_someone(&account.email).then_some(account.email.as_str())
 }
 
 /// The address a mail's organizer falls back to: the sender's own.

@@ -401,15 +401,33 @@ fn person(state: &AppState, a: &convene_store::Account) -> Person {
 /// recipient (the one who picked gets the reschedule and decline links)
 /// and to every booked member whose calendar is not connected; members a
 /// move dropped get the cancellation. Nothing without SMTP.
+/// The members a booking's mails concern: their accounts, and which of them
+/// have a connected calendar (see [`mail::connected_members`]).
+#[derive(Default)]
+struct People {
+    accounts: Vec<convene_store::Account>,
+    connected: std::collections::HashSet<String>,
+}
+
+impl People {
+    async fn of(db: &convene_store::Db, members: &[String]) -> Result<Self, ApiError> {
+        Ok(People {
+            accounts: db.accounts(members).await?,
+            connected: mail::connected_members(db, members).await?,
+        })
+    }
+}
+
 fn booking_mails(
     state: &AppState,
     r: &Request,
     spec: &RequestSpec,
     booking: &Booking,
-    accounts: &[convene_store::Account],
+    people: &People,
     mode: &'static str,
     dropped: &[String],
 ) -> Vec<convene_store::notify::Delivery> {
+    let (accounts, connected) = (&people.accounts, &people.connected);
     if !mail::enabled(state) {
         return Vec::new();
     }
@@ -504,7 +522,10 @@ fn booking_mails(
         let m = mail::compose(&to, &v, Some(&booked), link);
         out.push(mail::delivery(state, &r.application_id, &m));
     }
-    for a in members.iter().filter(|a| mail::member_address(a).is_some()) {
+    let mailed = |a: &&&convene_store::Account| {
+        mail::member_address(a).is_some() && !connected.contains(&a.id)
+    };
+    for a in members.iter().filter(mailed) {
         let v = view(mode, &a.default_tzid, hello(Some(&a.name)));
         let m = mail::compose(&person(state, a), &v, Some(&booked), None);
         out.push(mail::delivery(state, &r.application_id, &m));
@@ -513,7 +534,7 @@ fn booking_mails(
     for a in dropped
         .iter()
         .filter_map(|m| account(m))
-        .filter(|a| mail::member_address(a).is_some())
+        .filter(|a| mailed(&a))
     {
         let v = view("cancelled", &a.default_tzid, hello(Some(&a.name)));
         let m = mail::compose(&person(state, a), &v, Some(&gone), None);
@@ -642,8 +663,8 @@ async fn transition(
     );
     let mails = match booking_of(r) {
         Some(b) if was_booked && matches!(to, RequestState::Cancelled | RequestState::Declined) => {
-            let accounts = state.db.accounts(&b.members).await?;
-            booking_mails(state, &next, &spec_of(r)?, &b, &accounts, "cancelled", &[])
+            let people = People::of(&state.db, &b.members).await?;
+            booking_mails(state, &next, &spec_of(r)?, &b, &people, "cancelled", &[])
         }
         _ => Vec::new(),
     };
@@ -976,12 +997,12 @@ pub async fn book(
                 .collect();
             let mode = if rescheduled { "moved" } else { "booked" };
             // Only the mails need the members' addresses.
-            let accounts = if mail::enabled(state) {
-                db.accounts(&members).await.map_err(ApiError::from)?
+            let people = if mail::enabled(state) {
+                People::of(&db, &members).await?
             } else {
-                Vec::new()
+                People::default()
             };
-            for d in booking_mails(state, &next, &spec, &booking, &accounts, mode, &dropped) {
+            for d in booking_mails(state, &next, &spec, &booking, &people, mode, &dropped) {
                 tx.insert_delivery(&d).await?;
             }
             let kind = if rescheduled {

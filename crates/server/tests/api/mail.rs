@@ -938,3 +938,71 @@ async fn saving_a_template_in_the_dashboard_keeps_email_recipient(app: TestApp) 
         "{t}"
     );
 }
+
+/// Marks `acct`'s primary calendar as a writable CalDAV calendar, as a
+/// connection through the authorize page would (no server behind it: the
+/// write-back of the booking just fails and is retried in the background).
+async fn pretend_connected(app: &TestApp, acct: &Acct) {
+    let (_, cals) = app
+        .call(Method::GET, "/v1/calendars", Some(&acct.token), None)
+        .await;
+    let cal = cals["calendars"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["calendar_primary"] == json!(true))
+        .unwrap_or(&cals["calendars"][0]);
+    let (id, profile) = (
+        cal["calendar_id"].as_str().unwrap(),
+        cal["profile_id"].as_str().unwrap(),
+    );
+    let sql = "INSERT INTO provider_calendars (calendar_id, profile_id, href, readonly, deleted) \
+               VALUES ($1, $2, 'http://127.0.0.1:9/dav/p1/', FALSE, FALSE)";
+    convene_store::dispatch!(&app.db, |p| sqlx::query(sql)
+        .bind(id)
+        .bind(profile)
+        .execute(p)
+        .await
+        .unwrap()
+        .rows_affected());
+}
+
+both!(
+    members_whose_calendar_is_connected_are_not_mailed,
+    super::with_smtp
+);
+async fn members_whose_calendar_is_connected_are_not_mailed(app: TestApp) {
+    let sink = Sink::start(&app);
+    let w = world(&app).await;
+    set_identity(&app, &w.host.sub, "doc@example.com", "Doc Brown", "Etc/UTC").await;
+    let p1 = app.account(&w.c, "jennifer").await;
+    daily(&app, &p1, "08:00", "18:00").await;
+    set_identity(&app, &p1.sub, "jennifer@example.com", "Jennifer", "Etc/UTC").await;
+    pretend_connected(&app, &p1).await;
+    let sub = template(
+        &app,
+        &w,
+        json!({"collaborator_groups": [{"name": "Pool", "members": [{"sub": p1.sub}], "required": 1}]}),
+    )
+    .await;
+    let r = request(&app, &w, marty(&sub, "marty@example.com")).await;
+    let url = r["primary_select_url"].as_str().unwrap().to_string();
+    let offered = slots(&app, &url).await;
+    pick(&app, &url, &offered[0], "Etc/UTC").await;
+    // Marty and Doc: two mails. Jennifer's calendar gets the booking itself.
+    let mails = sink.wait_for(2).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let mails = sink.wait_for(mails.len()).await;
+    assert_eq!(to_of(&mails, "marty@example.com").len(), 1, "{mails:#?}");
+    assert_eq!(to_of(&mails, "doc@example.com").len(), 1, "{mails:#?}");
+    assert!(
+        to_of(&mails, "jennifer@example.com").is_empty(),
+        "{mails:#?}"
+    );
+    // She is still an attendee of the invitation the others get.
+    let attendees = mails[0]["attendees"].to_string();
+    assert!(
+        attendees.contains("mailto:jennifer@example.com"),
+        "{attendees}"
+    );
+}
