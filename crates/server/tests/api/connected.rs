@@ -1131,6 +1131,9 @@ async fn events_and_bookings_are_written_back_to_radicale(app: TestApp) {
     .await;
 }
 
+// An event put on the CalDAV server moments before a booking, an hour
+// before the next sync, is found by the booking's time-range REPORT: the
+// slot is refused as taken and the event is in Convene.
 both!(
     a_booking_reads_the_remote_calendar_again_first,
     |cfg: &mut convene_server::Config| cfg.sync_interval_secs = 3600
@@ -1231,11 +1234,52 @@ async fn a_booking_reads_the_remote_calendar_again_first(app: TestApp) {
         .send()
         .await
         .unwrap();
+    let status = r.status();
     let html = r.text().await.unwrap();
-    assert!(
-        !html.contains("id=\"confirmation\""),
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
         "booked over a remote event: {html}"
     );
+    assert!(html.contains("that time was just taken"), "{html}");
+    // The page offers the other times, and not the one the server holds.
+    let offered: Vec<String> = html
+        .split("name=\"slot\" value=\"")
+        .skip(1)
+        .map(|s| s[..20].to_string())
+        .collect();
+    assert!(!offered.is_empty(), "{html}");
+    assert!(!offered.contains(&slot), "{offered:?}");
+    let (_, evs) = app
+        .call(Method::GET, "/v1/events?tzid=Etc/UTC", Some(&token), None)
+        .await;
+    let events = evs["events"].as_array().unwrap();
+    assert!(
+        events.iter().all(|e| e["summary"] != json!("Intro call")),
+        "{evs}"
+    );
+    // What the REPORT found is in Convene now, an hour before the next sync.
+    assert!(
+        events.iter().any(|e| e["summary"] == json!("Dentist")),
+        "{evs}"
+    );
+    // A time the server leaves free still books.
+    let free = offered
+        .iter()
+        .find(|s| s.parse::<jiff::Timestamp>().unwrap() >= t + jiff::SignedDuration::from_mins(60))
+        .unwrap()
+        .clone();
+    let r = app
+        .http
+        .post(&url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("slot={}&tz=Etc%2FUTC", free.replace(':', "%3A")))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let html = r.text().await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{html}");
     let (_, evs) = app
         .call(Method::GET, "/v1/events?tzid=Etc/UTC", Some(&token), None)
         .await;
@@ -1244,7 +1288,7 @@ async fn a_booking_reads_the_remote_calendar_again_first(app: TestApp) {
             .as_array()
             .unwrap()
             .iter()
-            .all(|e| e["summary"] != json!("Intro call")),
+            .any(|e| e["summary"] == json!("Intro call") && e["start"] == json!(free)),
         "{evs}"
     );
 }
