@@ -2,14 +2,16 @@
 //! (RFC 4791, discovery per RFC 6764) and ICS feed fetching, over reqwest.
 //!
 //! Every URL it is given or redirected to passes the same address policy as
-//! callbacks (`notifications::check_url`), so a connected calendar cannot
-//! make Convene reach what a webhook could not.
+//! callbacks (`notifications::check_url` on its shape and literal host, then
+//! every address its host resolves to, with the connection pinned to the
+//! addresses checked), so a connected calendar cannot make Convene reach
+//! what a webhook could not, even through a DNS name.
 
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode, Url};
 
-use crate::notifications::{CallbackPolicy, check_url, http_client};
+use crate::notifications::{CallbackPolicy, check_url, http_client, resolved_client};
 
 const DAV: &str = "DAV:";
 const CALDAV: &str = "urn:ietf:params:xml:ns:caldav";
@@ -48,6 +50,11 @@ pub struct RemoteCalendar {
 #[derive(Clone)]
 pub struct Dav {
     http: reqwest::Client,
+    state: crate::AppState,
+    /// The client pinned to the checked addresses of the last host asked:
+    /// one lookup per host for a whole sync, and a second lookup cannot
+    /// answer differently.
+    pinned: std::sync::Arc<std::sync::Mutex<Option<(String, reqwest::Client)>>>,
     policy: CallbackPolicy,
     user: String,
     pass: String,
@@ -168,6 +175,8 @@ impl Dav {
     pub fn new(state: &crate::AppState, user: &str, pass: &str) -> Self {
         Dav {
             http: http_client(state),
+            state: state.clone(),
+            pinned: Default::default(),
             policy: state.cfg.callback_policy,
             user: user.to_string(),
             pass: pass.to_string(),
@@ -177,6 +186,26 @@ impl Dav {
     fn check(&self, url: &str) -> Result<Url, DavError> {
         check_url(url, self.policy)
             .map_err(|e| DavError::Refused(e.replace("callback_url", "the address")))
+    }
+
+    /// The client for `url`: its host's addresses checked against the
+    /// policy, and the connection pinned to them.
+    async fn client_for(&self, url: &Url) -> Result<reqwest::Client, DavError> {
+        let host = url.host_str().unwrap_or("").to_string();
+        if let Some((h, c)) = self.pinned.lock().expect("not poisoned").as_ref()
+            && *h == host
+        {
+            return Ok(c.clone());
+        }
+        match resolved_client(&self.state, url).await {
+            Ok(None) => Ok(self.http.clone()),
+            Ok(Some(c)) => {
+                *self.pinned.lock().expect("not poisoned") = Some((host, c.clone()));
+                Ok(c)
+            }
+            Err(e) if e.starts_with("cannot resolve") => Err(DavError::Unreachable(e)),
+            Err(e) => Err(DavError::Refused(e)),
+        }
     }
 
     async fn send(
@@ -202,8 +231,8 @@ impl Dav {
     ) -> Result<(StatusCode, reqwest::header::HeaderMap, String, Url), DavError> {
         let mut url = self.check(url)?;
         for _ in 0..5 {
-            let mut req = self
-                .http
+            let http = self.client_for(&url).await?;
+            let mut req = http
                 .request(
                     Method::from_bytes(method.as_bytes()).expect("a valid method"),
                     url.clone(),

@@ -714,6 +714,52 @@ async fn authorize_refuses_unknown_clients_and_redirect_uris(app: TestApp) {
     assert_eq!(b["error"], json!("invalid_grant"));
 }
 
+// Under `--callback-policy public-only` a CalDAV server named by a host
+// that resolves to loopback is refused like a loopback IP: the name is
+// resolved and every address checked before connecting.
+both!(
+    a_name_resolving_to_a_refused_address_is_refused,
+    |cfg: &mut convene_server::Config| cfg.callback_policy =
+        convene_server::notifications::CallbackPolicy::PublicOnly
+);
+async fn a_name_resolving_to_a_refused_address_is_refused(app: TestApp) {
+    let dav = radicale().await;
+    let seeder = Seeder::new(Some(("alice", "secret")));
+    seeder
+        .mkcalendar(&format!("{}/alice/work/", dav.base), "Work")
+        .await;
+    let port = dav.base.rsplit(':').next().unwrap();
+    let c = registered_client(&app).await;
+    for ics in [false, true] {
+        let url = format!("http://localhost:{port}/alice/work/");
+        let form: Vec<(&str, &str)> = if ics {
+            vec![("provider", "ics"), ("ics_url", &url)]
+        } else {
+            vec![
+                ("provider", "caldav"),
+                ("server_url", &url),
+                ("username", "alice"),
+                ("password", "secret"),
+            ]
+        };
+        let (s, loc, html) = submit(&app, &c, "", &form).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
+        assert!(loc.is_none());
+        assert!(
+            html.contains("localhost resolves to") && html.contains("which Convene does not call"),
+            "{html}"
+        );
+    }
+    // Nothing was stored: no profile exists to be synced, however late.
+    assert!(
+        app.db
+            .claim_due_connections(i64::MAX / 4, 1, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 /// Serves one ICS text over HTTP with an ETag, counting the full answers.
 async fn feed_server(
     text: std::sync::Arc<std::sync::Mutex<String>>,
