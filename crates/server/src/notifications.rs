@@ -265,6 +265,8 @@ async fn fan_out(
     for c in &channels {
         let wanted = if n.kind.starts_with("scheduling_conversation_") {
             c.conversations_enabled
+        } else if n.kind == "profile_disconnected" {
+            true
         } else if n.kind == "change" {
             let filters: Value =
                 serde_json::from_str(&c.filters_json).unwrap_or_else(|_| json!({}));

@@ -149,6 +149,37 @@ pub async fn connect(
         }
     };
     let now = state.now_ms();
+    // The same account on the same server again (a changed password, or
+    // after a disconnection): the existing profile takes the new
+    // credentials rather than a second profile mirroring the same data.
+    if provider == "caldav"
+        && let Some(old) = state
+            .db
+            .find_connection(&app.id, provider, &source_url, &username)
+            .await
+            .map_err(|e| e.to_string())?
+        && link_account.is_none_or(|a| a == old.account_id)
+    {
+        let code = new_secret();
+        state
+            .db
+            .reauthorize_connection(
+                &old.profile_id,
+                &old.account_id,
+                &seal(state, &password),
+                &digest(&code),
+                &app.id,
+                redirect_uri,
+                now + CODE_TTL_MS,
+                now,
+            )
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "storing a re-authorized calendar failed");
+                "Convene could not store the connection; please try again.".to_string()
+            })?;
+        return Ok(code);
+    }
     let new_account = match link_account {
         Some(_) => None,
         None => Some(Account {
@@ -269,8 +300,57 @@ pub async fn sync_due(state: &AppState) -> usize {
         {
             tracing::warn!(error = %e, "recording a sync failed");
         }
+        if err == Some(unauthorized().as_str()) {
+            disconnect(state, &conn).await;
+        }
     }
     n
+}
+
+/// What a sync answers when the server refused the stored credentials.
+fn unauthorized() -> String {
+    DavError::Unauthorized.to_string()
+}
+
+/// Whether the profile was disconnected because its server refused the
+/// credentials (rather than revoked): it comes back when authorized again,
+/// so its write-backs wait for it.
+pub fn refused_credentials(conn: &Connection) -> bool {
+    !conn.connected && conn.last_error.as_deref() == Some(unauthorized().as_str())
+}
+
+/// The server refused the profile's credentials (a changed password, a
+/// revoked app password): trying again every interval cannot help and
+/// might lock the account, so the profile is disconnected, with a
+/// `profile_disconnected` push, until it is authorized again through
+/// `/oauth/authorize`. Its synced events stay: they are the best
+/// knowledge Convene has.
+async fn disconnect(state: &AppState, conn: &Connection) {
+    let Ok(Some(account)) = state.db.account(&conn.account_id).await else {
+        return;
+    };
+    let now = state.now_ms();
+    let n = convene_store::NewNotification {
+        id: new_id("ntf"),
+        application_id: account.application_id.clone(),
+        account_id: Some(account.id.clone()),
+        kind: "profile_disconnected".into(),
+        subject_id: Some(conn.profile_id.clone()),
+        payload_json: serde_json::json!({"notification": {"type": "profile_disconnected"}})
+            .to_string(),
+        created_ms: now,
+    };
+    match state
+        .db
+        .disconnect_connection(&conn.profile_id, &unauthorized(), &n)
+        .await
+    {
+        Ok(true) => {
+            tracing::warn!(profile = %conn.profile_id, "the server refused the credentials; the profile is disconnected until authorized again")
+        }
+        Ok(false) => {}
+        Err(e) => tracing::warn!(error = %e, "disconnecting a profile failed"),
+    }
 }
 
 /// How long a booking waits for the members' calendar servers before it
@@ -749,6 +829,10 @@ async fn push_one(
         .ok_or("the profile is gone")?;
     let password = unseal(state, &conn.credentials_enc).ok_or("credentials cannot be decrypted")?;
     let dav = Dav::new(state, &conn.username, &password);
+    if refused_credentials(&conn) {
+        // Not revoked: once authorized again the write goes through.
+        return Err("the profile is disconnected until authorized again".into());
+    }
     let live = ev
         .as_ref()
         .filter(|e| !e.deleted && e.calendar_id == w.calendar_id && conn.connected);

@@ -760,6 +760,129 @@ async fn a_name_resolving_to_a_refused_address_is_refused(app: TestApp) {
     );
 }
 
+// A password changed on the server: the next sync is refused, the profile
+// shows disconnected (with a `profile_disconnected` push) and is no longer
+// synced; authorizing the same server and username again revives the same
+// profile of the same account with the new password.
+both!(
+    refused_credentials_disconnect_the_profile_until_authorized_again,
+    |cfg: &mut convene_server::Config| cfg.sync_interval_secs = 1
+);
+async fn refused_credentials_disconnect_the_profile_until_authorized_again(app: TestApp) {
+    let dav = radicale().await;
+    let seeder = Seeder::new(Some(("alice", "secret")));
+    let cal_url = format!("{}/alice/work/", dav.base);
+    seeder.mkcalendar(&cal_url, "Work").await;
+    let c = registered_client(&app).await;
+    let form = |pass: &'static str| {
+        vec![
+            ("provider", "caldav"),
+            ("server_url", cal_url.as_str()),
+            ("username", "alice"),
+            ("password", pass),
+        ]
+    };
+    let (s, loc, html) = submit(&app, &c, "", &form("secret")).await;
+    assert_eq!(s, StatusCode::SEE_OTHER, "{html}");
+    let (_, tok) = exchange(&app, &c, &code_of(&loc.unwrap())).await;
+    let token = tok["access_token"].as_str().unwrap().to_string();
+    let profile_id = tok["linking_profile"]["profile_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    synced(&app, &token).await;
+    let rx = crate::notifications::Receiver::start(0).await;
+    let (s, b) = app
+        .call(
+            Method::POST,
+            "/v1/channels",
+            Some(&token),
+            Some(json!({"callback_url": rx.url})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+
+    std::fs::write(dav._dir.join("users"), "alice:changed\n").unwrap();
+    let mut profile = Value::Null;
+    for _ in 0..100 {
+        let (_, b) = app
+            .call(Method::GET, "/v1/profiles", Some(&token), None)
+            .await;
+        profile = b["profiles"][0].clone();
+        if profile["profile_connected"] == json!(false) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(profile["profile_connected"], json!(false), "{profile}");
+    assert_eq!(profile["profile_id"], json!(profile_id));
+    let mut types = Vec::new();
+    for _ in 0..100 {
+        types = rx
+            .got()
+            .iter()
+            .map(|r| {
+                serde_json::from_str::<Value>(&r.body).unwrap()["notification"]["type"].clone()
+            })
+            .collect();
+        if types.contains(&json!("profile_disconnected")) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(types.contains(&json!("profile_disconnected")), "{types:?}");
+    // Sync leaves it alone now: no attempt over three intervals.
+    let last = app.db.connection(&profile_id).await.unwrap().unwrap();
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    let later = app.db.connection(&profile_id).await.unwrap().unwrap();
+    assert_eq!(last.last_sync_ms, later.last_sync_ms);
+    assert!(!later.connected);
+
+    // The person authorizes again with the new password: the same profile.
+    let (s, loc, html) = submit(&app, &c, "", &form("changed")).await;
+    assert_eq!(s, StatusCode::SEE_OTHER, "{html}");
+    let (s, tok2) = exchange(&app, &c, &code_of(&loc.unwrap())).await;
+    assert_eq!(s, StatusCode::OK, "{tok2}");
+    assert_eq!(tok2["sub"], tok["sub"]);
+    assert_eq!(tok2["linking_profile"]["profile_id"], json!(profile_id));
+    let b = synced(&app, &token).await;
+    let ps = b["profiles"].as_array().unwrap();
+    assert_eq!(ps.len(), 1, "{b}");
+    assert_eq!(ps[0]["profile_connected"], json!(true), "{b}");
+    // And it syncs again: a remote event arrives.
+    let m = monday();
+    Seeder::new(Some(("alice", "changed")))
+        .put(
+            &format!("{cal_url}late.ics"),
+            &cal(&format!("BEGIN:VEVENT\r\nUID:late\r\nDTSTAMP:20260101T000000Z\r\nSUMMARY:Late\r\nDTSTART:{d}T100000Z\r\nDTEND:{d}T110000Z\r\nEND:VEVENT\r\n", d = ymd(m))),
+        )
+        .await;
+    let mut found = false;
+    for _ in 0..100 {
+        let (_, evs) = app
+            .call(
+                Method::GET,
+                &format!(
+                    "/v1/events?tzid=Etc/UTC&from={}&to={}",
+                    day(m, -1).strftime("%Y-%m-%d"),
+                    day(m, 2).strftime("%Y-%m-%d")
+                ),
+                Some(&token),
+                None,
+            )
+            .await;
+        if evs["events"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|e| e["summary"] == json!("Late")))
+        {
+            found = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(found, "the revived profile syncs");
+}
+
 /// Serves one ICS text over HTTP with an ETag, counting the full answers.
 async fn feed_server(
     text: std::sync::Arc<std::sync::Mutex<String>>,
