@@ -1462,6 +1462,126 @@ async fn a_booking_reads_the_remote_calendar_again_first(app: TestApp) {
     );
 }
 
+// The same for a Real-Time Scheduling link: an event put on the server
+// just before the pick, with the next sync an hour away, refuses the slot.
+both!(
+    a_real_time_scheduling_booking_asks_the_remote_calendar_too,
+    |cfg: &mut convene_server::Config| cfg.sync_interval_secs = 3600
+);
+async fn a_real_time_scheduling_booking_asks_the_remote_calendar_too(app: TestApp) {
+    let dav = radicale().await;
+    let seeder = Seeder::new(Some(("alice", "secret")));
+    let cal_url = format!("{}/alice/work/", dav.base);
+    seeder.mkcalendar(&cal_url, "Work").await;
+    let c = registered_client(&app).await;
+    let (s, loc, html) = submit(
+        &app,
+        &c,
+        "",
+        &[
+            ("provider", "caldav"),
+            ("server_url", &cal_url),
+            ("username", "alice"),
+            ("password", "secret"),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::SEE_OTHER, "{html}");
+    let (_, tok) = exchange(&app, &c, &code_of(&loc.unwrap())).await;
+    let token = tok["access_token"].as_str().unwrap().to_string();
+    let sub = tok["sub"].as_str().unwrap().to_string();
+    synced(&app, &token).await;
+    let (_, cals) = app
+        .call(Method::GET, "/v1/calendars", Some(&token), None)
+        .await;
+    let calendar_id = cals["calendars"][0]["calendar_id"].as_str().unwrap();
+    let (s, b) = app
+        .call(
+            Method::POST,
+            "/v1/real_time_scheduling",
+            Some(&c.client_secret),
+            Some(json!({
+                "oauth": {"redirect_uri": "http://example.com/oauth", "scope": "create_event"},
+                "event": {"event_id": "interview-1", "summary": "Interview"},
+                "availability": {
+                    "participants": [{"members": [{"sub": sub}], "required": "all"}],
+                    "required_duration": {"minutes": 60},
+                    "buffer": {"before": {"minutes": 15}},
+                    "query_periods": [{"start": crate::helpers::future(2, 9), "end": crate::helpers::future(2, 13)}]
+                },
+                "target_calendars": [{"sub": sub, "calendar_id": calendar_id}],
+                "tzid": "Etc/UTC"
+            })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let url = b["real_time_scheduling"]["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // 09:00 is offered; the server gets a meeting ending at 09:10, inside
+    // the 15-minute buffer before it.
+    let first = crate::helpers::future(2, 9);
+    let html = app
+        .http
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains(&format!("value=\"{first}\"")), "{html}");
+    let t: jiff::Timestamp = first.parse().unwrap();
+    let fmt = |t: jiff::Timestamp| t.strftime("%Y%m%dT%H%M%SZ").to_string();
+    seeder
+        .put(
+            &format!("{cal_url}standup.ics"),
+            &cal(&format!(
+                "BEGIN:VEVENT\r\nUID:standup\r\nDTSTAMP:20260101T000000Z\r\nSUMMARY:Standup\r\nDTSTART:{}\r\nDTEND:{}\r\nEND:VEVENT\r\n",
+                fmt(t - jiff::SignedDuration::from_mins(20)),
+                fmt(t + jiff::SignedDuration::from_mins(10))
+            )),
+        )
+        .await;
+    let post = |slot: String| {
+        let url = url.clone();
+        async move {
+            browser()
+                .post(&url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(format!("slot={}&tz=Etc%2FUTC", slot.replace(':', "%3A")))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let r = post(first.clone()).await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    assert!(r.text().await.unwrap().contains("that time was just taken"));
+    // 10:30 is clear of it, buffer included, and books.
+    let later = first.replace("T09:00", "T10:30");
+    let r = post(later.clone()).await;
+    assert!(
+        r.status().is_success() || r.status().is_redirection(),
+        "{}",
+        r.status()
+    );
+    let (_, evs) = app
+        .call(Method::GET, "/v1/events?tzid=Etc/UTC", Some(&token), None)
+        .await;
+    let evs = evs["events"].as_array().unwrap().clone();
+    assert!(
+        evs.iter().any(|e| e["summary"] == json!("Standup")),
+        "{evs:?}"
+    );
+    assert!(
+        evs.iter()
+            .any(|e| e["summary"] == json!("Interview") && e["start"] == json!(later)),
+        "{evs:?}"
+    );
+}
+
 /// BENCHMARKS.md: the first and an incremental sync of a 5,000-event
 /// CalDAV calendar (Radicale on loopback, SQLite). Not part of the suite:
 /// `cargo test --test api -- --ignored sync_of_5000`.
