@@ -1582,6 +1582,129 @@ async fn a_real_time_scheduling_booking_asks_the_remote_calendar_too(app: TestAp
     );
 }
 
+/// Connects Radicale's `alice` calendar at `cal_url` through the authorize
+/// page and waits for its first sync: the account, on its CalDAV calendar.
+async fn connected_acct(app: &TestApp, c: &Client, cal_url: &str) -> crate::helpers::Acct {
+    let (s, loc, html) = submit(
+        app,
+        c,
+        "",
+        &[
+            ("provider", "caldav"),
+            ("server_url", cal_url),
+            ("username", "alice"),
+            ("password", "secret"),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::SEE_OTHER, "{html}");
+    let (_, tok) = exchange(app, c, &code_of(&loc.unwrap())).await;
+    let token = tok["access_token"].as_str().unwrap().to_string();
+    synced(app, &token).await;
+    let (_, cals) = app
+        .call(Method::GET, "/v1/calendars", Some(&token), None)
+        .await;
+    crate::helpers::Acct {
+        sub: tok["sub"].as_str().unwrap().to_string(),
+        token,
+        refresh: String::new(),
+        calendar_id: cals["calendars"][0]["calendar_id"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    }
+}
+
+// And for a conversation: the participant who selects a slot that the
+// connected participant's server filled moments ago is told it is
+// unavailable; another slot completes the conversation.
+both!(
+    a_conversation_selection_asks_the_remote_calendar_too,
+    |cfg: &mut convene_server::Config| cfg.sync_interval_secs = 3600
+);
+async fn a_conversation_selection_asks_the_remote_calendar_too(app: TestApp) {
+    use crate::availability::at;
+    let dav = radicale().await;
+    let seeder = Seeder::new(Some(("alice", "secret")));
+    let cal_url = format!("{}/alice/work/", dav.base);
+    seeder.mkcalendar(&cal_url, "Work").await;
+    let c = registered_client(&app).await;
+    let alice = connected_acct(&app, &c, &cal_url).await;
+    let bob = app.account(&c, "bob").await;
+    crate::helpers::daily(&app, &alice, "09:00", "17:00").await;
+    crate::helpers::daily(&app, &bob, "12:00", "20:00").await;
+    let d = monday();
+    let (s, b) = app
+        .call(
+            Method::POST,
+            "/v1/scheduling_conversations",
+            Some(&alice.token),
+            Some(json!({
+                "participants": [
+                    {"participant_id": "@alice", "sub": alice.sub, "common_name": "Alice", "managed_availability": true, "slots": {"selection_method": "auto"}},
+                    {"participant_id": "@bob", "sub": bob.sub, "common_name": "Bob", "managed_availability": true, "slots": {"selection_method": "manual"}}
+                ],
+                "tzid": "Etc/UTC",
+                "subject": "Review",
+                "required_duration": {"minutes": 60},
+                "available_periods": [{"start": at(d, 0, 0), "end": at(d.tomorrow().unwrap(), 0, 0)}]
+            })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let url =
+        b["scheduling_conversation"]["participants"][1]["possible_actions"]["slots_select"]["url"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    let (_, list) = app.call(Method::GET, &url, None, None).await;
+    let slots = list["slots"].as_array().unwrap().clone();
+    let slot_at = |start: &str| {
+        slots
+            .iter()
+            .find(|s| s["start"] == json!(start))
+            .unwrap_or_else(|| panic!("{start} in {slots:?}"))["slot_id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let noon = slot_at(&at(d, 12, 0));
+    let two = slot_at(&at(d, 14, 0));
+    seeder
+        .put(
+            &format!("{cal_url}lunch.ics"),
+            &cal(&format!(
+                "BEGIN:VEVENT\r\nUID:lunch\r\nDTSTAMP:20260101T000000Z\r\nSUMMARY:Lunch\r\nDTSTART:{}T120000Z\r\nDTEND:{}T130000Z\r\nEND:VEVENT\r\n",
+                ymd(d),
+                ymd(d)
+            )),
+        )
+        .await;
+    let select = |id: String| {
+        let url = url.clone();
+        let app = &app;
+        async move {
+            app.call(
+                Method::POST,
+                &url,
+                None,
+                Some(json!({"selected_slots": [{"slot_id": id}]})),
+            )
+            .await
+        }
+    };
+    let (s, b) = select(noon).await;
+    assert_ne!(s, StatusCode::OK, "{b}");
+    assert!(b.to_string().contains("errors.slot_unavailable"), "{b}");
+    let (s, b) = select(two).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(
+        b["scheduling_conversation"]["status"],
+        json!("complete"),
+        "{b}"
+    );
+}
+
 /// BENCHMARKS.md: the first and an incremental sync of a 5,000-event
 /// CalDAV calendar (Radicale on loopback, SQLite). Not part of the suite:
 /// `cargo test --test api -- --ignored sync_of_5000`.
