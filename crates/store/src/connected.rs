@@ -500,12 +500,13 @@ impl Db {
     }
 
     /// Disconnects a profile: it is no longer synced and its remote events
-    /// stop counting.
+    /// stop counting. A profile already disconnected by its server
+    /// (`last_error` set: its events still count) is revoked too.
     #[tracing::instrument(skip(self))]
     pub async fn revoke_connection(&self, profile_id: &str, now_ms: i64) -> Result<bool> {
         self.write(async |tx: &mut Tx| -> Result<bool> {
             let row: Option<(String,)> = in_tx!(tx, |c| sqlx::query_as(
-                "UPDATE profile_connections SET connected = $2 WHERE profile_id = $1 AND connected = $3 RETURNING account_id",
+                "UPDATE profile_connections SET connected = $2, last_error = NULL WHERE profile_id = $1 AND (connected = $3 OR last_error IS NOT NULL) RETURNING account_id",
             )
             .bind(profile_id)
             .bind(false)

@@ -883,7 +883,48 @@ async fn refused_credentials_disconnect_the_profile_until_authorized_again(app: 
     assert!(found, "the revived profile syncs");
 }
 
-/// Serves one ICS text over HTTP with an ETag, counting the full answers.
+// A profile its server disconnected keeps its events counting; revoking it
+// still works and they stop counting.
+both!(
+    a_profile_disconnected_by_its_server_can_be_revoked,
+    |cfg: &mut convene_server::Config| cfg.sync_interval_secs = 1
+);
+async fn a_profile_disconnected_by_its_server_can_be_revoked(app: TestApp) {
+    let m = monday();
+    let (dav, _seeder, cal_url) = seeded_radicale(m).await;
+    let c = registered_client(&app).await;
+    let acct = connected_acct(&app, &c, &cal_url).await;
+    assert_eq!(busy(&app, &acct.token, m).await, expected_busy(m));
+    std::fs::write(dav._dir.join("users"), "alice:changed\n").unwrap();
+    let mut profile = Value::Null;
+    for _ in 0..100 {
+        let (_, b) = app
+            .call(Method::GET, "/v1/profiles", Some(&acct.token), None)
+            .await;
+        profile = b["profiles"][0].clone();
+        if profile["profile_connected"] == json!(false) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(profile["profile_connected"], json!(false), "{profile}");
+    assert_eq!(busy(&app, &acct.token, m).await, expected_busy(m));
+    let (s, b) = app
+        .call(
+            Method::POST,
+            &format!(
+                "/v1/profiles/{}/revoke",
+                profile["profile_id"].as_str().unwrap()
+            ),
+            Some(&acct.token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+    assert_eq!(busy(&app, &acct.token, m).await, Vec::new());
+}
+
+/// Serves one ICS text over HTTP with an ETag, counting the full answers./// Serves one ICS text over HTTP with an ETag, counting the full answers.
 async fn feed_server(
     text: std::sync::Arc<std::sync::Mutex<String>>,
     full: std::sync::Arc<std::sync::atomic::AtomicUsize>,
