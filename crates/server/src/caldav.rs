@@ -2,14 +2,16 @@
 //! (RFC 4791, discovery per RFC 6764) and ICS feed fetching, over reqwest.
 //!
 //! Every URL it is given or redirected to passes the same address policy as
-//! callbacks (`notifications::check_url`), so a connected calendar cannot
-//! make Convene reach what a webhook could not.
+//! callbacks (`notifications::check_url` on its shape and literal host, then
+//! every address its host resolves to, with the connection pinned to the
+//! addresses checked), so a connected calendar cannot make Convene reach
+//! what a webhook could not, even through a DNS name.
 
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode, Url};
 
-use crate::notifications::{CallbackPolicy, check_url, http_client};
+use crate::notifications::{CallbackPolicy, check_url, http_client, resolved_client};
 
 const DAV: &str = "DAV:";
 const CALDAV: &str = "urn:ietf:params:xml:ns:caldav";
@@ -48,6 +50,11 @@ pub struct RemoteCalendar {
 #[derive(Clone)]
 pub struct Dav {
     http: reqwest::Client,
+    state: crate::AppState,
+    /// The client pinned to the checked addresses of the last host asked:
+    /// one lookup per host for a whole sync, and a second lookup cannot
+    /// answer differently.
+    pinned: std::sync::Arc<std::sync::Mutex<Option<(String, reqwest::Client)>>>,
     policy: CallbackPolicy,
     user: String,
     pass: String,
@@ -168,6 +175,8 @@ impl Dav {
     pub fn new(state: &crate::AppState, user: &str, pass: &str) -> Self {
         Dav {
             http: http_client(state),
+            state: state.clone(),
+            pinned: Default::default(),
             policy: state.cfg.callback_policy,
             user: user.to_string(),
             pass: pass.to_string(),
@@ -179,7 +188,26 @@ impl Dav {
             .map_err(|e| DavError::Refused(e.replace("callback_url", "the address")))
     }
 
-    /// Sends one request, following up to five redirects (each re-checked).
+    /// The client for `url`: its host's addresses checked against the
+    /// policy, and the connection pinned to them.
+    async fn client_for(&self, url: &Url) -> Result<reqwest::Client, DavError> {
+        let host = url.host_str().unwrap_or("").to_string();
+        if let Some((h, c)) = self.pinned.lock().expect("not poisoned").as_ref()
+            && *h == host
+        {
+            return Ok(c.clone());
+        }
+        match resolved_client(&self.state, url).await {
+            Ok(None) => Ok(self.http.clone()),
+            Ok(Some(c)) => {
+                *self.pinned.lock().expect("not poisoned") = Some((host, c.clone()));
+                Ok(c)
+            }
+            Err(e) if e.starts_with("cannot resolve") => Err(DavError::Unreachable(e)),
+            Err(e) => Err(DavError::Refused(e)),
+        }
+    }
+
     async fn send(
         &self,
         method: &str,
@@ -187,15 +215,29 @@ impl Dav {
         headers: &[(&str, &str)],
         body: Option<String>,
     ) -> Result<(StatusCode, reqwest::header::HeaderMap, String, Url), DavError> {
+        self.send_within(method, url, headers, body, Duration::from_secs(30))
+            .await
+    }
+
+    /// Sends one request, following up to five redirects (each re-checked),
+    /// each hop bounded by `limit`.
+    async fn send_within(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Option<String>,
+        limit: Duration,
+    ) -> Result<(StatusCode, reqwest::header::HeaderMap, String, Url), DavError> {
         let mut url = self.check(url)?;
         for _ in 0..5 {
-            let mut req = self
-                .http
+            let http = self.client_for(&url).await?;
+            let mut req = http
                 .request(
                     Method::from_bytes(method.as_bytes()).expect("a valid method"),
                     url.clone(),
                 )
-                .timeout(Duration::from_secs(30));
+                .timeout(limit);
             if !self.user.is_empty() || !self.pass.is_empty() {
                 req = req.basic_auth(&self.user, Some(&self.pass));
             }
@@ -501,8 +543,44 @@ impl Dav {
             body.push_str(&format!("<d:href>{}</d:href>", xml_escape(&path)));
         }
         body.push_str("</c:calendar-multiget>");
+        self.report_data(cal, body, None).await
+    }
+
+    /// RFC 4791 §7.8 `calendar-query` with a `time-range` filter: every
+    /// event object with an instance in [`from`, `to`), as (href, etag,
+    /// ics). The server expands recurrences to decide; the objects come
+    /// back whole. `limit` bounds how long the caller waits.
+    pub async fn time_range(
+        &self,
+        cal: &str,
+        from: jiff::Timestamp,
+        to: jiff::Timestamp,
+        limit: Duration,
+    ) -> Result<Vec<(String, String, String)>, DavError> {
+        let f = |t: jiff::Timestamp| t.strftime("%Y%m%dT%H%M%SZ").to_string();
+        let body = format!(
+            r#"<?xml version="1.0" encoding="utf-8"?><c:calendar-query xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"><d:prop><d:getetag/><c:calendar-data/></d:prop><c:filter><c:comp-filter name="VCALENDAR"><c:comp-filter name="VEVENT"><c:time-range start="{}" end="{}"/></c:comp-filter></c:comp-filter></c:filter></c:calendar-query>"#,
+            f(from),
+            f(to)
+        );
+        self.report_data(cal, body, Some(limit)).await
+    }
+
+    /// A REPORT that answers calendar data (multiget, query).
+    async fn report_data(
+        &self,
+        cal: &str,
+        body: String,
+        limit: Option<Duration>,
+    ) -> Result<Vec<(String, String, String)>, DavError> {
         let (status, _, text, at) = self
-            .send("REPORT", cal, &[("depth", "1")], Some(body))
+            .send_within(
+                "REPORT",
+                cal,
+                &[("depth", "1")],
+                Some(body),
+                limit.unwrap_or(Duration::from_secs(30)),
+            )
             .await?;
         if status != StatusCode::MULTI_STATUS {
             return Err(DavError::Status(status.as_u16(), "REPORT".into()));

@@ -144,6 +144,18 @@ async fn check_resolved(
     Ok(addrs)
 }
 
+/// For Convene's other outbound calls (connected calendars): `u`'s host
+/// checked on every address it resolves to, and a client that connects
+/// only there. `None` for an IP literal: `check_url` checked it, and the
+/// shared client serves it.
+pub(crate) async fn resolved_client(
+    state: &AppState,
+    u: &reqwest::Url,
+) -> Result<Option<reqwest::Client>, String> {
+    let addrs = check_resolved(u, state.cfg.callback_policy).await?;
+    Ok((!addrs.is_empty()).then(|| pinned_client(state, u.host_str().unwrap_or(""), &addrs)))
+}
+
 /// Queues the same body again as a new delivery (new id, `replay_of` the
 /// original), for a receiver that lost or mishandled it.
 pub async fn replay(state: &AppState, d: Delivery) -> Result<Delivery, convene_store::StoreError> {
@@ -253,6 +265,8 @@ async fn fan_out(
     for c in &channels {
         let wanted = if n.kind.starts_with("scheduling_conversation_") {
             c.conversations_enabled
+        } else if n.kind == "profile_disconnected" {
+            true
         } else if n.kind == "change" {
             let filters: Value =
                 serde_json::from_str(&c.filters_json).unwrap_or_else(|_| json!({}));

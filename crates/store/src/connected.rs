@@ -500,12 +500,13 @@ impl Db {
     }
 
     /// Disconnects a profile: it is no longer synced and its remote events
-    /// stop counting.
+    /// stop counting. A profile already disconnected by its server
+    /// (`last_error` set: its events still count) is revoked too.
     #[tracing::instrument(skip(self))]
     pub async fn revoke_connection(&self, profile_id: &str, now_ms: i64) -> Result<bool> {
         self.write(async |tx: &mut Tx| -> Result<bool> {
             let row: Option<(String,)> = in_tx!(tx, |c| sqlx::query_as(
-                "UPDATE profile_connections SET connected = $2 WHERE profile_id = $1 AND connected = $3 RETURNING account_id",
+                "UPDATE profile_connections SET connected = $2, last_error = NULL WHERE profile_id = $1 AND (connected = $3 OR last_error IS NOT NULL) RETURNING account_id",
             )
             .bind(profile_id)
             .bind(false)
@@ -649,6 +650,115 @@ impl Db {
             .execute(&mut *c)
             .await?
             .rows_affected());
+            Ok(())
+        })
+        .await
+    }
+
+    /// The profile of this application already connected to `source_url`
+    /// as `username`, connected or not: authorizing it again updates it.
+    #[tracing::instrument(skip(self, username))]
+    pub async fn find_connection(
+        &self,
+        application_id: &str,
+        provider_name: &str,
+        source_url: &str,
+        username: &str,
+    ) -> Result<Option<Connection>> {
+        let sql = format!(
+            "SELECT {CONNECTION_COLS} FROM profile_connections WHERE provider_name = $2 AND source_url = $3 AND username = $4 \
+             AND account_id IN (SELECT id FROM accounts WHERE application_id = $1) ORDER BY created_ms LIMIT 1"
+        );
+        Ok(dispatch!(self, |p| sqlx::query_as(sqlx::AssertSqlSafe(
+            sql.clone()
+        ))
+        .bind(application_id)
+        .bind(provider_name)
+        .bind(source_url)
+        .bind(username)
+        .fetch_optional(p)
+        .await?))
+    }
+
+    /// The server refused the profile's credentials: it is disconnected
+    /// (sync no longer claims it) until authorized again, and `notification`
+    /// (`profile_disconnected`) is recorded with it. Answers whether it was
+    /// connected until now.
+    #[tracing::instrument(skip(self, reason, notification))]
+    pub async fn disconnect_connection(
+        &self,
+        profile_id: &str,
+        reason: &str,
+        notification: &crate::NewNotification,
+    ) -> Result<bool> {
+        self.write(async |tx: &mut Tx| -> Result<bool> {
+            let n = in_tx!(tx, |c| sqlx::query(
+                "UPDATE profile_connections SET connected = $2, last_error = $3, lease_until_ms = 0 WHERE profile_id = $1 AND connected = $4",
+            )
+            .bind(profile_id)
+            .bind(false)
+            .bind(reason)
+            .bind(true)
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
+            if n == 0 {
+                return Ok(false);
+            }
+            tx.insert_notification(notification).await?;
+            Ok(true)
+        })
+        .await
+    }
+
+    /// A profile authorized again (new credentials): connected, synced
+    /// from scratch at the next turn, and an authorization code for it.
+    #[tracing::instrument(skip_all, fields(profile = %profile_id))]
+    #[allow(clippy::too_many_arguments)]
+    pub async fn reauthorize_connection(
+        &self,
+        profile_id: &str,
+        account_id: &str,
+        credentials_enc: &str,
+        code_hash: &str,
+        application_id: &str,
+        redirect_uri: &str,
+        code_expires_ms: i64,
+        now_ms: i64,
+    ) -> Result<()> {
+        self.write(async |tx: &mut Tx| -> Result<()> {
+            in_tx!(tx, |c| {
+                sqlx::query(
+                    "UPDATE profile_connections SET credentials_enc = $2, connected = $3, initial_sync_required = $3, next_sync_ms = 0, last_error = NULL WHERE profile_id = $1",
+                )
+                .bind(profile_id)
+                .bind(credentials_enc)
+                .bind(true)
+                .execute(&mut *c)
+                .await?;
+                // Read every object again: what changed while disconnected
+                // (or was cleared by a revoke) is not in any delta.
+                sqlx::query(
+                    "UPDATE provider_calendars SET sync_token = NULL, ctag = NULL, etag = NULL, last_modified = NULL, full_read_ms = NULL WHERE profile_id = $1",
+                )
+                .bind(profile_id)
+                .execute(&mut *c)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO authorization_codes (code_hash, application_id, account_id, profile_id, redirect_uri, expires_ms, used, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(code_hash)
+                .bind(application_id)
+                .bind(account_id)
+                .bind(profile_id)
+                .bind(redirect_uri)
+                .bind(code_expires_ms)
+                .bind(false)
+                .bind(now_ms)
+                .execute(&mut *c)
+                .await?
+                .rows_affected()
+            });
             Ok(())
         })
         .await

@@ -149,6 +149,37 @@ pub async fn connect(
         }
     };
     let now = state.now_ms();
+    // The same account on the same server again (a changed password, or
+    // after a disconnection): the existing profile takes the new
+    // credentials rather than a second profile mirroring the same data.
+    if provider == "caldav"
+        && let Some(old) = state
+            .db
+            .find_connection(&app.id, provider, &source_url, &username)
+            .await
+            .map_err(|e| e.to_string())?
+        && link_account.is_none_or(|a| a == old.account_id)
+    {
+        let code = new_secret();
+        state
+            .db
+            .reauthorize_connection(
+                &old.profile_id,
+                &old.account_id,
+                &seal(state, &password),
+                &digest(&code),
+                &app.id,
+                redirect_uri,
+                now + CODE_TTL_MS,
+                now,
+            )
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "storing a re-authorized calendar failed");
+                "Convene could not store the connection; please try again.".to_string()
+            })?;
+        return Ok(code);
+    }
     let new_account = match link_account {
         Some(_) => None,
         None => Some(Account {
@@ -269,33 +300,193 @@ pub async fn sync_due(state: &AppState) -> usize {
         {
             tracing::warn!(error = %e, "recording a sync failed");
         }
+        if err == Some(unauthorized().as_str()) {
+            disconnect(state, &conn).await;
+        }
     }
     n
 }
 
-/// Before a booking commits: reads the connected calendars of the members
-/// again (an unchanged CalDAV calendar costs one small request), so an
-/// event added on a remote calendar since the last sync counts. Bounded in
-/// time; a server that does not answer leaves the data Convene has.
-pub async fn refresh_accounts(state: &AppState, account_ids: &[String]) {
+/// What a sync answers when the server refused the stored credentials.
+fn unauthorized() -> String {
+    DavError::Unauthorized.to_string()
+}
+
+/// Whether the profile was disconnected because its server refused the
+/// credentials (rather than revoked): it comes back when authorized again,
+/// so its write-backs wait for it.
+pub fn refused_credentials(conn: &Connection) -> bool {
+    !conn.connected && conn.last_error.as_deref() == Some(unauthorized().as_str())
+}
+
+/// The server refused the profile's credentials (a changed password, a
+/// revoked app password): trying again every interval cannot help and
+/// might lock the account, so the profile is disconnected, with a
+/// `profile_disconnected` push, until it is authorized again through
+/// `/oauth/authorize`. Its synced events stay: they are the best
+/// knowledge Convene has.
+async fn disconnect(state: &AppState, conn: &Connection) {
+    let Ok(Some(account)) = state.db.account(&conn.account_id).await else {
+        return;
+    };
+    let now = state.now_ms();
+    let n = convene_store::NewNotification {
+        id: new_id("ntf"),
+        application_id: account.application_id.clone(),
+        account_id: Some(account.id.clone()),
+        kind: "profile_disconnected".into(),
+        subject_id: Some(conn.profile_id.clone()),
+        payload_json: serde_json::json!({"notification": {"type": "profile_disconnected"}})
+            .to_string(),
+        created_ms: now,
+    };
+    match state
+        .db
+        .disconnect_connection(&conn.profile_id, &unauthorized(), &n)
+        .await
+    {
+        Ok(true) => {
+            tracing::warn!(profile = %conn.profile_id, "the server refused the credentials; the profile is disconnected until authorized again")
+        }
+        Ok(false) => {}
+        Err(e) => tracing::warn!(error = %e, "disconnecting a profile failed"),
+    }
+}
+
+/// How long a booking waits for the members' calendar servers before it
+/// goes on with the data Convene already has.
+const SLOT_CHECK: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Right before a booking takes its locks: asks the members' CalDAV
+/// calendars what they hold in [`from`, `to`) (the slot with its buffers)
+/// with a `calendar-query` time-range REPORT, and writes whatever is new
+/// into Convene, so the booking's own re-check inside its transaction
+/// (`requests::recheck_and_pick`, conversations' decision) sees it and
+/// refuses the slot as taken. ICS feeds cannot be asked about a range:
+/// they are read again (conditionally) instead.
+///
+/// Why before the transaction rather than inside it: the network call
+/// would otherwise hold the write lock (on SQLite, every writer of the
+/// database) for up to [`SLOT_CHECK`]. Asked here and decided inside, an
+/// event added on the server after this answer and before the commit, a
+/// window of milliseconds, can still be double-booked; one added any
+/// earlier, however recently, cannot. The events are written in their own
+/// transaction because they are true whether the booking succeeds or not.
+///
+/// A server that does not answer within [`SLOT_CHECK`] (or refuses) leaves
+/// the data of the last sync: the booking stands, and the window is then
+/// one sync interval, as for every calendar between syncs.
+#[tracing::instrument(skip_all)]
+pub async fn check_slot(
+    state: &AppState,
+    account_ids: &[String],
+    from: jiff::Timestamp,
+    to: jiff::Timestamp,
+) {
     let work = async {
+        let mut found = Vec::new();
         for id in account_ids {
             let Ok(conns) = state.db.connections(id).await else {
                 continue;
             };
             for c in conns.iter().filter(|c| c.connected) {
-                if let Err(e) = sync_connection(state, c).await {
-                    tracing::debug!(profile = %c.profile_id, error = %e, "refresh before booking failed");
+                if c.provider_name != "caldav" {
+                    if let Err(e) = sync_connection(state, c).await {
+                        tracing::debug!(profile = %c.profile_id, error = %e, "refresh before booking failed");
+                    }
+                    continue;
+                }
+                match slot_objects(state, c, from, to).await {
+                    Ok(f) => found.extend(f),
+                    Err(e) => {
+                        tracing::warn!(profile = %c.profile_id, error = %e, "the slot could not be checked on the CalDAV server; booking on synced data")
+                    }
                 }
             }
         }
+        found
     };
-    if tokio::time::timeout(std::time::Duration::from_secs(5), work)
-        .await
-        .is_err()
-    {
-        tracing::warn!("refreshing connected calendars before a booking timed out");
+    let found = match tokio::time::timeout(SLOT_CHECK, work).await {
+        Ok(f) => f,
+        Err(_) => {
+            tracing::warn!(
+                "checking connected calendars before a booking timed out; booking on synced data"
+            );
+            return;
+        }
+    };
+    let now = state.now_ms();
+    for (account, cal, writes) in found {
+        if let Err(e) = apply(state, &account, &cal, &writes, &[], now).await {
+            tracing::warn!(error = %e, "writing events found before a booking failed");
+        }
     }
+}
+
+type Found = (
+    Account,
+    ProviderCalendar,
+    Vec<(String, String, String, Vec<Event>)>,
+);
+
+/// The objects of one CalDAV profile's calendars with an instance in the
+/// range that Convene does not hold yet (at that etag), expanded as a sync
+/// would expand them.
+async fn slot_objects(
+    state: &AppState,
+    conn: &Connection,
+    from: jiff::Timestamp,
+    to: jiff::Timestamp,
+) -> Result<Vec<Found>, String> {
+    let s = |e: convene_store::StoreError| e.to_string();
+    let account = state
+        .db
+        .account(&conn.account_id)
+        .await
+        .map_err(s)?
+        .ok_or("the account is gone")?;
+    let password = unseal(state, &conn.credentials_enc).ok_or("credentials cannot be decrypted")?;
+    let dav = Dav::new(state, &conn.username, &password);
+    let now = state.now_ms();
+    let mut out = Vec::new();
+    for cal in state
+        .db
+        .profile_calendars(&conn.profile_id)
+        .await
+        .map_err(s)?
+        .into_iter()
+        .filter(|c| !c.deleted)
+    {
+        let objects = dav
+            .time_range(&cal.href, from, to, SLOT_CHECK)
+            .await
+            .map_err(|e| e.to_string())?;
+        let known = state
+            .db
+            .remote_resources(&cal.calendar_id)
+            .await
+            .map_err(s)?;
+        let writes: Vec<_> = objects
+            .into_iter()
+            .filter(|(h, _, _)| !is_pushed_href(h))
+            .filter(|(h, e, _)| !known.iter().any(|k| &k.href == h && &k.etag == e))
+            .map(|(href, etag, data)| {
+                let prefix = prefix_of(&href);
+                let events = instance_events(
+                    &account,
+                    &cal,
+                    &prefix,
+                    expand_for(&account, &data, now),
+                    now,
+                );
+                (href, etag, prefix, events)
+            })
+            .collect();
+        if !writes.is_empty() {
+            out.push((account.clone(), cal, writes));
+        }
+    }
+    Ok(out)
 }
 
 /// Reads every calendar of one connected profile.
@@ -638,6 +829,10 @@ async fn push_one(
         .ok_or("the profile is gone")?;
     let password = unseal(state, &conn.credentials_enc).ok_or("credentials cannot be decrypted")?;
     let dav = Dav::new(state, &conn.username, &password);
+    if refused_credentials(&conn) {
+        // Not revoked: once authorized again the write goes through.
+        return Err("the profile is disconnected until authorized again".into());
+    }
     let live = ev
         .as_ref()
         .filter(|e| !e.deleted && e.calendar_id == w.calendar_id && conn.connected);

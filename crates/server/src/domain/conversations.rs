@@ -803,7 +803,12 @@ pub(crate) async fn select(
 ) -> ApiResult<Selection> {
     let db = &state.db;
     let parts = db.conversation_participants(conversation_id).await?;
-    super::connected::refresh_accounts(state, &account_subs(&parts)).await;
+    // The slot, asked of the participants' CalDAV servers; the decision
+    // under the locks re-checks it with what they answered.
+    if let Some(c) = db.conversation(conversation_id).await? {
+        let end = start.checked_add(duration_of(&c)).unwrap_or(start);
+        super::connected::check_slot(state, &account_subs(&parts), start, end).await;
+    }
     let ctx = &booking_ctx_for(state, &account_subs(&parts)).await?;
     let (av, clock) = (&state.availability, &state.clock);
     decide(state, &parts, conversation_id, || {

@@ -883,7 +883,19 @@ pub async fn book(
 ) -> Result<Request, BookError> {
     let spec = spec_of(r)?;
     let members = spec.members();
-    super::connected::refresh_accounts(state, &members).await;
+    // The slot with its buffers, asked of the members' CalDAV servers; the
+    // re-check inside the transaction decides with what they answered.
+    super::connected::check_slot(
+        state,
+        &members,
+        start
+            .checked_sub(SignedDuration::from_mins(spec.before_min))
+            .unwrap_or(start),
+        start
+            .checked_add(spec.duration() + SignedDuration::from_mins(spec.after_min))
+            .unwrap_or(start),
+    )
+    .await;
     let calendars = state
         .db
         .primary_calendars(&members)

@@ -407,6 +407,23 @@ pub async fn book(state: &AppState, l: &RtsLink, start: Timestamp) -> Result<Rts
             .chain(&spec.steps)
             .flat_map(|st| st.targets.iter().map(|t| t.sub.clone())),
     );
+    // The slot with its buffers (a sequence: from its start to a day
+    // later, where its steps fall), asked of the participants' CalDAV
+    // servers; the re-check under the locks decides with what they answered.
+    let span = if spec.steps.is_empty() {
+        spec.duration() + SignedDuration::from_mins(spec.after_min)
+    } else {
+        SignedDuration::from_hours(24)
+    };
+    super::connected::check_slot(
+        state,
+        &spec.members(),
+        start
+            .checked_sub(SignedDuration::from_mins(spec.before_min))
+            .unwrap_or(start),
+        start.checked_add(span).unwrap_or(start),
+    )
+    .await;
     let id = l.id.clone();
     let db = state.db.clone();
     state

@@ -714,7 +714,217 @@ async fn authorize_refuses_unknown_clients_and_redirect_uris(app: TestApp) {
     assert_eq!(b["error"], json!("invalid_grant"));
 }
 
-/// Serves one ICS text over HTTP with an ETag, counting the full answers.
+// Under `--callback-policy public-only` a CalDAV server named by a host
+// that resolves to loopback is refused like a loopback IP: the name is
+// resolved and every address checked before connecting.
+both!(
+    a_name_resolving_to_a_refused_address_is_refused,
+    |cfg: &mut convene_server::Config| cfg.callback_policy =
+        convene_server::notifications::CallbackPolicy::PublicOnly
+);
+async fn a_name_resolving_to_a_refused_address_is_refused(app: TestApp) {
+    let dav = radicale().await;
+    let seeder = Seeder::new(Some(("alice", "secret")));
+    seeder
+        .mkcalendar(&format!("{}/alice/work/", dav.base), "Work")
+        .await;
+    let port = dav.base.rsplit(':').next().unwrap();
+    let c = registered_client(&app).await;
+    for ics in [false, true] {
+        let url = format!("http://localhost:{port}/alice/work/");
+        let form: Vec<(&str, &str)> = if ics {
+            vec![("provider", "ics"), ("ics_url", &url)]
+        } else {
+            vec![
+                ("provider", "caldav"),
+                ("server_url", &url),
+                ("username", "alice"),
+                ("password", "secret"),
+            ]
+        };
+        let (s, loc, html) = submit(&app, &c, "", &form).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
+        assert!(loc.is_none());
+        assert!(
+            html.contains("localhost resolves to") && html.contains("which Convene does not call"),
+            "{html}"
+        );
+    }
+    // Nothing was stored: no profile exists to be synced, however late.
+    assert!(
+        app.db
+            .claim_due_connections(i64::MAX / 4, 1, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+// A password changed on the server: the next sync is refused, the profile
+// shows disconnected (with a `profile_disconnected` push) and is no longer
+// synced; authorizing the same server and username again revives the same
+// profile of the same account with the new password.
+both!(
+    refused_credentials_disconnect_the_profile_until_authorized_again,
+    |cfg: &mut convene_server::Config| cfg.sync_interval_secs = 1
+);
+async fn refused_credentials_disconnect_the_profile_until_authorized_again(app: TestApp) {
+    let dav = radicale().await;
+    let seeder = Seeder::new(Some(("alice", "secret")));
+    let cal_url = format!("{}/alice/work/", dav.base);
+    seeder.mkcalendar(&cal_url, "Work").await;
+    let c = registered_client(&app).await;
+    let form = |pass: &'static str| {
+        vec![
+            ("provider", "caldav"),
+            ("server_url", cal_url.as_str()),
+            ("username", "alice"),
+            ("password", pass),
+        ]
+    };
+    let (s, loc, html) = submit(&app, &c, "", &form("secret")).await;
+    assert_eq!(s, StatusCode::SEE_OTHER, "{html}");
+    let (_, tok) = exchange(&app, &c, &code_of(&loc.unwrap())).await;
+    let token = tok["access_token"].as_str().unwrap().to_string();
+    let profile_id = tok["linking_profile"]["profile_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    synced(&app, &token).await;
+    let rx = crate::notifications::Receiver::start(0).await;
+    let (s, b) = app
+        .call(
+            Method::POST,
+            "/v1/channels",
+            Some(&token),
+            Some(json!({"callback_url": rx.url})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+
+    std::fs::write(dav._dir.join("users"), "alice:changed\n").unwrap();
+    let mut profile = Value::Null;
+    for _ in 0..100 {
+        let (_, b) = app
+            .call(Method::GET, "/v1/profiles", Some(&token), None)
+            .await;
+        profile = b["profiles"][0].clone();
+        if profile["profile_connected"] == json!(false) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(profile["profile_connected"], json!(false), "{profile}");
+    assert_eq!(profile["profile_id"], json!(profile_id));
+    let mut types = Vec::new();
+    for _ in 0..100 {
+        types = rx
+            .got()
+            .iter()
+            .map(|r| {
+                serde_json::from_str::<Value>(&r.body).unwrap()["notification"]["type"].clone()
+            })
+            .collect();
+        if types.contains(&json!("profile_disconnected")) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(types.contains(&json!("profile_disconnected")), "{types:?}");
+    // Sync leaves it alone now: no attempt over three intervals.
+    let last = app.db.connection(&profile_id).await.unwrap().unwrap();
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    let later = app.db.connection(&profile_id).await.unwrap().unwrap();
+    assert_eq!(last.last_sync_ms, later.last_sync_ms);
+    assert!(!later.connected);
+
+    // The person authorizes again with the new password: the same profile.
+    let (s, loc, html) = submit(&app, &c, "", &form("changed")).await;
+    assert_eq!(s, StatusCode::SEE_OTHER, "{html}");
+    let (s, tok2) = exchange(&app, &c, &code_of(&loc.unwrap())).await;
+    assert_eq!(s, StatusCode::OK, "{tok2}");
+    assert_eq!(tok2["sub"], tok["sub"]);
+    assert_eq!(tok2["linking_profile"]["profile_id"], json!(profile_id));
+    let b = synced(&app, &token).await;
+    let ps = b["profiles"].as_array().unwrap();
+    assert_eq!(ps.len(), 1, "{b}");
+    assert_eq!(ps[0]["profile_connected"], json!(true), "{b}");
+    // And it syncs again: a remote event arrives.
+    let m = monday();
+    Seeder::new(Some(("alice", "changed")))
+        .put(
+            &format!("{cal_url}late.ics"),
+            &cal(&format!("BEGIN:VEVENT\r\nUID:late\r\nDTSTAMP:20260101T000000Z\r\nSUMMARY:Late\r\nDTSTART:{d}T100000Z\r\nDTEND:{d}T110000Z\r\nEND:VEVENT\r\n", d = ymd(m))),
+        )
+        .await;
+    let mut found = false;
+    for _ in 0..100 {
+        let (_, evs) = app
+            .call(
+                Method::GET,
+                &format!(
+                    "/v1/events?tzid=Etc/UTC&from={}&to={}",
+                    day(m, -1).strftime("%Y-%m-%d"),
+                    day(m, 2).strftime("%Y-%m-%d")
+                ),
+                Some(&token),
+                None,
+            )
+            .await;
+        if evs["events"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|e| e["summary"] == json!("Late")))
+        {
+            found = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(found, "the revived profile syncs");
+}
+
+// A profile its server disconnected keeps its events counting; revoking it
+// still works and they stop counting.
+both!(
+    a_profile_disconnected_by_its_server_can_be_revoked,
+    |cfg: &mut convene_server::Config| cfg.sync_interval_secs = 1
+);
+async fn a_profile_disconnected_by_its_server_can_be_revoked(app: TestApp) {
+    let m = monday();
+    let (dav, _seeder, cal_url) = seeded_radicale(m).await;
+    let c = registered_client(&app).await;
+    let acct = connected_acct(&app, &c, &cal_url).await;
+    assert_eq!(busy(&app, &acct.token, m).await, expected_busy(m));
+    std::fs::write(dav._dir.join("users"), "alice:changed\n").unwrap();
+    let mut profile = Value::Null;
+    for _ in 0..100 {
+        let (_, b) = app
+            .call(Method::GET, "/v1/profiles", Some(&acct.token), None)
+            .await;
+        profile = b["profiles"][0].clone();
+        if profile["profile_connected"] == json!(false) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(profile["profile_connected"], json!(false), "{profile}");
+    assert_eq!(busy(&app, &acct.token, m).await, expected_busy(m));
+    let (s, b) = app
+        .call(
+            Method::POST,
+            &format!(
+                "/v1/profiles/{}/revoke",
+                profile["profile_id"].as_str().unwrap()
+            ),
+            Some(&acct.token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+    assert_eq!(busy(&app, &acct.token, m).await, Vec::new());
+}
+
+/// Serves one ICS text over HTTP with an ETag, counting the full answers./// Serves one ICS text over HTTP with an ETag, counting the full answers.
 async fn feed_server(
     text: std::sync::Arc<std::sync::Mutex<String>>,
     full: std::sync::Arc<std::sync::atomic::AtomicUsize>,
@@ -1131,6 +1341,9 @@ async fn events_and_bookings_are_written_back_to_radicale(app: TestApp) {
     .await;
 }
 
+// An event put on the CalDAV server moments before a booking, an hour
+// before the next sync, is found by the booking's time-range REPORT: the
+// slot is refused as taken and the event is in Convene.
 both!(
     a_booking_reads_the_remote_calendar_again_first,
     |cfg: &mut convene_server::Config| cfg.sync_interval_secs = 3600
@@ -1231,11 +1444,52 @@ async fn a_booking_reads_the_remote_calendar_again_first(app: TestApp) {
         .send()
         .await
         .unwrap();
+    let status = r.status();
     let html = r.text().await.unwrap();
-    assert!(
-        !html.contains("id=\"confirmation\""),
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
         "booked over a remote event: {html}"
     );
+    assert!(html.contains("that time was just taken"), "{html}");
+    // The page offers the other times, and not the one the server holds.
+    let offered: Vec<String> = html
+        .split("name=\"slot\" value=\"")
+        .skip(1)
+        .map(|s| s[..20].to_string())
+        .collect();
+    assert!(!offered.is_empty(), "{html}");
+    assert!(!offered.contains(&slot), "{offered:?}");
+    let (_, evs) = app
+        .call(Method::GET, "/v1/events?tzid=Etc/UTC", Some(&token), None)
+        .await;
+    let events = evs["events"].as_array().unwrap();
+    assert!(
+        events.iter().all(|e| e["summary"] != json!("Intro call")),
+        "{evs}"
+    );
+    // What the REPORT found is in Convene now, an hour before the next sync.
+    assert!(
+        events.iter().any(|e| e["summary"] == json!("Dentist")),
+        "{evs}"
+    );
+    // A time the server leaves free still books.
+    let free = offered
+        .iter()
+        .find(|s| s.parse::<jiff::Timestamp>().unwrap() >= t + jiff::SignedDuration::from_mins(60))
+        .unwrap()
+        .clone();
+    let r = app
+        .http
+        .post(&url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("slot={}&tz=Etc%2FUTC", free.replace(':', "%3A")))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let html = r.text().await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{html}");
     let (_, evs) = app
         .call(Method::GET, "/v1/events?tzid=Etc/UTC", Some(&token), None)
         .await;
@@ -1244,8 +1498,251 @@ async fn a_booking_reads_the_remote_calendar_again_first(app: TestApp) {
             .as_array()
             .unwrap()
             .iter()
-            .all(|e| e["summary"] != json!("Intro call")),
+            .any(|e| e["summary"] == json!("Intro call") && e["start"] == json!(free)),
         "{evs}"
+    );
+}
+
+// The same for a Real-Time Scheduling link: an event put on the server
+// just before the pick, with the next sync an hour away, refuses the slot.
+both!(
+    a_real_time_scheduling_booking_asks_the_remote_calendar_too,
+    |cfg: &mut convene_server::Config| cfg.sync_interval_secs = 3600
+);
+async fn a_real_time_scheduling_booking_asks_the_remote_calendar_too(app: TestApp) {
+    let dav = radicale().await;
+    let seeder = Seeder::new(Some(("alice", "secret")));
+    let cal_url = format!("{}/alice/work/", dav.base);
+    seeder.mkcalendar(&cal_url, "Work").await;
+    let c = registered_client(&app).await;
+    let (s, loc, html) = submit(
+        &app,
+        &c,
+        "",
+        &[
+            ("provider", "caldav"),
+            ("server_url", &cal_url),
+            ("username", "alice"),
+            ("password", "secret"),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::SEE_OTHER, "{html}");
+    let (_, tok) = exchange(&app, &c, &code_of(&loc.unwrap())).await;
+    let token = tok["access_token"].as_str().unwrap().to_string();
+    let sub = tok["sub"].as_str().unwrap().to_string();
+    synced(&app, &token).await;
+    let (_, cals) = app
+        .call(Method::GET, "/v1/calendars", Some(&token), None)
+        .await;
+    let calendar_id = cals["calendars"][0]["calendar_id"].as_str().unwrap();
+    let (s, b) = app
+        .call(
+            Method::POST,
+            "/v1/real_time_scheduling",
+            Some(&c.client_secret),
+            Some(json!({
+                "oauth": {"redirect_uri": "http://example.com/oauth", "scope": "create_event"},
+                "event": {"event_id": "interview-1", "summary": "Interview"},
+                "availability": {
+                    "participants": [{"members": [{"sub": sub}], "required": "all"}],
+                    "required_duration": {"minutes": 60},
+                    "buffer": {"before": {"minutes": 15}},
+                    "query_periods": [{"start": crate::helpers::future(2, 9), "end": crate::helpers::future(2, 13)}]
+                },
+                "target_calendars": [{"sub": sub, "calendar_id": calendar_id}],
+                "tzid": "Etc/UTC"
+            })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let url = b["real_time_scheduling"]["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // 09:00 is offered; the server gets a meeting ending at 09:10, inside
+    // the 15-minute buffer before it.
+    let first = crate::helpers::future(2, 9);
+    let html = app
+        .http
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains(&format!("value=\"{first}\"")), "{html}");
+    let t: jiff::Timestamp = first.parse().unwrap();
+    let fmt = |t: jiff::Timestamp| t.strftime("%Y%m%dT%H%M%SZ").to_string();
+    seeder
+        .put(
+            &format!("{cal_url}standup.ics"),
+            &cal(&format!(
+                "BEGIN:VEVENT\r\nUID:standup\r\nDTSTAMP:20260101T000000Z\r\nSUMMARY:Standup\r\nDTSTART:{}\r\nDTEND:{}\r\nEND:VEVENT\r\n",
+                fmt(t - jiff::SignedDuration::from_mins(20)),
+                fmt(t + jiff::SignedDuration::from_mins(10))
+            )),
+        )
+        .await;
+    let post = |slot: String| {
+        let url = url.clone();
+        async move {
+            browser()
+                .post(&url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(format!("slot={}&tz=Etc%2FUTC", slot.replace(':', "%3A")))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let r = post(first.clone()).await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    assert!(r.text().await.unwrap().contains("that time was just taken"));
+    // 10:30 is clear of it, buffer included, and books.
+    let later = first.replace("T09:00", "T10:30");
+    let r = post(later.clone()).await;
+    assert!(
+        r.status().is_success() || r.status().is_redirection(),
+        "{}",
+        r.status()
+    );
+    let (_, evs) = app
+        .call(Method::GET, "/v1/events?tzid=Etc/UTC", Some(&token), None)
+        .await;
+    let evs = evs["events"].as_array().unwrap().clone();
+    assert!(
+        evs.iter().any(|e| e["summary"] == json!("Standup")),
+        "{evs:?}"
+    );
+    assert!(
+        evs.iter()
+            .any(|e| e["summary"] == json!("Interview") && e["start"] == json!(later)),
+        "{evs:?}"
+    );
+}
+
+/// Connects Radicale's `alice` calendar at `cal_url` through the authorize
+/// page and waits for its first sync: the account, on its CalDAV calendar.
+async fn connected_acct(app: &TestApp, c: &Client, cal_url: &str) -> crate::helpers::Acct {
+    let (s, loc, html) = submit(
+        app,
+        c,
+        "",
+        &[
+            ("provider", "caldav"),
+            ("server_url", cal_url),
+            ("username", "alice"),
+            ("password", "secret"),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::SEE_OTHER, "{html}");
+    let (_, tok) = exchange(app, c, &code_of(&loc.unwrap())).await;
+    let token = tok["access_token"].as_str().unwrap().to_string();
+    synced(app, &token).await;
+    let (_, cals) = app
+        .call(Method::GET, "/v1/calendars", Some(&token), None)
+        .await;
+    crate::helpers::Acct {
+        sub: tok["sub"].as_str().unwrap().to_string(),
+        token,
+        refresh: String::new(),
+        calendar_id: cals["calendars"][0]["calendar_id"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    }
+}
+
+// And for a conversation: the participant who selects a slot that the
+// connected participant's server filled moments ago is told it is
+// unavailable; another slot completes the conversation.
+both!(
+    a_conversation_selection_asks_the_remote_calendar_too,
+    |cfg: &mut convene_server::Config| cfg.sync_interval_secs = 3600
+);
+async fn a_conversation_selection_asks_the_remote_calendar_too(app: TestApp) {
+    use crate::availability::at;
+    let dav = radicale().await;
+    let seeder = Seeder::new(Some(("alice", "secret")));
+    let cal_url = format!("{}/alice/work/", dav.base);
+    seeder.mkcalendar(&cal_url, "Work").await;
+    let c = registered_client(&app).await;
+    let alice = connected_acct(&app, &c, &cal_url).await;
+    let bob = app.account(&c, "bob").await;
+    crate::helpers::daily(&app, &alice, "09:00", "17:00").await;
+    crate::helpers::daily(&app, &bob, "12:00", "20:00").await;
+    let d = monday();
+    let (s, b) = app
+        .call(
+            Method::POST,
+            "/v1/scheduling_conversations",
+            Some(&alice.token),
+            Some(json!({
+                "participants": [
+                    {"participant_id": "@alice", "sub": alice.sub, "common_name": "Alice", "managed_availability": true, "slots": {"selection_method": "auto"}},
+                    {"participant_id": "@bob", "sub": bob.sub, "common_name": "Bob", "managed_availability": true, "slots": {"selection_method": "manual"}}
+                ],
+                "tzid": "Etc/UTC",
+                "subject": "Review",
+                "required_duration": {"minutes": 60},
+                "available_periods": [{"start": at(d, 0, 0), "end": at(d.tomorrow().unwrap(), 0, 0)}]
+            })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let url =
+        b["scheduling_conversation"]["participants"][1]["possible_actions"]["slots_select"]["url"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    let (_, list) = app.call(Method::GET, &url, None, None).await;
+    let slots = list["slots"].as_array().unwrap().clone();
+    let slot_at = |start: &str| {
+        slots
+            .iter()
+            .find(|s| s["start"] == json!(start))
+            .unwrap_or_else(|| panic!("{start} in {slots:?}"))["slot_id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let noon = slot_at(&at(d, 12, 0));
+    let two = slot_at(&at(d, 14, 0));
+    seeder
+        .put(
+            &format!("{cal_url}lunch.ics"),
+            &cal(&format!(
+                "BEGIN:VEVENT\r\nUID:lunch\r\nDTSTAMP:20260101T000000Z\r\nSUMMARY:Lunch\r\nDTSTART:{}T120000Z\r\nDTEND:{}T130000Z\r\nEND:VEVENT\r\n",
+                ymd(d),
+                ymd(d)
+            )),
+        )
+        .await;
+    let select = |id: String| {
+        let url = url.clone();
+        let app = &app;
+        async move {
+            app.call(
+                Method::POST,
+                &url,
+                None,
+                Some(json!({"selected_slots": [{"slot_id": id}]})),
+            )
+            .await
+        }
+    };
+    let (s, b) = select(noon).await;
+    assert_ne!(s, StatusCode::OK, "{b}");
+    assert!(b.to_string().contains("errors.slot_unavailable"), "{b}");
+    let (s, b) = select(two).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(
+        b["scheduling_conversation"]["status"],
+        json!("complete"),
+        "{b}"
     );
 }
 
