@@ -35,6 +35,8 @@ pub struct AvailableOut {
     pub start: String,
     #[schema(format = DateTime)]
     pub end: String,
+    /// Members free for it: every member of an `"all"` group, and at most
+    /// 10 (or `required`, when larger) of each other group's free members.
     pub participants: Vec<Sub>,
 }
 
@@ -624,6 +626,10 @@ pub async fn check_members(
 ///
 /// Groups of members, each group needing all or N of its members free,
 /// within `query_periods` (or at `query_slots`); answers periods or slots.
+/// Groups hold up to 500 members, 600 distinct over all groups. Each period
+/// or slot lists, per group whose `required` is fewer than all, at most 10
+/// of its free members (or `required` of them, when larger): the first free
+/// ones in the group's order.
 #[utoipa::path(post, path = "/v1/availability", tag = "availability",
     security(("account_token" = []), ("client_secret" = [])),
     request_body(content((AvailabilityRequest = "application/json"), (AvailabilityRequest = "application/x-www-form-urlencoded"))),

@@ -25,9 +25,9 @@ pub mod limits {
     /// `errors.too_many` on `participants`.
     pub const MAX_GROUPS: usize = 10;
     /// `errors.too_many` on `participants[i].members`.
-    pub const MAX_MEMBERS_PER_GROUP: usize = 50;
+    pub const MAX_MEMBERS_PER_GROUP: usize = 500;
     /// `errors.too_many` on `participants`: distinct members over all groups.
-    pub const MAX_MEMBERS: usize = 100;
+    pub const MAX_MEMBERS: usize = 600;
     /// `errors.too_many` on `query_periods` / `query_slots`.
     pub const MAX_PERIODS: usize = 50;
     /// `errors.too_long` on `query_periods`: from the earliest start to the latest end.
@@ -40,6 +40,10 @@ pub mod limits {
     pub const MAX_RESULTS: usize = 512;
     /// `errors.invalid` on `start_interval` unless a multiple of 5 in 5..=240.
     pub const MAX_START_INTERVAL_MINUTES: i64 = 240;
+    /// Free members an answer lists per group whose `required` is fewer
+    /// than all (or `required` of them when more): a 500-member pool would
+    /// otherwise name hundreds per slot.
+    pub const MAX_LISTED_PER_POOL: usize = 10;
 }
 
 #[derive(Clone, Debug)]
@@ -398,6 +402,7 @@ pub async fn evaluate(av: &Availability, spec: &QuerySpec) -> Result<Vec<Availab
         start_interval: spec.start_interval,
         format: spec.format,
         max_results: spec.max_results,
+        max_listed: limits::MAX_LISTED_PER_POOL,
         groups,
     };
     Ok(convene_engine::compute(&query))
