@@ -13,7 +13,7 @@ use convene_engine::{
     Available, Format, Group, Interval, Managed, Member, Query, Required, SignedDuration,
     Timestamp, WeeklyRule,
 };
-use convene_store::{Account, BusyRow, Db, Period, Rule};
+use convene_store::{Account, Db, Period, Rule};
 use serde_json::Value;
 
 use crate::error::ApiError;
@@ -102,12 +102,15 @@ struct Cached {
     version: i64,
     from_ms: i64,
     to_ms: i64,
-    busy: Arc<Vec<BusyRow>>,
+    busy: Arc<Busy>,
     rules: Arc<Vec<Rule>>,
     periods: Arc<Vec<Period>>,
 }
 
-type MemberData = (Arc<Vec<BusyRow>>, Arc<Vec<Rule>>, Arc<Vec<Period>>);
+/// An account's busy intervals per calendar, each list sorted by start.
+type Busy = Vec<(String, Vec<Interval>)>;
+
+type MemberData = (Arc<Busy>, Arc<Vec<Rule>>, Arc<Vec<Period>>);
 
 /// Accounts whose data this process keeps; past it the cache starts over.
 const CACHE_ACCOUNTS: usize = 20_000;
@@ -222,7 +225,7 @@ async fn member_data(
     }
     let fetch_to = to.max(from + FETCH_SPAN_MS);
     let miss_ids: Vec<String> = missing.iter().map(|(id, _)| id.clone()).collect();
-    let new_busy = db.busy(&miss_ids, from, fetch_to).await?;
+    let new_busy = db.busy_packed(&miss_ids, from, fetch_to).await?;
     let new_rules = db.rules_for(&miss_ids).await?;
     let new_periods = db
         .periods_for(&miss_ids, Some(from), Some(fetch_to))
@@ -231,18 +234,25 @@ async fn member_data(
     if cache.len() + missing.len() > CACHE_ACCOUNTS {
         cache.clear();
     }
+    // Grouped once: a pool misses hundreds of accounts at a time.
+    let mut busy_of: HashMap<String, Busy> = HashMap::with_capacity(missing.len());
+    for b in new_busy {
+        let runs = b
+            .intervals
+            .iter()
+            .map(|&(s, e)| Interval::new(from_ms(s), from_ms(e)))
+            .collect();
+        busy_of
+            .entry(b.account_id)
+            .or_default()
+            .push((b.calendar_id, runs));
+    }
     for (id, version) in missing {
         let entry = Cached {
             version,
             from_ms: from,
             to_ms: fetch_to,
-            busy: Arc::new(
-                new_busy
-                    .iter()
-                    .filter(|b| b.account_id == id)
-                    .cloned()
-                    .collect(),
-            ),
+            busy: Arc::new(busy_of.remove(&id).unwrap_or_default()),
             rules: Arc::new(
                 new_rules
                     .iter()
@@ -316,6 +326,9 @@ pub async fn evaluate(av: &Availability, spec: &QuerySpec) -> Result<Vec<Availab
         to_ms(to),
     )
     .await?;
+    // Events a move leaves out, by the interval they hold in their calendar:
+    // removing one equal interval there is the same as skipping the event.
+    let excluded = av.db.busy_events(&ids, &spec.exclude_event_ids).await?;
     let none: MemberData = Default::default();
     let groups = spec
         .groups
@@ -349,20 +362,23 @@ pub async fn evaluate(av: &Availability, spec: &QuerySpec) -> Result<Vec<Availab
                             .collect();
                         (!named.is_empty()).then_some(named)
                     });
-                    let member_busy = busy
-                        .iter()
-                        .filter(|b| {
-                            b.event_id
-                                .as_ref()
-                                .is_none_or(|id| !spec.exclude_event_ids.contains(id))
-                        })
-                        .filter(|b| {
-                            calendars
-                                .as_ref()
-                                .is_none_or(|c| c.contains(&b.calendar_id))
-                        })
-                        .map(|b| Interval::new(from_ms(b.start_ms), from_ms(b.end_ms)))
-                        .collect();
+                    let mut member_busy: Vec<Interval> = Vec::new();
+                    for (calendar_id, runs) in busy.iter() {
+                        if calendars.as_ref().is_none_or(|c| c.contains(calendar_id)) {
+                            member_busy.extend_from_slice(runs);
+                        }
+                    }
+                    for x in excluded.iter().filter(|x| x.account_id == m.sub) {
+                        if calendars
+                            .as_ref()
+                            .is_none_or(|c| c.contains(&x.calendar_id))
+                        {
+                            let iv = Interval::new(from_ms(x.start_ms), from_ms(x.end_ms));
+                            if let Some(i) = member_busy.iter().position(|b| *b == iv) {
+                                member_busy.swap_remove(i);
+                            }
+                        }
+                    }
                     let has_windows = !my_rules.is_empty() || !periods.is_empty();
                     let managed =
                         (m.managed && (has_windows || !m.open_without_rules)).then(|| Managed {
