@@ -51,6 +51,8 @@ def member(k):
         call("POST", "/v1/calendars/%s/events" % cal, {
             "event_id": "b%d" % i, "summary": "busy",
             "start": s.strftime("%Y-%m-%dT%H:%M:%SZ"), "end": e.strftime("%Y-%m-%dT%H:%M:%SZ")}, token)
+    if k == 0 and os.environ.get("FIRST_MEMBER_FILE"):
+        json.dump({"token": token, "calendar_id": cal}, open(os.environ["FIRST_MEMBER_FILE"], "w"))
     return sub
 
 
