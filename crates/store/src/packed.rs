@@ -5,7 +5,7 @@
 
 use crate::{Db, Result, dispatch};
 
-/// One calendar's busy intervals (milliseconds, sorted by start).
+/// One calendar's busy intervals (milliseconds; usually in start order, not promised).
 #[derive(Clone, Debug)]
 pub struct BusyRuns {
     pub account_id: String,
@@ -39,7 +39,9 @@ fn unpack(text: &str) -> Vec<(i64, i64)> {
 
 impl Db {
     /// Busy intervals of `account_ids` overlapping `[from_ms, to_ms)`, one
-    /// entry per calendar, in one query.
+    /// entry per calendar. One query when each account's busy events are in
+    /// one calendar (the usual case); a second, per calendar, for the
+    /// accounts with several.
     #[tracing::instrument(skip_all, fields(n = account_ids.len()))]
     pub async fn busy_packed(
         &self,
@@ -50,10 +52,14 @@ impl Db {
         if account_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let rows: Vec<(String, String, String)> = dispatch!(self, |p| {
+        // Grouped by account alone, the covering index's order serves the
+        // grouping (no temporary B-tree), and the starts and ends are two
+        // aggregates of bare integers: SQLite formats nothing else per row.
+        // Both aggregates see the rows in the same order, so they pair up.
+        let rows: Vec<(String, String, String, String, String)> = dispatch!(self, |p| {
             let agg = if IS_PG { "string_agg" } else { "group_concat" };
             let mut qb = sqlx::QueryBuilder::new(format!(
-                "SELECT account_id, calendar_id, {agg}(CAST(start_ms AS TEXT) || ',' || CAST(end_ms AS TEXT), ',' ORDER BY start_ms) FROM events WHERE account_id IN ("
+                "SELECT account_id, min(calendar_id), max(calendar_id), {agg}(CAST(start_ms AS TEXT), ','), {agg}(CAST(end_ms AS TEXT), ',') FROM events WHERE account_id IN ("
             ));
             let mut sep = qb.separated(", ");
             for id in account_ids {
@@ -64,17 +70,56 @@ impl Db {
                 .push(" AND end_ms > ")
                 .push_bind(from_ms)
                 .push(BUSY)
+                .push(" GROUP BY account_id");
+            qb.build_query_as().fetch_all(p).await?
+        });
+        let mut out = Vec::with_capacity(rows.len());
+        let mut several = Vec::new();
+        for (account_id, first, last, starts, ends) in rows {
+            if first != last {
+                several.push(account_id);
+                continue;
+            }
+            let intervals = starts
+                .split(',')
+                .zip(ends.split(','))
+                .map_while(|(s, e)| Some((s.parse().ok()?, e.parse().ok()?)))
+                .collect();
+            out.push(BusyRuns {
+                account_id,
+                calendar_id: first,
+                intervals,
+            });
+        }
+        if several.is_empty() {
+            return Ok(out);
+        }
+        let rows: Vec<(String, String, String)> = dispatch!(self, |p| {
+            let agg = if IS_PG { "string_agg" } else { "group_concat" };
+            let mut qb = sqlx::QueryBuilder::new(format!(
+                "SELECT account_id, calendar_id, {agg}(CAST(start_ms AS TEXT) || ',' || CAST(end_ms AS TEXT), ',') FROM events WHERE account_id IN ("
+            ));
+            let mut sep = qb.separated(", ");
+            for id in &several {
+                sep.push_bind(id);
+            }
+            qb.push(") AND start_ms < ")
+                .push_bind(to_ms)
+                .push(" AND end_ms > ")
+                .push_bind(from_ms)
+                .push(BUSY)
                 .push(" GROUP BY account_id, calendar_id");
             qb.build_query_as().fetch_all(p).await?
         });
-        Ok(rows
-            .into_iter()
-            .map(|(account_id, calendar_id, text)| BusyRuns {
-                account_id,
-                calendar_id,
-                intervals: unpack(&text),
-            })
-            .collect())
+        out.extend(
+            rows.into_iter()
+                .map(|(account_id, calendar_id, text)| BusyRuns {
+                    account_id,
+                    calendar_id,
+                    intervals: unpack(&text),
+                }),
+        );
+        Ok(out)
     }
 
     /// The busy events among `event_ids` of `account_ids` (a booking being

@@ -107,7 +107,7 @@ struct Cached {
     periods: Arc<Vec<Period>>,
 }
 
-/// An account's busy intervals per calendar, each list sorted by start.
+/// An account's busy intervals per calendar (the engine sorts them if need be).
 type Busy = Vec<(String, Vec<Interval>)>;
 
 type MemberData = (Arc<Busy>, Arc<Vec<Rule>>, Arc<Vec<Period>>);
