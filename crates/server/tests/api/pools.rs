@@ -179,3 +179,79 @@ async fn groups_of_500_members_are_accepted_501_refused(app: TestApp) {
         "errors.too_many"
     );
 }
+
+both!(busy_time_in_two_calendars_counts_per_calendar);
+async fn busy_time_in_two_calendars_counts_per_calendar(app: TestApp) {
+    // An account busy in two calendars takes the busy read's per-calendar
+    // path; `calendar_ids` then picks which calendars count.
+    let c = app.client("Acme").await;
+    let a = app.account(&c, "alice").await;
+    let (_, cals) = app
+        .call(Method::GET, "/v1/calendars", Some(&a.token), None)
+        .await;
+    let profile = cals["calendars"][0]["profile_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (s, b) = app
+        .call(
+            Method::POST,
+            "/v1/calendars",
+            Some(&a.token),
+            Some(json!({"profile_id": profile, "name": "second"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let second = b["calendar"]["calendar_id"].as_str().unwrap().to_string();
+    let mon = next_monday();
+    for (cal, id, h) in [(&a.calendar_id, "e1", 9), (&second, "e2", 11)] {
+        let (s, b) = app
+            .call(
+                Method::POST,
+                &format!("/v1/calendars/{cal}/events"),
+                Some(&a.token),
+                Some(json!({"event_id": id, "summary": "busy", "start": at(mon, h, 0), "end": at(mon, h + 1, 0)})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+    }
+    let periods = |member: Value| {
+        let app = &app;
+        let c = &c;
+        async move {
+            let (s, b) = app
+                .call(
+                    Method::POST,
+                    "/v1/availability",
+                    Some(&c.client_secret),
+                    Some(json!({
+                        "participants": [{"members": [member], "required": "all"}],
+                        "required_duration": {"minutes": 60},
+                        "query_periods": [{"start": at(mon, 8, 0), "end": at(mon, 13, 0)}]
+                    })),
+                )
+                .await;
+            assert_eq!(s, StatusCode::OK, "{b}");
+            b["available_periods"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| {
+                    (
+                        p["start"].as_str().unwrap().to_string(),
+                        p["end"].as_str().unwrap().to_string(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    let span = |a: (u8, u8)| (at(mon, a.0, 0), at(mon, a.1, 0));
+    assert_eq!(
+        periods(json!({"sub": a.sub})).await,
+        vec![span((8, 9)), span((10, 11)), span((12, 13))]
+    );
+    assert_eq!(
+        periods(json!({"sub": a.sub, "calendar_ids": [second]})).await,
+        vec![span((8, 11)), span((12, 13))]
+    );
+}
