@@ -107,8 +107,16 @@ struct Cached {
     periods: Arc<Vec<Period>>,
 }
 
-/// An account's busy intervals per calendar (the engine sorts them if need be).
-type Busy = Vec<(String, Vec<Interval>)>;
+/// An account's busy intervals per calendar (the engine sorts them if need
+/// be), as of one availability version.
+#[derive(Debug, Default)]
+struct Busy {
+    calendars: Vec<(String, Vec<Interval>)>,
+    /// Per event id a move asked to leave out, its (calendar, interval) if
+    /// it is busy: remembered with the version, so reopening a booked
+    /// request's page costs no extra query.
+    excluded: Mutex<HashMap<String, Vec<(String, Interval)>>>,
+}
 
 type MemberData = (Arc<Busy>, Arc<Vec<Rule>>, Arc<Vec<Period>>);
 
@@ -235,7 +243,8 @@ async fn member_data(
         cache.clear();
     }
     // Grouped once: a pool misses hundreds of accounts at a time.
-    let mut busy_of: HashMap<String, Busy> = HashMap::with_capacity(missing.len());
+    let mut busy_of: HashMap<String, Vec<(String, Vec<Interval>)>> =
+        HashMap::with_capacity(missing.len());
     for b in new_busy {
         let runs = b
             .intervals
@@ -252,7 +261,10 @@ async fn member_data(
             version,
             from_ms: from,
             to_ms: fetch_to,
-            busy: Arc::new(busy_of.remove(&id).unwrap_or_default()),
+            busy: Arc::new(Busy {
+                calendars: busy_of.remove(&id).unwrap_or_default(),
+                excluded: Mutex::default(),
+            }),
             rules: Arc::new(
                 new_rules
                     .iter()
@@ -277,6 +289,63 @@ async fn member_data(
             ),
         );
         cache.insert(id, entry);
+    }
+    Ok(out)
+}
+
+/// Per member account, the (calendar, interval) of each busy event among
+/// `event_ids`: from the version's memo, else one query for what is missing.
+async fn excluded_events(
+    db: &Db,
+    data: &HashMap<String, MemberData>,
+    event_ids: &[String],
+) -> Result<HashMap<String, Vec<(String, Interval)>>, ApiError> {
+    let mut out: HashMap<String, Vec<(String, Interval)>> = HashMap::new();
+    if event_ids.is_empty() {
+        return Ok(out);
+    }
+    let mut ask: Vec<String> = Vec::new();
+    for (account, (busy, _, _)) in data {
+        let memo = busy.excluded.lock().unwrap_or_else(|e| e.into_inner());
+        if event_ids.iter().all(|e| memo.contains_key(e)) {
+            let found = event_ids.iter().flat_map(|e| memo[e].iter().cloned());
+            out.entry(account.clone()).or_default().extend(found);
+        } else {
+            ask.push(account.clone());
+        }
+    }
+    if ask.is_empty() {
+        return Ok(out);
+    }
+    let rows = db.busy_events(&ask, event_ids).await?;
+    for account in ask {
+        let mut memo = data[&account]
+            .0
+            .excluded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for e in event_ids {
+            memo.insert(e.clone(), Vec::new());
+        }
+        let mine = out.entry(account.clone()).or_default();
+        // Rows carry no event id: the query names only the asked ones, so
+        // each is filed under every asked id (one id per move in practice).
+        for r in rows.iter().filter(|r| r.account_id == account) {
+            let x = (
+                r.calendar_id.clone(),
+                Interval::new(from_ms(r.start_ms), from_ms(r.end_ms)),
+            );
+            mine.push(x.clone());
+            if let [only] = event_ids {
+                memo.entry(only.clone()).or_default().push(x);
+            }
+        }
+        if event_ids.len() > 1 {
+            // Several ids at once cannot be filed apart: not remembered.
+            for e in event_ids {
+                memo.remove(e);
+            }
+        }
     }
     Ok(out)
 }
@@ -328,7 +397,7 @@ pub async fn evaluate(av: &Availability, spec: &QuerySpec) -> Result<Vec<Availab
     .await?;
     // Events a move leaves out, by the interval they hold in their calendar:
     // removing one equal interval there is the same as skipping the event.
-    let excluded = av.db.busy_events(&ids, &spec.exclude_event_ids).await?;
+    let excluded = excluded_events(&av.db, &data, &spec.exclude_event_ids).await?;
     let none: MemberData = Default::default();
     let groups = spec
         .groups
@@ -363,20 +432,16 @@ pub async fn evaluate(av: &Availability, spec: &QuerySpec) -> Result<Vec<Availab
                         (!named.is_empty()).then_some(named)
                     });
                     let mut member_busy: Vec<Interval> = Vec::new();
-                    for (calendar_id, runs) in busy.iter() {
+                    for (calendar_id, runs) in busy.calendars.iter() {
                         if calendars.as_ref().is_none_or(|c| c.contains(calendar_id)) {
                             member_busy.extend_from_slice(runs);
                         }
                     }
-                    for x in excluded.iter().filter(|x| x.account_id == m.sub) {
-                        if calendars
-                            .as_ref()
-                            .is_none_or(|c| c.contains(&x.calendar_id))
+                    for (calendar_id, iv) in excluded.get(&m.sub).into_iter().flatten() {
+                        if calendars.as_ref().is_none_or(|c| c.contains(calendar_id))
+                            && let Some(i) = member_busy.iter().position(|b| b == iv)
                         {
-                            let iv = Interval::new(from_ms(x.start_ms), from_ms(x.end_ms));
-                            if let Some(i) = member_busy.iter().position(|b| *b == iv) {
-                                member_busy.swap_remove(i);
-                            }
+                            member_busy.swap_remove(i);
                         }
                     }
                     let has_windows = !my_rules.is_empty() || !periods.is_empty();
