@@ -36,7 +36,7 @@ pub mod queries_support {
 }
 
 pub use model::*;
-pub use packed::{BusyEvent, BusyRuns};
+pub use packed::{BusyRuns, ID_SEP};
 pub use tx::Tx;
 
 /// The schema, one folder for both backends: every statement in it is

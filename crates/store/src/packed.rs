@@ -11,16 +11,14 @@ pub struct BusyRuns {
     pub account_id: String,
     pub calendar_id: String,
     pub intervals: Vec<(i64, i64)>,
+    /// The intervals' event ids (`""` for none), in the same order,
+    /// joined by [`ID_SEP`]: split only when a query leaves an event out.
+    pub event_ids: String,
 }
 
-/// An event that counts as busy, named by the caller to be left out.
-#[derive(Clone, Debug, sqlx::FromRow)]
-pub struct BusyEvent {
-    pub account_id: String,
-    pub calendar_id: String,
-    pub start_ms: i64,
-    pub end_ms: i64,
-}
+/// Separates the event ids of [`BusyRuns::event_ids`]. An id containing it
+/// cannot be matched, so that event stays busy: never a double booking.
+pub const ID_SEP: char = '\u{1f}';
 
 /// The conditions of a busy event, as literals so both planners match the
 /// partial covering index `events_busy_cover`.
@@ -56,11 +54,13 @@ impl Db {
         // grouping (no temporary B-tree), and the starts and ends are two
         // aggregates of bare integers: SQLite formats nothing else per row.
         // Both aggregates see the rows in the same order, so they pair up.
-        let rows: Vec<(String, String, String, String, String)> = dispatch!(self, |p| {
+        let rows: Vec<(String, String, String, String, String, String)> = dispatch!(self, |p| {
             let agg = if IS_PG { "string_agg" } else { "group_concat" };
             let mut qb = sqlx::QueryBuilder::new(format!(
-                "SELECT account_id, min(calendar_id), max(calendar_id), {agg}(CAST(start_ms AS TEXT), ','), {agg}(CAST(end_ms AS TEXT), ',') FROM events WHERE account_id IN ("
+                "SELECT account_id, min(calendar_id), max(calendar_id), {agg}(CAST(start_ms AS TEXT), ','), {agg}(CAST(end_ms AS TEXT), ','), {agg}(coalesce(event_id, ''), "
             ));
+            qb.push_bind(ID_SEP.to_string())
+                .push(") FROM events WHERE account_id IN (");
             let mut sep = qb.separated(", ");
             for id in account_ids {
                 sep.push_bind(id);
@@ -75,7 +75,7 @@ impl Db {
         });
         let mut out = Vec::with_capacity(rows.len());
         let mut several = Vec::new();
-        for (account_id, first, last, starts, ends) in rows {
+        for (account_id, first, last, starts, ends, event_ids) in rows {
             if first != last {
                 several.push(account_id);
                 continue;
@@ -89,16 +89,19 @@ impl Db {
                 account_id,
                 calendar_id: first,
                 intervals,
+                event_ids,
             });
         }
         if several.is_empty() {
             return Ok(out);
         }
-        let rows: Vec<(String, String, String)> = dispatch!(self, |p| {
+        let rows: Vec<(String, String, String, String)> = dispatch!(self, |p| {
             let agg = if IS_PG { "string_agg" } else { "group_concat" };
             let mut qb = sqlx::QueryBuilder::new(format!(
-                "SELECT account_id, calendar_id, {agg}(CAST(start_ms AS TEXT) || ',' || CAST(end_ms AS TEXT), ',') FROM events WHERE account_id IN ("
+                "SELECT account_id, calendar_id, {agg}(CAST(start_ms AS TEXT) || ',' || CAST(end_ms AS TEXT), ','), {agg}(coalesce(event_id, ''), "
             ));
+            qb.push_bind(ID_SEP.to_string())
+                .push(") FROM events WHERE account_id IN (");
             let mut sep = qb.separated(", ");
             for id in &several {
                 sep.push_bind(id);
@@ -113,42 +116,14 @@ impl Db {
         });
         out.extend(
             rows.into_iter()
-                .map(|(account_id, calendar_id, text)| BusyRuns {
+                .map(|(account_id, calendar_id, text, event_ids)| BusyRuns {
                     account_id,
                     calendar_id,
                     intervals: unpack(&text),
+                    event_ids,
                 }),
         );
         Ok(out)
-    }
-
-    /// The busy events among `event_ids` of `account_ids` (a booking being
-    /// moved must not block its own new time).
-    #[tracing::instrument(skip_all, fields(n = event_ids.len()))]
-    pub async fn busy_events(
-        &self,
-        account_ids: &[String],
-        event_ids: &[String],
-    ) -> Result<Vec<BusyEvent>> {
-        if account_ids.is_empty() || event_ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        Ok(dispatch!(self, |p| {
-            let mut qb = sqlx::QueryBuilder::new(
-                "SELECT account_id, calendar_id, start_ms, end_ms FROM events WHERE account_id IN (",
-            );
-            let mut sep = qb.separated(", ");
-            for id in account_ids {
-                sep.push_bind(id);
-            }
-            qb.push(") AND event_id IN (");
-            let mut sep = qb.separated(", ");
-            for id in event_ids {
-                sep.push_bind(id);
-            }
-            qb.push(")").push(BUSY);
-            qb.build_query_as().fetch_all(p).await?
-        }))
     }
 }
 

@@ -108,14 +108,10 @@ struct Cached {
 }
 
 /// An account's busy intervals per calendar (the engine sorts them if need
-/// be), as of one availability version.
+/// be), with their event ids joined by `ID_SEP` in the same order.
 #[derive(Debug, Default)]
 struct Busy {
-    calendars: Vec<(String, Vec<Interval>)>,
-    /// Per event id a move asked to leave out, its (calendar, interval) if
-    /// it is busy: remembered with the version, so reopening a booked
-    /// request's page costs no extra query.
-    excluded: Mutex<HashMap<String, Vec<(String, Interval)>>>,
+    calendars: Vec<(String, Vec<Interval>, String)>,
 }
 
 type MemberData = (Arc<Busy>, Arc<Vec<Rule>>, Arc<Vec<Period>>);
@@ -243,7 +239,7 @@ async fn member_data(
         cache.clear();
     }
     // Grouped once: a pool misses hundreds of accounts at a time.
-    let mut busy_of: HashMap<String, Vec<(String, Vec<Interval>)>> =
+    let mut busy_of: HashMap<String, Vec<(String, Vec<Interval>, String)>> =
         HashMap::with_capacity(missing.len());
     for b in new_busy {
         let runs = b
@@ -254,7 +250,7 @@ async fn member_data(
         busy_of
             .entry(b.account_id)
             .or_default()
-            .push((b.calendar_id, runs));
+            .push((b.calendar_id, runs, b.event_ids));
     }
     for (id, version) in missing {
         let entry = Cached {
@@ -263,7 +259,6 @@ async fn member_data(
             to_ms: fetch_to,
             busy: Arc::new(Busy {
                 calendars: busy_of.remove(&id).unwrap_or_default(),
-                excluded: Mutex::default(),
             }),
             rules: Arc::new(
                 new_rules
@@ -289,63 +284,6 @@ async fn member_data(
             ),
         );
         cache.insert(id, entry);
-    }
-    Ok(out)
-}
-
-/// Per member account, the (calendar, interval) of each busy event among
-/// `event_ids`: from the version's memo, else one query for what is missing.
-async fn excluded_events(
-    db: &Db,
-    data: &HashMap<String, MemberData>,
-    event_ids: &[String],
-) -> Result<HashMap<String, Vec<(String, Interval)>>, ApiError> {
-    let mut out: HashMap<String, Vec<(String, Interval)>> = HashMap::new();
-    if event_ids.is_empty() {
-        return Ok(out);
-    }
-    let mut ask: Vec<String> = Vec::new();
-    for (account, (busy, _, _)) in data {
-        let memo = busy.excluded.lock().unwrap_or_else(|e| e.into_inner());
-        if event_ids.iter().all(|e| memo.contains_key(e)) {
-            let found = event_ids.iter().flat_map(|e| memo[e].iter().cloned());
-            out.entry(account.clone()).or_default().extend(found);
-        } else {
-            ask.push(account.clone());
-        }
-    }
-    if ask.is_empty() {
-        return Ok(out);
-    }
-    let rows = db.busy_events(&ask, event_ids).await?;
-    for account in ask {
-        let mut memo = data[&account]
-            .0
-            .excluded
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        for e in event_ids {
-            memo.insert(e.clone(), Vec::new());
-        }
-        let mine = out.entry(account.clone()).or_default();
-        // Rows carry no event id: the query names only the asked ones, so
-        // each is filed under every asked id (one id per move in practice).
-        for r in rows.iter().filter(|r| r.account_id == account) {
-            let x = (
-                r.calendar_id.clone(),
-                Interval::new(from_ms(r.start_ms), from_ms(r.end_ms)),
-            );
-            mine.push(x.clone());
-            if let [only] = event_ids {
-                memo.entry(only.clone()).or_default().push(x);
-            }
-        }
-        if event_ids.len() > 1 {
-            // Several ids at once cannot be filed apart: not remembered.
-            for e in event_ids {
-                memo.remove(e);
-            }
-        }
     }
     Ok(out)
 }
@@ -397,7 +335,6 @@ pub async fn evaluate(av: &Availability, spec: &QuerySpec) -> Result<Vec<Availab
     .await?;
     // Events a move leaves out, by the interval they hold in their calendar:
     // removing one equal interval there is the same as skipping the event.
-    let excluded = excluded_events(&av.db, &data, &spec.exclude_event_ids).await?;
     let none: MemberData = Default::default();
     let groups = spec
         .groups
@@ -432,17 +369,25 @@ pub async fn evaluate(av: &Availability, spec: &QuerySpec) -> Result<Vec<Availab
                         (!named.is_empty()).then_some(named)
                     });
                     let mut member_busy: Vec<Interval> = Vec::new();
-                    for (calendar_id, runs) in busy.calendars.iter() {
-                        if calendars.as_ref().is_none_or(|c| c.contains(calendar_id)) {
-                            member_busy.extend_from_slice(runs);
+                    for (calendar_id, runs, event_ids) in busy.calendars.iter() {
+                        if calendars.as_ref().is_some_and(|c| !c.contains(calendar_id)) {
+                            continue;
                         }
-                    }
-                    for (calendar_id, iv) in excluded.get(&m.sub).into_iter().flatten() {
-                        if calendars.as_ref().is_none_or(|c| c.contains(calendar_id))
-                            && let Some(i) = member_busy.iter().position(|b| b == iv)
+                        // Only a move leaves events out: then the ids are read.
+                        // Ids that do not pair up one to one (an id holding
+                        // the separator) leave everything busy.
+                        if spec.exclude_event_ids.is_empty()
+                            || event_ids.split(convene_store::ID_SEP).count() != runs.len()
                         {
-                            member_busy.swap_remove(i);
+                            member_busy.extend_from_slice(runs);
+                            continue;
                         }
+                        member_busy.extend(
+                            runs.iter()
+                                .zip(event_ids.split(convene_store::ID_SEP))
+                                .filter(|(_, id)| !spec.exclude_event_ids.iter().any(|x| x == id))
+                                .map(|(iv, _)| *iv),
+                        );
                     }
                     let has_windows = !my_rules.is_empty() || !periods.is_empty();
                     let managed =
