@@ -101,22 +101,27 @@ fn member_starts(m: &Member, spec: &Spec, s: &mut Scratch) -> Vec<Run> {
 }
 
 /// Answers "which members are free for this run of starts", in group order
-/// then member order, each id once.
+/// then member order, each id once, at most a group's cap from each pool.
 struct Roster<'q> {
     /// Id and valid starts of every member instance, in group then member
     /// order.
     members: Vec<(&'q str, Vec<Run>)>,
+    /// Per group, its instances `start..end` and how many free ones to list.
+    groups: Vec<(usize, usize, usize)>,
     /// Per instance, the index of the first run that can still matter: the
-    /// queries arrive in ascending order, so cursors only move forward.
+    /// queries arrive in ascending order, so cursors only move forward (an
+    /// instance skipped once a group's cap is reached catches up later).
     cursors: Vec<usize>,
     /// Per instance, the first instance with the same id (often itself).
     first: Vec<usize>,
-    /// Per first instance, whether some instance of its id is free.
+    /// Per first instance, whether some instance of its id is listed.
     hit: Vec<bool>,
+    /// The first instances marked in `hit` by the current call.
+    marked: Vec<usize>,
 }
 
 impl<'q> Roster<'q> {
-    fn new(members: Vec<(&'q str, Vec<Run>)>) -> Self {
+    fn new(members: Vec<(&'q str, Vec<Run>)>, groups: Vec<(usize, usize, usize)>) -> Self {
         let mut seen: HashMap<&'q str, usize> = HashMap::with_capacity(members.len());
         let first = members
             .iter()
@@ -126,9 +131,11 @@ impl<'q> Roster<'q> {
         let n = members.len();
         Self {
             members,
+            groups,
             cursors: vec![0; n],
             first,
             hit: vec![false; n],
+            marked: Vec::new(),
         }
     }
 
@@ -143,21 +150,33 @@ impl<'q> Roster<'q> {
         *c < runs.len() && runs[*c].0 <= lo && runs[*c].1 >= hi
     }
 
-    /// Ids free for every start in `[lo, hi)`. A repeated id counts as free
-    /// when any of its instances is.
+    /// Ids free for every start in `[lo, hi)`, up to each group's cap. A
+    /// repeated id counts as free when any of its instances is.
     fn free(&mut self, lo: Tick, hi: Tick) -> Vec<String> {
-        // Every instance is consulted so that all cursors advance.
-        for i in 0..self.members.len() {
-            if self.covers(i, lo, hi) {
-                self.hit[self.first[i]] = true;
+        for g in 0..self.groups.len() {
+            let (start, end, cap) = self.groups[g];
+            let mut listed = 0;
+            for i in start..end {
+                if listed >= cap {
+                    break;
+                }
+                if self.covers(i, lo, hi) {
+                    listed += 1;
+                    let f = self.first[i];
+                    if !std::mem::replace(&mut self.hit[f], true) {
+                        self.marked.push(f);
+                    }
+                }
             }
         }
-        let mut out = Vec::new();
-        for i in 0..self.members.len() {
-            if std::mem::take(&mut self.hit[i]) {
-                out.push(self.members[i].0.to_owned());
-            }
+        // First instances in index order are group order, then member order.
+        self.marked.sort_unstable();
+        let mut out = Vec::with_capacity(self.marked.len());
+        for &f in &self.marked {
+            self.hit[f] = false;
+            out.push(self.members[f].0.to_owned());
         }
+        self.marked.clear();
         out
     }
 }
@@ -248,7 +267,18 @@ pub(crate) fn compute(query: &Query) -> Vec<Available> {
         }
     }
 
-    let mut roster = Roster::new(members);
+    let mut bounds = Vec::with_capacity(query.groups.len());
+    let mut at = 0;
+    for g in &query.groups {
+        let n = g.members.len();
+        let cap = match g.required {
+            Required::AtLeast(r) if r < n => query.max_listed.max(r),
+            _ => n,
+        };
+        bounds.push((at, at + n, cap));
+        at += n;
+    }
+    let mut roster = Roster::new(members, bounds);
     let mut out = Vec::new();
     let max = query.max_results;
     let emit_slot = |out: &mut Vec<Available>, roster: &mut Roster, s: i128| {

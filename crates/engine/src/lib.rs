@@ -97,6 +97,11 @@ pub struct Query {
     pub start_interval: Option<SignedDuration>,
     pub format: Format,
     pub max_results: usize,
+    /// Per group whose `required` is fewer than all its members, the most
+    /// free members an answer lists (at least `required` of them, in member
+    /// order): a pool of 500 would otherwise name hundreds per slot.
+    /// `usize::MAX` lists everyone free.
+    pub max_listed: usize,
     pub groups: Vec<Group>,
 }
 
@@ -104,7 +109,8 @@ pub struct Query {
 pub const DEFAULT_START_INTERVAL: SignedDuration = SignedDuration::from_mins(15);
 
 /// One answer: a period or a slot, with the ids of the members free for it
-/// (in group order, then member order).
+/// (in group order, then member order; capped per pool by
+/// [`Query::max_listed`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Available {
     pub start: Timestamp,

@@ -75,6 +75,23 @@ pub(crate) fn intersect(a: &[Run], b: &[Run], out: &mut Vec<Run>) {
     }
 }
 
+/// `a ∪ b` for normalized inputs; the result is normalized.
+pub(crate) fn union(a: &[Run], b: &[Run], out: &mut Vec<Run>) {
+    out.clear();
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        let take_a = j >= b.len() || (i < a.len() && a[i].0 <= b[j].0);
+        let r = if take_a {
+            i += 1;
+            a[i - 1]
+        } else {
+            j += 1;
+            b[j - 1]
+        };
+        push_merge(out, r.0, r.1);
+    }
+}
+
 /// `[lo, hi) \ runs` for normalized `runs`.
 pub(crate) fn complement_within(runs: &[Run], lo: Tick, hi: Tick, out: &mut Vec<Run>) {
     out.clear();
@@ -104,6 +121,55 @@ pub(crate) fn complement_within(runs: &[Run], lo: Tick, hi: Tick, out: &mut Vec<
 pub(crate) struct Sweep {
     starts: Vec<Tick>,
     ends: Vec<Tick>,
+    tmp: Vec<Tick>,
+    bounds: Vec<usize>,
+    next: Vec<usize>,
+}
+
+/// Merges the sorted `parts` into one sorted `out`, pairwise in rounds
+/// (O(total · log parts), sequential memory) instead of sorting their
+/// concatenation: every member's runs already arrive sorted.
+fn merge_sorted<T: Copy + Ord>(
+    parts: impl Iterator<Item = impl Iterator<Item = T>>,
+    out: &mut Vec<T>,
+    tmp: &mut Vec<T>,
+    bounds: &mut Vec<usize>,
+    next: &mut Vec<usize>,
+) {
+    out.clear();
+    bounds.clear();
+    bounds.push(0);
+    for p in parts {
+        out.extend(p);
+        bounds.push(out.len());
+    }
+    while bounds.len() > 2 {
+        tmp.clear();
+        next.clear();
+        next.push(0);
+        let segments = bounds.len() - 1;
+        let mut k = 0;
+        while k < segments {
+            let (a, b) = (bounds[k], bounds[k + 1]);
+            let c = if k + 1 < segments { bounds[k + 2] } else { b };
+            let (mut i, mut j) = (a, b);
+            while i < b && j < c {
+                if out[j] < out[i] {
+                    tmp.push(out[j]);
+                    j += 1;
+                } else {
+                    tmp.push(out[i]);
+                    i += 1;
+                }
+            }
+            tmp.extend_from_slice(&out[i..b]);
+            tmp.extend_from_slice(&out[j..c]);
+            next.push(tmp.len());
+            k += 2;
+        }
+        std::mem::swap(out, tmp);
+        std::mem::swap(bounds, next);
+    }
 }
 
 /// The ticks covered by at least `n` (≥ 1) of the normalized `sets`.
@@ -127,30 +193,52 @@ pub(crate) fn at_least(sets: &[&[Run]], n: usize, sweep: &mut Sweep, out: &mut V
         *out = acc;
         return;
     }
+    let Sweep {
+        starts,
+        ends,
+        tmp,
+        bounds,
+        next,
+    } = sweep;
     if n == 1 {
-        out.reserve(sets.iter().map(|s| s.len()).sum());
-        for set in sets {
-            out.extend_from_slice(set);
+        // Unions in a balanced tree: each merge also joins overlapping runs,
+        // so a pool's lists shrink as they climb (free time overlaps), and
+        // the work is near linear instead of a sort of every run.
+        let mut level: Vec<Vec<Run>> = sets.iter().map(|s| s.to_vec()).collect();
+        while level.len() > 1 {
+            let mut up = Vec::with_capacity(level.len().div_ceil(2));
+            let mut it = level.into_iter();
+            while let Some(a) = it.next() {
+                match it.next() {
+                    Some(b) => {
+                        let mut u = Vec::with_capacity(a.len() + b.len());
+                        union(&a, &b, &mut u);
+                        up.push(u);
+                    }
+                    None => up.push(a),
+                }
+            }
+            level = up;
         }
-        normalize(out);
+        *out = level.pop().unwrap_or_default();
         return;
     }
-    // Starts and ends sorted apart: two sorts of plain ticks beat one sort
-    // of tagged events, and the walk below merges them anyway. (A stable,
-    // run-merging sort of the members' sorted runs measured slower here
-    // than pdqsort from scratch: BENCHMARKS.md.)
-    let Sweep { starts, ends } = sweep;
-    starts.clear();
-    ends.clear();
-    let total = sets.iter().map(|s| s.len()).sum();
-    starts.reserve(total);
-    ends.reserve(total);
-    for set in sets {
-        starts.extend(set.iter().map(|r| r.0));
-        ends.extend(set.iter().map(|r| r.1));
-    }
-    starts.sort_unstable();
-    ends.sort_unstable();
+    // Starts and ends merged apart: each member's runs are sorted and
+    // disjoint, so both its starts and its ends are sorted lists.
+    merge_sorted(
+        sets.iter().map(|s| s.iter().map(|r| r.0)),
+        starts,
+        tmp,
+        bounds,
+        next,
+    );
+    merge_sorted(
+        sets.iter().map(|s| s.iter().map(|r| r.1)),
+        ends,
+        tmp,
+        bounds,
+        next,
+    );
     let (mut i, mut j) = (0, 0);
     let mut count = 0usize;
     let mut open: Option<Tick> = None;

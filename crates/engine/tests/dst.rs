@@ -165,6 +165,7 @@ fn check_window(name: &str, tz: &TimeZone, transition: Timestamp) {
         start_interval: None,
         format: Format::OverlappingSlots,
         max_results: 512,
+        max_listed: usize::MAX,
         groups: vec![Group {
             members: vec![Member {
                 id: "m".into(),

@@ -485,6 +485,7 @@ fn build(raw: &RawCase) -> Case {
         start_interval: raw.grid.map(SignedDuration::from_mins),
         format: [Format::Periods, Format::Slots, Format::OverlappingSlots][raw.format as usize],
         max_results: raw.max_results,
+        max_listed: usize::MAX,
         groups,
     };
     Case {

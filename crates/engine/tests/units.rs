@@ -36,6 +36,7 @@ fn query(format: Format, periods: &[(&str, &str)], duration: i64, groups: Vec<Gr
         start_interval: None,
         format,
         max_results: 512,
+        max_listed: usize::MAX,
         groups,
     }
 }
@@ -409,6 +410,46 @@ fn slot_members_in_group_order_each_id_once() {
     assert_eq!(
         show(&compute(&q)),
         vec![row("09:00", "09:30", &["x", "y", "z"])]
+    );
+}
+
+#[test]
+fn max_listed_caps_pools_but_not_all_groups() {
+    // "b" is busy, so the pool's first two free members are "a" and "c";
+    // the "all" group lists every member whatever the cap.
+    let pool = Group {
+        members: vec![
+            member("a", &[]),
+            member("b", &[("09:00", "10:00")]),
+            member("c", &[]),
+            member("d", &[]),
+        ],
+        required: Required::AtLeast(1),
+    };
+    let everyone = all(vec![member("x", &[]), member("y", &[]), member("z", &[])]);
+    let mut q = query(
+        Format::Slots,
+        &[("09:00", "09:30")],
+        30,
+        vec![pool, everyone],
+    );
+    q.max_listed = 2;
+    assert_eq!(
+        show(&compute(&q)),
+        vec![row("09:00", "09:30", &["a", "c", "x", "y", "z"])]
+    );
+    // A pool needing more than the cap lists as many as it needs.
+    q.groups[0].required = Required::AtLeast(3);
+    assert_eq!(
+        show(&compute(&q)),
+        vec![row("09:00", "09:30", &["a", "c", "d", "x", "y", "z"])]
+    );
+    // A member listed by a capped pool is still listed once.
+    q.groups[0].required = Required::AtLeast(1);
+    q.groups[1].members[0].id = "c".into();
+    assert_eq!(
+        show(&compute(&q)),
+        vec![row("09:00", "09:30", &["a", "c", "y", "z"])]
     );
 }
 

@@ -73,6 +73,36 @@ pub fn fmt_time(t: Timestamp) -> String {
     t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
+/// A Time that serializes as `YYYY-MM-DDTHH:MM:SSZ` without allocating:
+/// replies of hundreds of slots format two of these each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WireTime(pub Timestamp);
+
+impl serde::Serialize for WireTime {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let dt = jiff::tz::Offset::UTC.to_datetime(self.0);
+        let year = dt.year();
+        if !(0..=9999).contains(&year) {
+            return s.serialize_str(&fmt_time(self.0));
+        }
+        let mut buf = *b"0000-00-00T00:00:00Z";
+        let put = |buf: &mut [u8; 20], at: usize, width: usize, mut v: i64| {
+            for i in (at..at + width).rev() {
+                buf[i] = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        };
+        put(&mut buf, 0, 4, year.into());
+        put(&mut buf, 5, 2, dt.month().into());
+        put(&mut buf, 8, 2, dt.day().into());
+        put(&mut buf, 11, 2, dt.hour().into());
+        put(&mut buf, 14, 2, dt.minute().into());
+        put(&mut buf, 17, 2, dt.second().into());
+        // Only ASCII digits and separators were written.
+        s.serialize_str(std::str::from_utf8(&buf).unwrap_or_default())
+    }
+}
+
 pub fn fmt_ms(ms: i64) -> String {
     fmt_time(from_ms(ms))
 }
@@ -146,5 +176,18 @@ mod tests {
     fn emits_one_spelling() {
         let t: Timestamp = "2030-01-07T10:00:00+01:00".parse().unwrap();
         assert_eq!(fmt_time(t), "2030-01-07T09:00:00Z");
+        for t in [
+            t,
+            "1970-01-01T00:00:00Z".parse().unwrap(),
+            "2024-02-29T23:59:59.999Z".parse().unwrap(),
+            "0001-12-31T01:02:03Z".parse().unwrap(),
+            Timestamp::MIN,
+            Timestamp::MAX,
+        ] {
+            assert_eq!(
+                serde_json::to_value(WireTime(t)).unwrap(),
+                serde_json::json!(fmt_time(t))
+            );
+        }
     }
 }

@@ -24,6 +24,7 @@ pub mod model;
 pub mod notify;
 pub mod ops;
 pub mod ou_grants;
+mod packed;
 mod queries;
 pub mod rts;
 pub mod scheduling;
@@ -35,6 +36,7 @@ pub mod queries_support {
 }
 
 pub use model::*;
+pub use packed::{BusyRuns, ID_SEP};
 pub use tx::Tx;
 
 /// The schema, one folder for both backends: every statement in it is

@@ -5,6 +5,7 @@ use std::collections::HashSet;
 
 use axum::Json;
 use axum::extract::State;
+use axum::response::{IntoResponse, Response};
 use convene_engine::{Available, Format, Interval, Required, SignedDuration, Timestamp};
 use convene_store::{Account, Db};
 use serde::{Deserialize, Serialize};
@@ -18,7 +19,7 @@ use crate::auth::{ElementScope, QueryAuth};
 use crate::error::{ApiError, ApiResult};
 use crate::http::Body;
 use crate::input::{Errors, F};
-use crate::time::fmt_time;
+use crate::time::WireTime;
 
 pub use crate::domain::availability::{GroupSpec, MemberSpec, QuerySpec, evaluate, limits};
 
@@ -28,22 +29,41 @@ pub struct Sub {
     pub sub: String,
 }
 
-/// An available period or slot.
+/// An available period or slot. It borrows the engine's answer and
+/// formats its times while serializing: no `String` per time or member.
 #[derive(Serialize, ToSchema)]
-pub struct AvailableOut {
-    #[schema(format = DateTime)]
-    pub start: String,
-    #[schema(format = DateTime)]
-    pub end: String,
-    pub participants: Vec<Sub>,
+pub struct AvailableOut<'a> {
+    #[schema(value_type = String, format = DateTime)]
+    pub start: WireTime,
+    #[schema(value_type = String, format = DateTime)]
+    pub end: WireTime,
+    /// Members free for it: every member of an `"all"` group, and at most
+    /// 10 (or `required`, when larger) of each other group's free members.
+    #[serde(serialize_with = "subs")]
+    #[schema(value_type = Vec<Sub>)]
+    pub participants: &'a [String],
 }
 
-impl AvailableOut {
-    pub fn new(a: &Available) -> Self {
+/// `[{"sub": …}, …]` straight from the ids.
+fn subs<S: serde::Serializer>(ids: &&[String], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeSeq;
+    #[derive(Serialize)]
+    struct SubRef<'a> {
+        sub: &'a str,
+    }
+    let mut seq = s.serialize_seq(Some(ids.len()))?;
+    for id in ids.iter() {
+        seq.serialize_element(&SubRef { sub: id })?;
+    }
+    seq.end()
+}
+
+impl<'a> AvailableOut<'a> {
+    pub fn new(a: &'a Available) -> Self {
         AvailableOut {
-            start: fmt_time(a.start),
-            end: fmt_time(a.end),
-            participants: a.members.iter().map(|s| Sub { sub: s.clone() }).collect(),
+            start: WireTime(a.start),
+            end: WireTime(a.end),
+            participants: &a.members,
         }
     }
 }
@@ -51,30 +71,30 @@ impl AvailableOut {
 /// The answer of `POST /v1/availability`: periods, or slots when
 /// `response_format` asks for them or `query_slots` was given.
 #[derive(Serialize, ToSchema)]
-pub struct AvailabilityBody {
+pub struct AvailabilityBody<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub available_periods: Option<Vec<AvailableOut>>,
+    pub available_periods: Option<Vec<AvailableOut<'a>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub available_slots: Option<Vec<AvailableOut>>,
+    pub available_slots: Option<Vec<AvailableOut<'a>>>,
 }
 
 /// One step of a found sequence.
 #[derive(Serialize, ToSchema)]
-pub struct SequenceStepOut {
+pub struct SequenceStepOut<'a> {
     #[serde(flatten)]
-    pub slot: AvailableOut,
+    pub slot: AvailableOut<'a>,
     /// The step's `sequence_id` as given (its index when absent).
-    pub sequence_id: Value,
+    pub sequence_id: &'a Value,
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct SequenceOut {
-    pub sequence: Vec<SequenceStepOut>,
+pub struct SequenceOut<'a> {
+    pub sequence: Vec<SequenceStepOut<'a>>,
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct SequencesBody {
-    pub sequences: Vec<SequenceOut>,
+pub struct SequencesBody<'a> {
+    pub sequences: Vec<SequenceOut<'a>>,
 }
 
 /// A Duration: `{"hours", "minutes"}` or a bare number of minutes.
@@ -624,6 +644,10 @@ pub async fn check_members(
 ///
 /// Groups of members, each group needing all or N of its members free,
 /// within `query_periods` (or at `query_slots`); answers periods or slots.
+/// Groups hold up to 500 members, 600 distinct over all groups. Each period
+/// or slot lists, per group whose `required` is fewer than all, at most 10
+/// of its free members (or `required` of them, when larger): the first free
+/// ones in the group's order.
 #[utoipa::path(post, path = "/v1/availability", tag = "availability",
     security(("account_token" = []), ("client_secret" = [])),
     request_body(content((AvailabilityRequest = "application/json"), (AvailabilityRequest = "application/x-www-form-urlencoded"))),
@@ -634,11 +658,12 @@ pub async fn availability(
     QueryAuth(auth): QueryAuth,
     scope: ElementScope,
     Body(body): Body,
-) -> ApiResult<Json<AvailabilityBody>> {
+) -> ApiResult<Response> {
     let spec = parse_query(&state.db, &auth.app.organizational_unit_id, &body).await?;
     scope.check(&spec)?;
     let found = evaluate(&state.availability, &spec).await?;
     let items: Vec<AvailableOut> = found.iter().map(AvailableOut::new).collect();
+    // Serialized here: the body borrows `found`.
     Ok(Json(
         if matches!(spec.format, Format::Periods) && spec.query_slots.is_none() {
             AvailabilityBody {
@@ -651,7 +676,8 @@ pub async fn availability(
                 available_slots: Some(items),
             }
         },
-    ))
+    )
+    .into_response())
 }
 
 /// Sequences answered by one `POST /v1/sequenced_availability`.
@@ -695,7 +721,7 @@ pub async fn sequenced(
     QueryAuth(auth): QueryAuth,
     scope: ElementScope,
     Body(body): Body,
-) -> ApiResult<Json<SequencesBody>> {
+) -> ApiResult<Response> {
     let root = F::root(&body);
     let mut errs = Errors::new();
     let steps = root.get("sequence").array(&mut errs).unwrap_or_default();
@@ -773,7 +799,7 @@ pub async fn sequenced(
     parsed.sort_by_key(|p| p.0);
     let mut sequences = Vec::new();
     'first: for first in parsed[0].3.iter() {
-        let mut chain = vec![first.clone()];
+        let mut chain = vec![first];
         for w in 1..parsed.len() {
             let (prev, next) = (&parsed[w - 1], &parsed[w]);
             let last = chain.last().expect("non-empty").end;
@@ -794,7 +820,7 @@ pub async fn sequenced(
                 .iter()
                 .find(|s| s.start >= earliest && latest.is_none_or(|l| s.start <= l))
             {
-                Some(s) => chain.push(s.clone()),
+                Some(s) => chain.push(s),
                 None => continue 'first,
             }
         }
@@ -804,7 +830,7 @@ pub async fn sequenced(
                 .zip(&parsed)
                 .map(|(s, p)| SequenceStepOut {
                     slot: AvailableOut::new(s),
-                    sequence_id: p.1.clone(),
+                    sequence_id: &p.1,
                 })
                 .collect(),
         });
@@ -812,7 +838,7 @@ pub async fn sequenced(
             break;
         }
     }
-    Ok(Json(SequencesBody { sequences }))
+    Ok(Json(SequencesBody { sequences }).into_response())
 }
 
 pub fn routes() -> utoipa_axum::router::OpenApiRouter<crate::AppState> {

@@ -13,7 +13,7 @@ use convene_engine::{
     Available, Format, Group, Interval, Managed, Member, Query, Required, SignedDuration,
     Timestamp, WeeklyRule,
 };
-use convene_store::{Account, BusyRow, Db, Period, Rule};
+use convene_store::{Account, Db, Period, Rule};
 use serde_json::Value;
 
 use crate::error::ApiError;
@@ -25,9 +25,9 @@ pub mod limits {
     /// `errors.too_many` on `participants`.
     pub const MAX_GROUPS: usize = 10;
     /// `errors.too_many` on `participants[i].members`.
-    pub const MAX_MEMBERS_PER_GROUP: usize = 50;
+    pub const MAX_MEMBERS_PER_GROUP: usize = 500;
     /// `errors.too_many` on `participants`: distinct members over all groups.
-    pub const MAX_MEMBERS: usize = 100;
+    pub const MAX_MEMBERS: usize = 600;
     /// `errors.too_many` on `query_periods` / `query_slots`.
     pub const MAX_PERIODS: usize = 50;
     /// `errors.too_long` on `query_periods`: from the earliest start to the latest end.
@@ -40,6 +40,10 @@ pub mod limits {
     pub const MAX_RESULTS: usize = 512;
     /// `errors.invalid` on `start_interval` unless a multiple of 5 in 5..=240.
     pub const MAX_START_INTERVAL_MINUTES: i64 = 240;
+    /// Free members an answer lists per group whose `required` is fewer
+    /// than all (or `required` of them when more): a 500-member pool would
+    /// otherwise name hundreds per slot.
+    pub const MAX_LISTED_PER_POOL: usize = 10;
 }
 
 #[derive(Clone, Debug)]
@@ -98,12 +102,19 @@ struct Cached {
     version: i64,
     from_ms: i64,
     to_ms: i64,
-    busy: Arc<Vec<BusyRow>>,
+    busy: Arc<Busy>,
     rules: Arc<Vec<Rule>>,
     periods: Arc<Vec<Period>>,
 }
 
-type MemberData = (Arc<Vec<BusyRow>>, Arc<Vec<Rule>>, Arc<Vec<Period>>);
+/// An account's busy intervals per calendar (the engine sorts them if need
+/// be), with their event ids joined by `ID_SEP` in the same order.
+#[derive(Debug, Default)]
+struct Busy {
+    calendars: Vec<(String, Vec<Interval>, String)>,
+}
+
+type MemberData = (Arc<Busy>, Arc<Vec<Rule>>, Arc<Vec<Period>>);
 
 /// Accounts whose data this process keeps; past it the cache starts over.
 const CACHE_ACCOUNTS: usize = 20_000;
@@ -218,7 +229,7 @@ async fn member_data(
     }
     let fetch_to = to.max(from + FETCH_SPAN_MS);
     let miss_ids: Vec<String> = missing.iter().map(|(id, _)| id.clone()).collect();
-    let new_busy = db.busy(&miss_ids, from, fetch_to).await?;
+    let new_busy = db.busy_packed(&miss_ids, from, fetch_to).await?;
     let new_rules = db.rules_for(&miss_ids).await?;
     let new_periods = db
         .periods_for(&miss_ids, Some(from), Some(fetch_to))
@@ -227,18 +238,28 @@ async fn member_data(
     if cache.len() + missing.len() > CACHE_ACCOUNTS {
         cache.clear();
     }
+    // Grouped once: a pool misses hundreds of accounts at a time.
+    let mut busy_of: HashMap<String, Vec<(String, Vec<Interval>, String)>> =
+        HashMap::with_capacity(missing.len());
+    for b in new_busy {
+        let runs = b
+            .intervals
+            .iter()
+            .map(|&(s, e)| Interval::new(from_ms(s), from_ms(e)))
+            .collect();
+        busy_of
+            .entry(b.account_id)
+            .or_default()
+            .push((b.calendar_id, runs, b.event_ids));
+    }
     for (id, version) in missing {
         let entry = Cached {
             version,
             from_ms: from,
             to_ms: fetch_to,
-            busy: Arc::new(
-                new_busy
-                    .iter()
-                    .filter(|b| b.account_id == id)
-                    .cloned()
-                    .collect(),
-            ),
+            busy: Arc::new(Busy {
+                calendars: busy_of.remove(&id).unwrap_or_default(),
+            }),
             rules: Arc::new(
                 new_rules
                     .iter()
@@ -312,6 +333,8 @@ pub async fn evaluate(av: &Availability, spec: &QuerySpec) -> Result<Vec<Availab
         to_ms(to),
     )
     .await?;
+    // Events a move leaves out, by the interval they hold in their calendar:
+    // removing one equal interval there is the same as skipping the event.
     let none: MemberData = Default::default();
     let groups = spec
         .groups
@@ -345,20 +368,27 @@ pub async fn evaluate(av: &Availability, spec: &QuerySpec) -> Result<Vec<Availab
                             .collect();
                         (!named.is_empty()).then_some(named)
                     });
-                    let member_busy = busy
-                        .iter()
-                        .filter(|b| {
-                            b.event_id
-                                .as_ref()
-                                .is_none_or(|id| !spec.exclude_event_ids.contains(id))
-                        })
-                        .filter(|b| {
-                            calendars
-                                .as_ref()
-                                .is_none_or(|c| c.contains(&b.calendar_id))
-                        })
-                        .map(|b| Interval::new(from_ms(b.start_ms), from_ms(b.end_ms)))
-                        .collect();
+                    let mut member_busy: Vec<Interval> = Vec::new();
+                    for (calendar_id, runs, event_ids) in busy.calendars.iter() {
+                        if calendars.as_ref().is_some_and(|c| !c.contains(calendar_id)) {
+                            continue;
+                        }
+                        // Only a move leaves events out: then the ids are read.
+                        // Ids that do not pair up one to one (an id holding
+                        // the separator) leave everything busy.
+                        if spec.exclude_event_ids.is_empty()
+                            || event_ids.split(convene_store::ID_SEP).count() != runs.len()
+                        {
+                            member_busy.extend_from_slice(runs);
+                            continue;
+                        }
+                        member_busy.extend(
+                            runs.iter()
+                                .zip(event_ids.split(convene_store::ID_SEP))
+                                .filter(|(_, id)| !spec.exclude_event_ids.iter().any(|x| x == id))
+                                .map(|(iv, _)| *iv),
+                        );
+                    }
                     let has_windows = !my_rules.is_empty() || !periods.is_empty();
                     let managed =
                         (m.managed && (has_windows || !m.open_without_rules)).then(|| Managed {
@@ -398,6 +428,7 @@ pub async fn evaluate(av: &Availability, spec: &QuerySpec) -> Result<Vec<Availab
         start_interval: spec.start_interval,
         format: spec.format,
         max_results: spec.max_results,
+        max_listed: limits::MAX_LISTED_PER_POOL,
         groups,
     };
     Ok(convene_engine::compute(&query))

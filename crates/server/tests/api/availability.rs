@@ -212,7 +212,7 @@ async fn availability_validation_errors(app: TestApp) {
     let many_groups: Vec<Value> = (0..11)
         .map(|_| json!({"members": [{"sub": alice.sub}]}))
         .collect();
-    let many_members: Vec<Value> = (0..51).map(|_| json!({"sub": alice.sub})).collect();
+    let many_members: Vec<Value> = (0..501).map(|_| json!({"sub": alice.sub})).collect();
     let cases = vec![
         (
             with(json!({"required_duration": null})),

@@ -17,6 +17,7 @@ mod mail;
 mod notifications;
 mod operations;
 mod ou_tokens;
+mod pools;
 mod races;
 mod rts;
 mod scheduling;
