@@ -336,6 +336,25 @@ impl Db {
         .await?))
     }
 
+    /// The connections of several accounts in one query (a booking's members).
+    #[tracing::instrument(skip(self))]
+    pub async fn connections_of(&self, account_ids: &[String]) -> Result<Vec<Connection>> {
+        if account_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let head =
+            format!("SELECT {CONNECTION_COLS} FROM profile_connections WHERE account_id IN (");
+        Ok(dispatch!(self, |p| {
+            let mut qb = sqlx::QueryBuilder::new(head.clone());
+            let mut sep = qb.separated(", ");
+            for id in account_ids {
+                sep.push_bind(id);
+            }
+            qb.push(")");
+            qb.build_query_as().fetch_all(p).await?
+        }))
+    }
+
     #[tracing::instrument(skip(self))]
     pub async fn connection(&self, profile_id: &str) -> Result<Option<Connection>> {
         let sql =

@@ -385,22 +385,23 @@ pub async fn check_slot(
 ) {
     let work = async {
         let mut found = Vec::new();
-        for id in account_ids {
-            let Ok(conns) = state.db.connections(id).await else {
-                continue;
-            };
-            for c in conns.iter().filter(|c| c.connected) {
-                if c.provider_name != "caldav" {
-                    if let Err(e) = sync_connection(state, c).await {
-                        tracing::debug!(profile = %c.profile_id, error = %e, "refresh before booking failed");
-                    }
-                    continue;
+        // One query for every member: most bookings have no connected calendar.
+        let conns = state
+            .db
+            .connections_of(account_ids)
+            .await
+            .unwrap_or_default();
+        for c in conns.iter().filter(|c| c.connected) {
+            if c.provider_name != "caldav" {
+                if let Err(e) = sync_connection(state, c).await {
+                    tracing::debug!(profile = %c.profile_id, error = %e, "refresh before booking failed");
                 }
-                match slot_objects(state, c, from, to).await {
-                    Ok(f) => found.extend(f),
-                    Err(e) => {
-                        tracing::warn!(profile = %c.profile_id, error = %e, "the slot could not be checked on the CalDAV server; booking on synced data")
-                    }
+                continue;
+            }
+            match slot_objects(state, c, from, to).await {
+                Ok(f) => found.extend(f),
+                Err(e) => {
+                    tracing::warn!(profile = %c.profile_id, error = %e, "the slot could not be checked on the CalDAV server; booking on synced data")
                 }
             }
         }
