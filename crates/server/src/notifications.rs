@@ -438,15 +438,17 @@ pub async fn tick(
 ) -> usize {
     match state.db.undispatched(100).await {
         Ok(ns) => {
+            // One transaction for the whole batch: under load the outbox
+            // must not cost a write turn per notification.
+            let mut fanned = Vec::with_capacity(ns.len());
             for n in ns {
                 match fan_out(state, &n).await {
-                    Ok(ds) => {
-                        if let Err(e) = state.db.dispatch_notification(&n.id, &ds).await {
-                            tracing::warn!(error = %e, "fan-out failed");
-                        }
-                    }
+                    Ok(ds) => fanned.push((n.id, ds)),
                     Err(e) => tracing::warn!(error = %e, "fan-out failed"),
                 }
+            }
+            if let Err(e) = state.db.dispatch_notifications(&fanned).await {
+                tracing::warn!(error = %e, "fan-out failed");
             }
         }
         Err(e) => tracing::warn!(error = %e, "reading the outbox failed"),

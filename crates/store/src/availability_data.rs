@@ -23,6 +23,39 @@ pub(crate) const CHANGE_NOTIFICATION_SQL: &str = "INSERT INTO notifications (id,
      WHERE a.id = $2 AND EXISTS (SELECT 1 FROM channels c WHERE c.account_id = a.id AND c.closed = FALSE) \
      ON CONFLICT (id) DO NOTHING";
 
+/// An event by (calendar, event_id), inserted or updated; binds as
+/// `bind_event!`.
+const UPSERT_EVENT_SQL: &str = "INSERT INTO events (event_uid, calendar_id, account_id, event_id, summary, description, start_ms, end_ms, start_date, end_date, tzid, transparency, status, participation, body_json, deleted, created_ms, updated_ms) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
+     ON CONFLICT (calendar_id, event_id) DO UPDATE SET summary = excluded.summary, description = excluded.description, start_ms = excluded.start_ms, end_ms = excluded.end_ms, start_date = excluded.start_date, end_date = excluded.end_date, tzid = excluded.tzid, transparency = excluded.transparency, status = excluded.status, body_json = excluded.body_json, deleted = excluded.deleted, updated_ms = excluded.updated_ms \
+     RETURNING event_uid, calendar_id, account_id, event_id, summary, description, start_ms, end_ms, start_date, end_date, tzid, transparency, status, participation, body_json, deleted, created_ms, updated_ms";
+
+/// Binds an event's columns in [`UPSERT_EVENT_SQL`]'s order (a macro:
+/// the same chain serves both backends and both query shapes).
+macro_rules! bind_event {
+    ($q:expr, $ev:expr) => {{
+        let ev: &Event = $ev;
+        $q.bind(&ev.event_uid)
+            .bind(&ev.calendar_id)
+            .bind(&ev.account_id)
+            .bind(&ev.event_id)
+            .bind(&ev.summary)
+            .bind(&ev.description)
+            .bind(ev.start_ms)
+            .bind(ev.end_ms)
+            .bind(&ev.start_date)
+            .bind(&ev.end_date)
+            .bind(&ev.tzid)
+            .bind(&ev.transparency)
+            .bind(&ev.status)
+            .bind(&ev.participation)
+            .bind(&ev.body_json)
+            .bind(ev.deleted)
+            .bind(ev.created_ms)
+            .bind(ev.updated_ms)
+    }};
+}
+
 impl Tx {
     async fn bump_version(&mut self, account_id: &str) -> Result<()> {
         in_tx!(self, |c| sqlx::query(
@@ -39,6 +72,17 @@ impl Tx {
     /// version and records the `change` notification.
     async fn record_change(&mut self, account: &str, calendar: &str, now_ms: i64) -> Result<()> {
         self.bump_version(account).await?;
+        self.record_change_only(account, calendar, now_ms).await
+    }
+
+    /// The `change` notification alone, for writers that moved the version
+    /// themselves.
+    async fn record_change_only(
+        &mut self,
+        account: &str,
+        calendar: &str,
+        now_ms: i64,
+    ) -> Result<()> {
         let changes_since = jiff::Timestamp::from_millisecond(now_ms - 1000)
             .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
             .unwrap_or_default();
@@ -61,39 +105,53 @@ impl Tx {
     /// stored row.
     #[tracing::instrument(skip(self, ev), fields(calendar = %ev.calendar_id))]
     pub async fn upsert_event(&mut self, ev: &Event) -> Result<Event> {
-        let row: Event = in_tx!(self, |c| {
-            sqlx::query_as(
-            "INSERT INTO events (event_uid, calendar_id, account_id, event_id, summary, description, start_ms, end_ms, start_date, end_date, tzid, transparency, status, participation, body_json, deleted, created_ms, updated_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
-             ON CONFLICT (calendar_id, event_id) DO UPDATE SET summary = excluded.summary, description = excluded.description, start_ms = excluded.start_ms, end_ms = excluded.end_ms, start_date = excluded.start_date, end_date = excluded.end_date, tzid = excluded.tzid, transparency = excluded.transparency, status = excluded.status, body_json = excluded.body_json, deleted = excluded.deleted, updated_ms = excluded.updated_ms \
-             RETURNING event_uid, calendar_id, account_id, event_id, summary, description, start_ms, end_ms, start_date, end_date, tzid, transparency, status, participation, body_json, deleted, created_ms, updated_ms",
-        )
-        .bind(&ev.event_uid)
-        .bind(&ev.calendar_id)
-        .bind(&ev.account_id)
-        .bind(&ev.event_id)
-        .bind(&ev.summary)
-        .bind(&ev.description)
-        .bind(ev.start_ms)
-        .bind(ev.end_ms)
-        .bind(&ev.start_date)
-        .bind(&ev.end_date)
-        .bind(&ev.tzid)
-        .bind(&ev.transparency)
-        .bind(&ev.status)
-        .bind(&ev.participation)
-        .bind(&ev.body_json)
-        .bind(ev.deleted)
-        .bind(ev.created_ms)
-        .bind(ev.updated_ms)
-        .fetch_one(&mut *c)
-        .await?
-        });
+        let row: Event = in_tx!(self, |c| bind_event!(sqlx::query_as(UPSERT_EVENT_SQL), ev)
+            .fetch_one(&mut *c)
+            .await?);
         self.record_change(&ev.account_id, &ev.calendar_id, ev.updated_ms)
             .await?;
         self.queue_remote_write(&row.calendar_id, &row.event_uid, ev.updated_ms)
             .await?;
         Ok(row)
+    }
+
+    /// Writes a booking's event for a member whose availability was checked
+    /// at version `*version`, and marks the member booked now (round robin
+    /// picks the least recently booked).
+    ///
+    /// The check may have run before this transaction began: the account's
+    /// version moves from exactly `*version` or not at all, so if anything
+    /// the check read has changed since — in any process — this fails with
+    /// `Conflict`, the transaction rolls back and the booking is decided
+    /// again. On success `*version` is the new version, for a second event
+    /// of the same member in the same transaction.
+    #[tracing::instrument(skip(self, ev), fields(calendar = %ev.calendar_id))]
+    pub async fn insert_booked_event(&mut self, ev: &Event, version: &mut i64) -> Result<()> {
+        let n = in_tx!(self, |c| {
+            sqlx::query(
+            "UPDATE accounts SET availability_version = availability_version + 1, last_booked_ms = $1 WHERE id = $2 AND availability_version = $3",
+        )
+        .bind(ev.updated_ms)
+        .bind(&ev.account_id)
+        .bind(*version)
+        .execute(&mut *c)
+        .await?
+        .rows_affected()
+        });
+        if n != 1 {
+            return Err(crate::StoreError::Conflict(
+                "availability changed since the check",
+            ));
+        }
+        *version += 1;
+        // A move updates the booking's event in place: its uid stays.
+        let row: Event = in_tx!(self, |c| bind_event!(sqlx::query_as(UPSERT_EVENT_SQL), ev)
+            .fetch_one(&mut *c)
+            .await?);
+        self.record_change_only(&ev.account_id, &ev.calendar_id, ev.updated_ms)
+            .await?;
+        self.queue_remote_write(&row.calendar_id, &row.event_uid, ev.updated_ms)
+            .await
     }
 
     /// Soft-deletes one event so `include_deleted` and `last_modified`

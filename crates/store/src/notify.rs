@@ -257,33 +257,38 @@ impl Db {
         }))
     }
 
-    /// Turns one notification into its deliveries, once: the flag flips
-    /// with a compare-and-set, so a second process doing the same work
-    /// rolls back. Answers whether this call did it.
-    #[tracing::instrument(skip(self, deliveries), fields(n = deliveries.len()))]
-    pub async fn dispatch_notification(
+    /// Turns notifications into their deliveries, each once, in one
+    /// transaction: the flags flip with a compare-and-set, so notifications
+    /// another process fanned out first are skipped (their deliveries are
+    /// not written twice). Answers how many this call turned.
+    #[tracing::instrument(skip_all, fields(n = fanned.len()))]
+    pub async fn dispatch_notifications(
         &self,
-        notification_id: &str,
-        deliveries: &[Delivery],
-    ) -> Result<bool> {
-        self.write(async |tx: &mut Tx| -> Result<bool> {
-            let n = in_tx!(tx, |c| sqlx::query(
-                "UPDATE notifications SET dispatched = $1 WHERE id = $2 AND dispatched = $3",
-            )
-            .bind(true)
-            .bind(notification_id)
-            .bind(false)
-            .execute(&mut *c)
-            .await?
-            .rows_affected());
-            if n != 1 {
-                // Another process fanned it out first: nothing to write.
-                return Ok(false);
+        fanned: &[(String, Vec<Delivery>)],
+    ) -> Result<usize> {
+        if fanned.is_empty() {
+            return Ok(0);
+        }
+        self.write(async |tx: &mut Tx| -> Result<usize> {
+            let won: Vec<String> = in_tx!(tx, |c| {
+                let mut qb = sqlx::QueryBuilder::new("UPDATE notifications SET dispatched = ");
+                qb.push_bind(true)
+                    .push(" WHERE dispatched = ")
+                    .push_bind(false)
+                    .push(" AND id IN (");
+                let mut sep = qb.separated(", ");
+                for (id, _) in fanned {
+                    sep.push_bind(id);
+                }
+                qb.push(") RETURNING id");
+                qb.build_query_scalar().fetch_all(&mut *c).await?
+            });
+            for (_, deliveries) in fanned.iter().filter(|(id, _)| won.contains(id)) {
+                for d in deliveries {
+                    tx.insert_delivery(d).await?;
+                }
             }
-            for d in deliveries {
-                tx.insert_delivery(d).await?;
-            }
-            Ok(true)
+            Ok(won.len())
         })
         .await
     }

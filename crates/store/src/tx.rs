@@ -150,20 +150,18 @@ impl Tx {
     }
 
     /// Locks the accounts' rows until commit (PostgreSQL; SQLite's write
-    /// lock already covers them). Sorted and deduplicated, so concurrent
-    /// bookings lock in the same order.
+    /// lock already covers them), in id order — the rows are locked as the
+    /// sorted scan returns them — so concurrent bookings cannot deadlock.
     #[tracing::instrument(skip_all, fields(n = ids.len()))]
     pub async fn lock_accounts(&mut self, ids: &[String]) -> Result<()> {
-        let mut ids: Vec<&String> = ids.iter().collect();
-        ids.sort();
-        ids.dedup();
-        if let Conn::Postgres(t) = &mut self.conn {
+        if let (Conn::Postgres(t), false) = (&mut self.conn, ids.is_empty()) {
+            let mut qb = sqlx::QueryBuilder::new("SELECT id FROM accounts WHERE id IN (");
+            let mut sep = qb.separated(", ");
             for id in ids {
-                sqlx::query("SELECT id FROM accounts WHERE id = $1 FOR UPDATE")
-                    .bind(id)
-                    .fetch_optional(&mut **t)
-                    .await?;
+                sep.push_bind(id);
             }
+            qb.push(") ORDER BY id FOR UPDATE");
+            qb.build().fetch_all(&mut **t).await?;
         }
         Ok(())
     }

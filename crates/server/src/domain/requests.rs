@@ -808,18 +808,25 @@ fn pick(
     c
 }
 
-/// The heart of every booking, run inside its transaction once the locks
-/// are held: `start` is re-checked against everyone's current availability
-/// (within the `open` window, with the query `q`), and in each group the
-/// members needed are picked, least recently booked first. Scheduling
-/// requests and Real-Time Scheduling links book through here.
+/// The heart of every booking: `start` is checked against everyone's
+/// availability as of `accounts` (the members' rows, with the availability
+/// versions the check is valid for), within the `open` window, with the
+/// query `q`, and in each group the members needed are picked, least
+/// recently booked first. Scheduling requests and Real-Time Scheduling
+/// links book through here.
+///
+/// The check may run before the booking's transaction: the transaction
+/// writes each chosen member's event with `Tx::insert_booked_event` at the
+/// version answered in [`Booking::versions`], which fails if anything the
+/// check read has changed since.
 pub(crate) async fn recheck_and_pick(
     state: &AppState,
     mut q: QuerySpec,
     open: &[Interval],
     start: Timestamp,
     groups: &[GroupDef],
-) -> Result<Booking, BookError> {
+    accounts: &[convene_store::Account],
+) -> Result<Checked, BookError> {
     let end = start
         .checked_add(q.duration)
         .map_err(|_| BookError::Taken)?;
@@ -828,14 +835,11 @@ pub(crate) async fn recheck_and_pick(
     }
     q.query_slots = Some(vec![start]);
     q.format = Format::Slots;
+    q.accounts = accounts.to_vec();
     let found = evaluate(&state.availability, &q).await?;
     let Some(slot) = found.first() else {
         return Err(BookError::Taken);
     };
-    let mut members: Vec<String> = groups.iter().flat_map(|g| g.members.clone()).collect();
-    members.sort();
-    members.dedup();
-    let accounts = state.db.accounts(&members).await.map_err(ApiError::from)?;
     let last: std::collections::HashMap<String, i64> = accounts
         .iter()
         .map(|a| (a.id.clone(), a.last_booked_ms.unwrap_or(i64::MIN)))
@@ -861,19 +865,82 @@ pub(crate) async fn recheck_and_pick(
         }
         chosen.extend(pick(&rest, more, &last));
     }
-    Ok(Booking {
-        start_ms: to_ms(start),
-        end_ms: to_ms(slot.end),
-        members: chosen,
-        sequence: 0,
-        tz: None,
+    let versions = accounts
+        .iter()
+        .filter(|a| chosen.contains(&a.id))
+        .map(|a| (a.id.clone(), a.availability_version))
+        .collect();
+    Ok(Checked {
+        booking: Booking {
+            start_ms: to_ms(start),
+            end_ms: to_ms(slot.end),
+            members: chosen,
+            sequence: 0,
+            tz: None,
+        },
+        versions,
     })
 }
 
-/// Books `start` for the request: inside one serialized transaction the
-/// slot is re-checked against everyone's current availability, members are
-/// chosen, events written, the request completed and the notification
-/// recorded. Two recipients racing for the same people: exactly one wins.
+/// A checked booking and the availability versions of its members that
+/// the check is valid for (see [`recheck_and_pick`]).
+pub(crate) struct Checked {
+    pub(crate) booking: Booking,
+    pub(crate) versions: std::collections::HashMap<String, i64>,
+}
+
+impl Checked {
+    /// The version to write `member`'s next event at.
+    pub(crate) fn version(&mut self, member: &str) -> Result<&mut i64, BookError> {
+        self.versions.get_mut(member).ok_or_else(|| {
+            BookError::Api(ApiError::Internal(anyhow::anyhow!(
+                "{member} was not checked"
+            )))
+        })
+    }
+}
+
+/// Why one try at a booking's transaction failed: for good, or because
+/// something the check read before the transaction changed meanwhile
+/// (then the booking is decided again).
+enum Attempt {
+    Failed(BookError),
+    Stale,
+}
+
+impl From<StoreError> for Attempt {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(_) => Attempt::Stale,
+            e => Attempt::Failed(e.into()),
+        }
+    }
+}
+
+impl From<BookError> for Attempt {
+    fn from(e: BookError) -> Self {
+        Attempt::Failed(e)
+    }
+}
+
+impl From<ApiError> for Attempt {
+    fn from(e: ApiError) -> Self {
+        Attempt::Failed(e.into())
+    }
+}
+
+/// How many times a booking is decided again when what it checked changed
+/// before it could commit (another booking of the same people, mostly);
+/// past this it answers that the request changed.
+const BOOK_TRIES: usize = 5;
+
+/// Books `start` for the request. The slot is checked against everyone's
+/// availability first, outside any lock; then one serialized transaction
+/// writes the events at the availability versions the check saw (and the
+/// request's state at the copy it read), completes the request and records
+/// the notification. If anything changed in between, the transaction rolls
+/// back and the booking is decided again on fresh data. Two recipients
+/// racing for the same people: exactly one wins.
 #[tracing::instrument(skip(state, r), fields(request = %r.id))]
 pub async fn book(
     state: &AppState,
@@ -884,7 +951,7 @@ pub async fn book(
     let spec = spec_of(r)?;
     let members = spec.members();
     // The slot with its buffers, asked of the members' CalDAV servers; the
-    // re-check inside the transaction decides with what they answered.
+    // check below decides with what they answered.
     super::connected::check_slot(
         state,
         &members,
@@ -901,138 +968,161 @@ pub async fn book(
         .primary_calendars(&members)
         .await
         .map_err(ApiError::from)?;
-    let id = r.id.clone();
-    let db = state.db.clone();
-    let out = state
+    let mut cur = r.clone();
+    for _ in 0..BOOK_TRIES {
+        match book_once(state, &spec, &cur, &calendars, start, picked_in).await {
+            Ok(done) => return Ok(done),
+            Err(Attempt::Failed(e)) => return Err(e),
+            Err(Attempt::Stale) => {
+                cur = state
+                    .db
+                    .request(&r.id)
+                    .await
+                    .map_err(ApiError::from)?
+                    .ok_or(BookError::NotOpen("gone".into()))?;
+            }
+        }
+    }
+    Err(BookError::NotOpen("changed".into()))
+}
+
+/// One try of [`book`], deciding on the request as read in `cur`.
+async fn book_once(
+    state: &AppState,
+    spec: &RequestSpec,
+    cur: &Request,
+    calendars: &[convene_store::Calendar],
+    start: Timestamp,
+    picked_in: Option<&str>,
+) -> Result<Request, Attempt> {
+    if !matches!(cur.state.as_str(), "pending" | "pending_rescheduling") {
+        return Err(BookError::NotOpen(cur.state.to_string()).into());
+    }
+    let id = &cur.id;
+    let members = spec.members();
+    let accounts = state.db.accounts(&members).await?;
+    let now = state.now_ms();
+    let groups: Vec<GroupDef> = std::iter::once(&spec.host)
+        .chain(&spec.collaborator_groups)
+        .cloned()
+        .collect();
+    let mut checked = recheck_and_pick(
+        state,
+        spec.slot_query(now, id),
+        &spec.open_periods(now),
+        start,
+        &groups,
+        &accounts,
+    )
+    .await?;
+    let chosen = checked.booking.members.clone();
+    let before = booking_of(cur);
+    let rescheduled = cur.state == RequestState::PendingRescheduling;
+    checked.booking.sequence = match (&before, rescheduled) {
+        (Some(b), true) => b.sequence + 1,
+        _ => 0,
+    };
+    checked.booking.tz = picked_in
+        .filter(|z| crate::tz(z).is_some())
+        .map(str::to_string);
+    let booking = checked.booking.clone();
+    let previous: Vec<String> = before.map(|b| b.members).unwrap_or_default();
+    let dropped: Vec<String> = previous
+        .iter()
+        .filter(|m| !chosen.contains(m))
+        .cloned()
+        .collect();
+    let attendees: Vec<Value> = spec
+        .recipients
+        .iter()
+        .map(|rc| {
+            let mut a = json!({"email": rc.email, "status": "accepted"});
+            if let Some(n) = &rc.display_name {
+                a["display_name"] = json!(n);
+            }
+            a
+        })
+        .collect();
+    let mut body = json!({ "attendees": attendees });
+    if let Some(l) = &spec.location {
+        body["location"] = json!({"description": l});
+    }
+    let events: Vec<Event> = calendars
+        .iter()
+        .filter(|c| chosen.contains(&c.account_id))
+        .map(|cal| Event {
+            event_uid: new_id("evt"),
+            calendar_id: cal.id.clone(),
+            account_id: cal.account_id.clone(),
+            event_id: Some(id.clone()),
+            summary: spec.summary.clone(),
+            description: spec.description.clone(),
+            start_ms: booking.start_ms,
+            end_ms: booking.end_ms,
+            start_date: None,
+            end_date: None,
+            tzid: spec.tzid.clone(),
+            transparency: "opaque".into(),
+            status: "confirmed".into(),
+            participation: "accepted".into(),
+            body_json: body.to_string(),
+            deleted: false,
+            created_ms: now,
+            updated_ms: now,
+        })
+        .collect();
+    let mut next = cur.clone();
+    next.state = RequestState::Complete;
+    next.updated_ms = now.max(cur.updated_ms + 1);
+    next.booking_json = Some(serde_json::to_string(&booking).expect("serializable"));
+    let mut h = history_of(cur);
+    h.push(HistoryItem {
+        at_ms: now,
+        state: RequestState::Complete.to_string(),
+        note: format!(
+            "{} {}",
+            if rescheduled { "moved to" } else { "booked" },
+            fmt_ms(booking.start_ms)
+        ),
+    });
+    next.history_json = serde_json::to_string(&h).expect("serializable");
+    let mode = if rescheduled { "moved" } else { "booked" };
+    // Only the mails need the members' addresses.
+    let people = if mail::enabled(state) {
+        People::of(&state.db, &members).await?
+    } else {
+        People::default()
+    };
+    let mails = booking_mails(state, &next, spec, &booking, &people, mode, &dropped);
+    let kind = if rescheduled {
+        "scheduling_request_rescheduled"
+    } else {
+        "scheduling_request_time_chosen"
+    };
+    let note = notification(state, &next, kind, request_json(state, &next)?);
+    state
         .db
-        .write(async |tx: &mut Tx| {
-            // The request first, then its members in sorted order: every
-            // booking takes the locks in this order.
-            tx.lock_request(&id).await?;
+        .write(async |tx: &mut Tx| -> Result<(), Attempt> {
+            // PostgreSQL: the request's row first, then the members' rows in
+            // id order, as every booking locks them.
+            tx.lock_request(id).await?;
             tx.lock_accounts(&members).await?;
-            let cur = db
-                .request(&id)
-                .await?
-                .ok_or(BookError::NotOpen("gone".into()))?;
-            if !matches!(cur.state.as_str(), "pending" | "pending_rescheduling") {
-                return Err(BookError::NotOpen(cur.state.to_string()));
+            for m in &dropped {
+                tx.delete_booking_events(m, id, now).await?;
             }
-            let now = state.now_ms();
-            let groups: Vec<GroupDef> = std::iter::once(&spec.host)
-                .chain(&spec.collaborator_groups)
-                .cloned()
-                .collect();
-            let mut booking = recheck_and_pick(
-                state,
-                spec.slot_query(now, &id),
-                &spec.open_periods(now),
-                start,
-                &groups,
-            )
-            .await?;
-            let chosen = booking.members.clone();
-            let before = booking_of(&cur);
-            let rescheduled = cur.state == RequestState::PendingRescheduling;
-            booking.sequence = match (&before, rescheduled) {
-                (Some(b), true) => b.sequence + 1,
-                _ => 0,
-            };
-            booking.tz = picked_in
-                .filter(|z| crate::tz(z).is_some())
-                .map(str::to_string);
-            let previous: Vec<String> = before.map(|b| b.members).unwrap_or_default();
-            for m in previous.iter().filter(|m| !chosen.contains(m)) {
-                tx.delete_booking_events(m, &id, now).await?;
+            for ev in &events {
+                tx.insert_booked_event(ev, checked.version(&ev.account_id)?)
+                    .await?;
             }
-            let attendees: Vec<Value> = spec
-                .recipients
-                .iter()
-                .map(|rc| {
-                    let mut a = json!({"email": rc.email, "status": "accepted"});
-                    if let Some(n) = &rc.display_name {
-                        a["display_name"] = json!(n);
-                    }
-                    a
-                })
-                .collect();
-            let mut body = json!({ "attendees": attendees });
-            if let Some(l) = &spec.location {
-                body["location"] = json!({"description": l});
+            tx.update_request(&next, cur).await?;
+            for d in &mails {
+                tx.insert_delivery(d).await?;
             }
-            for m in &chosen {
-                let Some(cal) = calendars.iter().find(|c| &c.account_id == m) else {
-                    continue;
-                };
-                tx.upsert_event(&Event {
-                    event_uid: new_id("evt"),
-                    calendar_id: cal.id.clone(),
-                    account_id: m.clone(),
-                    event_id: Some(id.clone()),
-                    summary: spec.summary.clone(),
-                    description: spec.description.clone(),
-                    start_ms: booking.start_ms,
-                    end_ms: booking.end_ms,
-                    start_date: None,
-                    end_date: None,
-                    tzid: spec.tzid.clone(),
-                    transparency: "opaque".into(),
-                    status: "confirmed".into(),
-                    participation: "accepted".into(),
-                    body_json: body.to_string(),
-                    deleted: false,
-                    created_ms: now,
-                    updated_ms: now,
-                })
-                .await?;
-                tx.set_last_booked(m, now).await?;
-            }
-            let mut next = cur.clone();
-            next.state = RequestState::Complete;
-            next.updated_ms = now.max(cur.updated_ms + 1);
-            next.booking_json = Some(serde_json::to_string(&booking).expect("serializable"));
-            let mut h = history_of(&cur);
-            h.push(HistoryItem {
-                at_ms: now,
-                state: RequestState::Complete.to_string(),
-                note: format!(
-                    "{} {}",
-                    if rescheduled { "moved to" } else { "booked" },
-                    fmt_ms(booking.start_ms)
-                ),
-            });
-            next.history_json = serde_json::to_string(&h).expect("serializable");
-            tx.update_request(&next, &cur).await?;
-            let dropped: Vec<String> = previous
-                .iter()
-                .filter(|m| !chosen.contains(m))
-                .cloned()
-                .collect();
-            let mode = if rescheduled { "moved" } else { "booked" };
-            // Only the mails need the members' addresses.
-            let people = if mail::enabled(state) {
-                People::of(&db, &members).await?
-            } else {
-                People::default()
-            };
-            for d in booking_mails(state, &next, &spec, &booking, &people, mode, &dropped) {
-                tx.insert_delivery(&d).await?;
-            }
-            let kind = if rescheduled {
-                "scheduling_request_rescheduled"
-            } else {
-                "scheduling_request_time_chosen"
-            };
-            tx.insert_notification(&notification(
-                state,
-                &next,
-                kind,
-                request_json(state, &next)?,
-            ))
-            .await?;
-            Ok(next)
+            tx.insert_notification(&note).await?;
+            Ok(())
         })
         .await?;
-    Ok(out)
+    Ok(next)
 }
 
 /// Template problems, each with the link an admin follows to fix it.

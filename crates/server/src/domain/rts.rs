@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::domain::availability::{GroupSpec, MemberSpec, QuerySpec};
-use crate::domain::requests::{BookError, Booking, GroupDef, recheck_and_pick};
+use crate::domain::requests::{BookError, Booking, Checked, GroupDef, recheck_and_pick};
 use crate::error::{ApiError, ApiResult};
 use crate::ids::{digest, new_id};
 use crate::time::{fmt_ms, from_ms, to_ms};
@@ -464,7 +464,7 @@ pub async fn book(state: &AppState, l: &RtsLink, start: Timestamp) -> Result<Rts
                 return Ok(next);
             }
             let open = spec.open_periods(now);
-            let booking = if spec.groups.is_empty() {
+            let mut checked = if spec.groups.is_empty() {
                 // A fixed time (add to calendar): nobody's availability to check.
                 let end = start
                     .checked_add(spec.duration())
@@ -472,28 +472,33 @@ pub async fn book(state: &AppState, l: &RtsLink, start: Timestamp) -> Result<Rts
                 if !open.iter().any(|p| p.start <= start && end <= p.end) {
                     return Err(BookError::Taken);
                 }
-                Booking {
-                    start_ms: to_ms(start),
-                    end_ms: to_ms(end),
-                    members: Vec::new(),
-                    sequence: 0,
-                    tz: None,
+                Checked {
+                    booking: Booking {
+                        start_ms: to_ms(start),
+                        end_ms: to_ms(end),
+                        members: Vec::new(),
+                        sequence: 0,
+                        tz: None,
+                    },
+                    versions: Default::default(),
                 }
             } else {
+                let accounts = db.accounts(&spec.members()).await?;
                 recheck_and_pick(
                     state,
                     spec.slot_query(now),
                     &open,
                     start,
                     &spec.group_defs(),
+                    &accounts,
                 )
                 .await?
             };
-            for t in targets_for(&spec, &booking.members) {
-                tx.upsert_event(&event_for(&spec, &id, t, &booking, now))
-                    .await?;
-                tx.set_last_booked(&t.sub, now).await?;
+            for t in targets_for(&spec, &checked.booking.members) {
+                let ev = event_for(&spec, &id, t, &checked.booking, now);
+                write_event(tx, &mut checked, &ev).await?;
             }
+            let booking = checked.booking;
             let mut next = cur.clone();
             next.status = "completed".into();
             next.booking_json = Some(serde_json::to_string(&booking).expect("serializable"));
@@ -600,6 +605,9 @@ async fn book_sequence(
     now: i64,
 ) -> Result<Vec<Booking>, BookError> {
     let mut bookings: Vec<Booking> = Vec::new();
+    // Versions this transaction has already moved (a member booked in an
+    // earlier step): reads through the pool cannot see them yet.
+    let mut moved: std::collections::HashMap<String, i64> = Default::default();
     for (i, st) in spec.steps.iter().enumerate() {
         let at = match bookings.last() {
             None => start,
@@ -615,22 +623,49 @@ async fn book_sequence(
                     .ok_or(BookError::Taken)?
             }
         };
-        let b = recheck_and_pick(
+        let accounts = state
+            .db
+            .accounts(&st.members())
+            .await
+            .map_err(ApiError::from)?;
+        let mut checked = recheck_and_pick(
             state,
             st.slot_query(now),
             &st.open_periods(now),
             at,
             &st.group_defs(),
+            &accounts,
         )
         .await?;
-        // A step's event goes to the calendars of the people it books.
-        for t in st.targets.iter().filter(|t| b.members.contains(&t.sub)) {
-            tx.upsert_event(&event_for(st, link_id, t, &b, now)).await?;
-            tx.set_last_booked(&t.sub, now).await?;
+        for (m, v) in checked.versions.iter_mut() {
+            if let Some(done) = moved.get(m) {
+                *v = *done;
+            }
         }
-        bookings.push(b);
+        // A step's event goes to the calendars of the people it books.
+        let chosen = checked.booking.members.clone();
+        for t in st.targets.iter().filter(|t| chosen.contains(&t.sub)) {
+            let ev = event_for(st, link_id, t, &checked.booking, now);
+            write_event(tx, &mut checked, &ev).await?;
+        }
+        moved.extend(checked.versions.iter().map(|(m, v)| (m.clone(), *v)));
+        bookings.push(checked.booking);
     }
     Ok(bookings)
+}
+
+/// Writes one of a booking's events: for a member whose availability was
+/// checked, at the version the check saw; for a target that is not a
+/// participant (nothing was checked), as any event.
+async fn write_event(tx: &mut Tx, checked: &mut Checked, ev: &Event) -> Result<(), BookError> {
+    if checked.versions.contains_key(&ev.account_id) {
+        tx.insert_booked_event(ev, checked.version(&ev.account_id)?)
+            .await?;
+    } else {
+        tx.upsert_event(ev).await?;
+        tx.set_last_booked(&ev.account_id, ev.updated_ms).await?;
+    }
+    Ok(())
 }
 
 /// The visitor says none of the offered times suit them: the link's

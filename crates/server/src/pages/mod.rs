@@ -76,16 +76,19 @@ async fn authorize_submit(
     }
 }
 
-/// `GET /rts/{token}`: a Real-Time Scheduling link's page, or else a
-/// scheduling request recipient's (the two kinds of link share the path).
+/// `GET /rts/{token}`: a scheduling request recipient's page, or else a
+/// Real-Time Scheduling link's (the two kinds of link share the path).
 async fn link_page(
     state: axum::extract::State<crate::AppState>,
     token: axum::extract::Path<String>,
     q: crate::http::QueryInput,
 ) -> Response {
-    match rts::show(&state, &token, &q.0).await {
-        Some(r) => r,
-        None => recipient::show(state, token, q).await,
+    match recipient::load(&state, &token).await {
+        Ok(Some(r)) => recipient::show(&state, r, &q.0).await,
+        Ok(None) => rts::show(&state, &token, &q.0)
+            .await
+            .unwrap_or_else(recipient::missing),
+        Err(e) => recipient::error_page(e),
     }
 }
 
@@ -95,9 +98,12 @@ async fn link_submit(
     token: axum::extract::Path<String>,
     form: crate::http::Body,
 ) -> Response {
-    match rts::submit(&state, &token, &form.0).await {
-        Some(r) => r,
-        None => recipient::submit(state, token, form).await,
+    match recipient::load(&state, &token).await {
+        Ok(Some(r)) => recipient::submit(&state, r, &form.0).await,
+        Ok(None) => rts::submit(&state, &token, &form.0)
+            .await
+            .unwrap_or_else(recipient::missing),
+        Err(e) => recipient::error_page(e),
     }
 }
 

@@ -4,7 +4,6 @@
 //! slot is posted back as `slot=YYYY-MM-DDTHH:MM:SSZ`.
 
 use askama::Template;
-use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use convene_store::scheduling::{Request, RequestState};
@@ -19,7 +18,6 @@ use crate::domain::requests::{
     spec_of, start_rescheduling,
 };
 use crate::error::ApiError;
-use crate::http::{Body, QueryInput};
 use crate::ids::digest;
 use crate::time::{fmt_time, from_ms, parse_time};
 use crate::{AppState, tz};
@@ -217,7 +215,8 @@ fn mode_for(r: &Request) -> &'static str {
     }
 }
 
-async fn load(state: &AppState, token: &str) -> Result<Option<Request>, ApiError> {
+/// The request whose link token this is, if any.
+pub(super) async fn load(state: &AppState, token: &str) -> Result<Option<Request>, ApiError> {
     match state.db.request_by_token_hash(&digest(token)).await? {
         Some(r) => Ok(Some(refresh(state, r).await?)),
         None => Ok(None),
@@ -233,19 +232,11 @@ pub(super) fn qstr<'a>(q: &'a Value, k: &str) -> Option<&'a str> {
     q.get(k).and_then(Value::as_str).filter(|s| !s.is_empty())
 }
 
+/// `GET /rts/{token}` for a request's recipient (`r`, loaded by [`load`]).
 #[tracing::instrument(skip_all)]
-pub async fn show(
-    State(state): State<AppState>,
-    Path(token): Path<String>,
-    QueryInput(q): QueryInput,
-) -> Response {
-    let r = match load(&state, &token).await {
-        Ok(Some(r)) => r,
-        Ok(None) => return missing(),
-        Err(e) => return error_page(e),
-    };
-    let asked = qstr(&q, "tz");
-    let wants = |k: &str| qstr(&q, k).is_some_and(|v| v.eq_ignore_ascii_case("true"));
+pub async fn show(state: &AppState, r: Request, q: &Value) -> Response {
+    let asked = qstr(q, "tz");
+    let wants = |k: &str| qstr(q, k).is_some_and(|v| v.eq_ignore_ascii_case("true"));
     let (can_decline, can_reschedule) = match spec_of(&r) {
         Ok(spec) => changes_allowed(&r, &spec, state.now_ms()),
         Err(e) => return error_page(e),
@@ -258,31 +249,23 @@ pub async fn show(
         }
         _ => (mode_for(&r), None),
     };
-    match page(&state, &r, asked, mode, message).await {
+    match page(state, &r, asked, mode, message).await {
         Ok(p) => render(StatusCode::OK, &p),
         Err(e) => error_page(e),
     }
 }
 
+/// `POST /rts/{token}` for a request's recipient (`r`, loaded by [`load`]).
 #[tracing::instrument(skip_all)]
-pub async fn submit(
-    State(state): State<AppState>,
-    Path(token): Path<String>,
-    Body(form): Body,
-) -> Response {
-    let r = match load(&state, &token).await {
-        Ok(Some(r)) => r,
-        Ok(None) => return missing(),
-        Err(e) => return error_page(e),
+pub async fn submit(state: &AppState, r: Request, form: &Value) -> Response {
+    let shown = match qstr(form, "action").unwrap_or("choose") {
+        "decline" => decline(state, r).await,
+        "reschedule" => reschedule(state, r).await,
+        _ => choose(state, r, qstr(form, "slot"), qstr(form, "tz")).await,
     };
-    let shown = match qstr(&form, "action").unwrap_or("choose") {
-        "decline" => decline(&state, r).await,
-        "reschedule" => reschedule(&state, r).await,
-        _ => choose(&state, r, qstr(&form, "slot"), qstr(&form, "tz")).await,
-    };
-    let asked = qstr(&form, "tz");
+    let asked = qstr(form, "tz");
     match shown {
-        Ok(Shown(r, status, mode, msg)) => match page(&state, &r, asked, mode, msg).await {
+        Ok(Shown(r, status, mode, msg)) => match page(state, &r, asked, mode, msg).await {
             Ok(p) => render(status, &p),
             Err(e) => error_page(e),
         },

@@ -2,7 +2,7 @@
 //! write turns), as two replicas would be.
 
 use convene_store::notify::Delivery;
-use convene_store::{NewNotification, Tx};
+use convene_store::{Event, NewNotification, StoreError, Tx};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -90,18 +90,16 @@ async fn a_notification_is_fanned_out_once_and_the_loser_is_told_so(app: TestApp
         delivered_ms: None,
     };
     let (a, b) = (delivery("dlv_a"), delivery("dlv_b"));
+    let (fa, fb) = ([(n.id.clone(), vec![a])], [(n.id.clone(), vec![b])]);
     let (ra, rb) = tokio::join!(
-        app.db
-            .dispatch_notification(&n.id, std::slice::from_ref(&a)),
-        other
-            .db
-            .dispatch_notification(&n.id, std::slice::from_ref(&b)),
+        app.db.dispatch_notifications(&fa),
+        other.db.dispatch_notifications(&fb),
     );
     let (ra, rb) = (
         ra.expect("no error for the winner or the loser"),
         rb.expect("no error"),
     );
-    assert!(ra ^ rb, "exactly one fans it out: {ra} {rb}");
+    assert_eq!(ra + rb, 1, "exactly one fans it out: {ra} {rb}");
     let logged = app
         .db
         .deliveries_for_notification_kind(&c.client_id, "test")
@@ -109,7 +107,85 @@ async fn a_notification_is_fanned_out_once_and_the_loser_is_told_so(app: TestApp
         .unwrap();
     assert_eq!(logged.len(), 1, "the loser wrote nothing");
     // A third try, after both, is told it was done already.
-    assert!(!app.db.dispatch_notification(&n.id, &[]).await.unwrap());
+    assert_eq!(
+        app.db
+            .dispatch_notifications(&[(n.id.clone(), vec![])])
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+// A booking checks availability before its transaction and writes at the
+// version it checked: if another replica changed the member meanwhile, the
+// write is refused and nothing of it stays.
+both!(a_booking_checked_before_a_change_writes_nothing);
+async fn a_booking_checked_before_a_change_writes_nothing(app: TestApp) {
+    let c = app.client("Versions").await;
+    let a = app.account(&c, "host").await;
+    let other = app.replica().await;
+    let checked = app.db.account(&a.sub).await.unwrap().unwrap();
+    let event = |event_id: &str| Event {
+        event_uid: format!("evt_{event_id}"),
+        calendar_id: a.calendar_id.clone(),
+        account_id: a.sub.clone(),
+        event_id: Some(event_id.to_string()),
+        summary: "x".into(),
+        description: String::new(),
+        start_ms: 1_900_000_000_000,
+        end_ms: 1_900_000_000_000 + 1_800_000,
+        start_date: None,
+        end_date: None,
+        tzid: "Etc/UTC".into(),
+        transparency: "opaque".into(),
+        status: "confirmed".into(),
+        participation: "accepted".into(),
+        body_json: "{}".into(),
+        deleted: false,
+        created_ms: 1,
+        updated_ms: 1,
+    };
+    // Another replica adds an event after the check.
+    other.db.upsert_event(&event("meanwhile")).await.unwrap();
+    let mut v = checked.availability_version;
+    let stale = app
+        .db
+        .write(async |tx: &mut Tx| tx.insert_booked_event(&event("srq_late"), &mut v).await)
+        .await;
+    assert!(
+        matches!(stale, Err(StoreError::Conflict(_))),
+        "refused: {stale:?}"
+    );
+    assert_eq!(v, checked.availability_version, "the version was not moved");
+    assert!(
+        app.db
+            .event_by_id(&a.calendar_id, "srq_late")
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing of the refused booking stays"
+    );
+    // Checked again, at the current version, it is written.
+    let now = app.db.account(&a.sub).await.unwrap().unwrap();
+    let mut v = now.availability_version;
+    app.db
+        .write(async |tx: &mut Tx| tx.insert_booked_event(&event("srq_late"), &mut v).await)
+        .await
+        .unwrap();
+    let after = app.db.account(&a.sub).await.unwrap().unwrap();
+    assert_eq!(after.availability_version, now.availability_version + 1);
+    assert_eq!(
+        v, after.availability_version,
+        "the caller's version follows"
+    );
+    assert_eq!(after.last_booked_ms, Some(1), "marked booked");
+    assert!(
+        app.db
+            .event_by_id(&a.calendar_id, "srq_late")
+            .await
+            .unwrap()
+            .is_some()
+    );
 }
 
 /// `join_all` without another dependency: spawn-free, polled together.
