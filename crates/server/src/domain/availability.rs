@@ -148,6 +148,64 @@ impl Availability {
     }
 }
 
+impl Availability {
+    /// Tells the cache about a booking this process has just committed:
+    /// `account`'s version moved from exactly `from_version` to the next by
+    /// adding one busy event (`event_id`, `interval`) to `calendar_id` and
+    /// nothing else (the booking's version check guarantees it). Data cached
+    /// at `from_version` is brought forward, so the next query — the next
+    /// recipient's page — reads nothing. Data cached at any other version is
+    /// left to the usual version check.
+    pub fn booked(
+        &self,
+        account: &str,
+        from_version: i64,
+        calendar_id: &str,
+        interval: Interval,
+        event_id: &str,
+    ) {
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(c) = cache.get_mut(account) else {
+            return;
+        };
+        if c.version != from_version {
+            return;
+        }
+        let (s, e) = (to_ms(interval.start), to_ms(interval.end));
+        if s < c.to_ms && e > c.from_ms {
+            let mut busy = Busy {
+                calendars: c.busy.calendars.clone(),
+            };
+            match busy.calendars.iter_mut().find(|(id, ..)| id == calendar_id) {
+                Some((_, runs, ids)) => {
+                    let at = runs.partition_point(|r| r.start <= interval.start);
+                    let mut all: Vec<&str> = if runs.is_empty() {
+                        Vec::new()
+                    } else {
+                        ids.split(convene_store::ID_SEP).collect()
+                    };
+                    if all.len() != runs.len() {
+                        // Ids that do not pair up (see `evaluate`): start over.
+                        cache.remove(account);
+                        return;
+                    }
+                    all.insert(at, event_id);
+                    let joined = all.join(&convene_store::ID_SEP.to_string());
+                    runs.insert(at, interval);
+                    *ids = joined;
+                }
+                None => busy.calendars.push((
+                    calendar_id.to_string(),
+                    vec![interval],
+                    event_id.to_string(),
+                )),
+            }
+            c.busy = Arc::new(busy);
+        }
+        c.version = from_version + 1;
+    }
+}
+
 pub const DAYS: [(&str, jiff::civil::Weekday); 7] = [
     ("sunday", jiff::civil::Weekday::Sunday),
     ("monday", jiff::civil::Weekday::Monday),

@@ -606,6 +606,10 @@ pub async fn create(state: &AppState, r: &Request, email_recipient: bool) -> Api
     } else {
         Vec::new()
     };
+    if mails.is_empty() {
+        state.db.insert_request(r).await?;
+        return Ok(());
+    }
     state
         .db
         .write(async |tx: &mut Tx| {
@@ -1100,6 +1104,7 @@ async fn book_once(
         "scheduling_request_time_chosen"
     };
     let note = notification(state, &next, kind, request_json(state, &next)?);
+    let checked_at = checked.versions.clone();
     state
         .db
         .write(async |tx: &mut Tx| -> Result<(), Attempt> {
@@ -1122,6 +1127,18 @@ async fn book_once(
             Ok(())
         })
         .await?;
+    // A first booking adds exactly one event per member: the cache can
+    // follow without reading (a move also changes the old event: it reads).
+    if !rescheduled {
+        let interval = Interval::new(from_ms(booking.start_ms), from_ms(booking.end_ms));
+        for ev in &events {
+            if let Some(v) = checked_at.get(&ev.account_id) {
+                state
+                    .availability
+                    .booked(&ev.account_id, *v, &ev.calendar_id, interval, id);
+            }
+        }
+    }
     Ok(next)
 }
 

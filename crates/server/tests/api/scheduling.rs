@@ -942,3 +942,34 @@ async fn template_recipients_join_every_request_and_its_meeting(app: TestApp) {
         assert!(b["errors"].get(field).is_some(), "{field} missing in {b}");
     }
 }
+
+// A booking brings this process's availability cache forward instead of
+// dropping it; what the next recipient is offered must be exactly what a
+// replica with nothing cached reads from the database. Picks out of time
+// order put the new events before, between and after the cached ones.
+both!(the_cache_a_booking_brings_forward_answers_what_the_database_says);
+async fn the_cache_a_booking_brings_forward_answers_what_the_database_says(app: TestApp) {
+    let w = world(&app).await;
+    let sub = template(&app, &w, json!({})).await;
+    let cold = app.replica().await;
+    for pick_at in [40usize, 5, 20, 0, 60] {
+        let r = create_request(&app, &w, &sub).await;
+        let url = r["primary_select_url"].as_str().unwrap().to_string();
+        let (s, html) = get_page(&app, &url).await;
+        assert_eq!(s, StatusCode::OK);
+        let offered = slots_in(&html);
+        let slot = offered[pick_at.min(offered.len() - 1)].clone();
+        let (s, _) = post_form(&app, &url, &format!("slot={slot}")).await;
+        assert_eq!(s, StatusCode::OK);
+        let next = create_request(&app, &w, &sub).await;
+        let next_url = next["primary_select_url"].as_str().unwrap();
+        let (_, warm) = get_page(&app, next_url).await;
+        let (_, fresh) = get_page(&cold, &next_url.replace(&app.url(""), &cold.url(""))).await;
+        assert!(!slots_in(&warm).contains(&slot), "{slot} is taken now");
+        assert_eq!(
+            slots_in(&warm),
+            slots_in(&fresh),
+            "after booking {slot}: this process offers what the database says"
+        );
+    }
+}
