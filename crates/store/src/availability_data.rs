@@ -127,31 +127,42 @@ impl Tx {
     /// of the same member in the same transaction.
     #[tracing::instrument(skip(self, ev), fields(calendar = %ev.calendar_id))]
     pub async fn insert_booked_event(&mut self, ev: &Event, version: &mut i64) -> Result<()> {
-        let n = in_tx!(self, |c| {
-            sqlx::query(
-            "UPDATE accounts SET availability_version = availability_version + 1, last_booked_ms = $1 WHERE id = $2 AND availability_version = $3",
+        // The same statement tells whether anyone watches the account and
+        // whether the calendar is a connected one, so the usual case skips
+        // the two writes that would find nothing to do.
+        let moved: Option<(bool, bool)> = in_tx!(self, |c| {
+            sqlx::query_as(
+            "UPDATE accounts SET availability_version = availability_version + 1, last_booked_ms = $1 WHERE id = $2 AND availability_version = $3 \
+             RETURNING EXISTS (SELECT 1 FROM channels c WHERE c.account_id = accounts.id AND c.closed = $4), \
+             EXISTS (SELECT 1 FROM provider_calendars pc WHERE pc.calendar_id = $5)",
         )
         .bind(ev.updated_ms)
         .bind(&ev.account_id)
         .bind(*version)
-        .execute(&mut *c)
+        .bind(false)
+        .bind(&ev.calendar_id)
+        .fetch_optional(&mut *c)
         .await?
-        .rows_affected()
         });
-        if n != 1 {
+        let Some((watched, connected)) = moved else {
             return Err(crate::StoreError::Conflict(
                 "availability changed since the check",
             ));
-        }
+        };
         *version += 1;
         // A move updates the booking's event in place: its uid stays.
         let row: Event = in_tx!(self, |c| bind_event!(sqlx::query_as(UPSERT_EVENT_SQL), ev)
             .fetch_one(&mut *c)
             .await?);
-        self.record_change_only(&ev.account_id, &ev.calendar_id, ev.updated_ms)
-            .await?;
-        self.queue_remote_write(&row.calendar_id, &row.event_uid, ev.updated_ms)
-            .await
+        if watched {
+            self.record_change_only(&ev.account_id, &ev.calendar_id, ev.updated_ms)
+                .await?;
+        }
+        if connected {
+            self.queue_remote_write(&row.calendar_id, &row.event_uid, ev.updated_ms)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Soft-deletes one event so `include_deleted` and `last_modified`

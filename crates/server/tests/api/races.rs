@@ -119,7 +119,10 @@ async fn a_notification_is_fanned_out_once_and_the_loser_is_told_so(app: TestApp
 // A booking checks availability before its transaction and writes at the
 // version it checked: if another replica changed the member meanwhile, the
 // write is refused and nothing of it stays.
-both!(a_booking_checked_before_a_change_writes_nothing);
+both!(
+    a_booking_checked_before_a_change_writes_nothing,
+    super::quiet
+);
 async fn a_booking_checked_before_a_change_writes_nothing(app: TestApp) {
     let c = app.client("Versions").await;
     let a = app.account(&c, "host").await;
@@ -165,7 +168,9 @@ async fn a_booking_checked_before_a_change_writes_nothing(app: TestApp) {
             .is_none(),
         "nothing of the refused booking stays"
     );
-    // Checked again, at the current version, it is written.
+    // Checked again, at the current version, it is written, and a channel
+    // watching the account hears of it.
+    open_channel(&app, &a, "http://127.0.0.1:9/").await;
     let now = app.db.account(&a.sub).await.unwrap().unwrap();
     let mut v = now.availability_version;
     app.db
@@ -185,6 +190,13 @@ async fn a_booking_checked_before_a_change_writes_nothing(app: TestApp) {
             .await
             .unwrap()
             .is_some()
+    );
+    let pending = app.db.undispatched(100).await.unwrap();
+    assert!(
+        pending
+            .iter()
+            .any(|n| n.kind == "change" && n.account_id.as_deref() == Some(a.sub.as_str())),
+        "the watching channel is told: {pending:?}"
     );
 }
 
