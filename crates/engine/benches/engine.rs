@@ -116,6 +116,24 @@ fn a_one_member_500_events(bencher: Bencher) {
 /// office hours in one of three zones.
 #[divan::bench]
 fn b_three_groups_38_members(bencher: Bencher) {
+    let q = b_query();
+    bencher.bench(|| compute(black_box(&q)));
+}
+
+/// (b) as the server runs it: each member's busy intervals sorted by start
+/// (see `d_growth_periods_sorted`).
+#[divan::bench]
+fn b_three_groups_38_members_sorted(bencher: Bencher) {
+    let mut q = b_query();
+    for g in &mut q.groups {
+        for m in &mut g.members {
+            m.busy.sort_by_key(|i| i.start);
+        }
+    }
+    bencher.bench(|| compute(black_box(&q)));
+}
+
+fn b_query() -> Query {
     let mut rng = XorShift(0xD1B5_4A32_D192_ED03);
     let zones = ["Europe/London", "Europe/Berlin", "America/New_York"];
     let mut k = 0;
@@ -138,8 +156,7 @@ fn b_three_groups_38_members(bencher: Bencher) {
         group(25, Required::AtLeast(1)),
         group(10, Required::AtLeast(2)),
     ];
-    let q = query(Format::OverlappingSlots, groups);
-    bencher.bench(|| compute(black_box(&q)));
+    query(Format::OverlappingSlots, groups)
 }
 
 /// (c) A pool of 500 members of which any one will do; 200 events each.
@@ -169,6 +186,43 @@ fn d_growth_periods(bencher: Bencher, events: usize) {
         Format::Periods,
         vec![Group {
             members: vec![member(&mut rng, "solo".into(), events, None)],
+            required: Required::All,
+        }],
+    );
+    bencher.bench(|| compute(black_box(&q)));
+}
+
+/// (d) as the server runs it: the store and the availability cache hand
+/// each member's busy intervals over sorted by start, so the engine skips
+/// its sort (the case above pays it).
+#[divan::bench(args = [500, 5_000, 50_000])]
+fn d_growth_periods_sorted(bencher: Bencher, events: usize) {
+    let mut rng = XorShift(0xA076_1D64_78BD_642F);
+    let mut m = member(&mut rng, "solo".into(), events, None);
+    m.busy.sort_by_key(|i| i.start);
+    let q = query(
+        Format::Periods,
+        vec![Group {
+            members: vec![m],
+            required: Required::All,
+        }],
+    );
+    bencher.bench(|| compute(black_box(&q)));
+}
+
+/// (d) with the 50 000 events in two calendars: two sorted runs one after
+/// the other, as a member busy in several calendars reaches the engine.
+#[divan::bench]
+fn d_growth_periods_two_calendars(bencher: Bencher) {
+    let mut rng = XorShift(0xA076_1D64_78BD_642F);
+    let mut m = member(&mut rng, "solo".into(), 50_000, None);
+    let (a, b) = m.busy.split_at_mut(25_000);
+    a.sort_by_key(|i| i.start);
+    b.sort_by_key(|i| i.start);
+    let q = query(
+        Format::Periods,
+        vec![Group {
+            members: vec![m],
             required: Required::All,
         }],
     );
