@@ -45,6 +45,15 @@ pub struct Calendar {
     pub is_primary: bool,
 }
 
+/// An account's primary calendar, and whether the account has connected
+/// calendar profiles.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct PrimaryCalendar {
+    #[sqlx(flatten)]
+    pub calendar: Calendar,
+    pub connected: bool,
+}
+
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct Token {
     pub kind: String,

@@ -3,8 +3,8 @@
 
 use crate::tx::in_tx;
 use crate::{
-    Account, Application, BusyRow, Calendar, Db, Event, EventFilter, OrgUnit, Period, Profile,
-    Result, Rule, StoreError, Token, Tx, dispatch,
+    Account, Application, BusyRow, Calendar, Db, Event, EventFilter, OrgUnit, Period,
+    PrimaryCalendar, Profile, Result, Rule, StoreError, Token, Tx, dispatch,
 };
 
 /// A fresh account with its profile and primary calendar, created together.
@@ -318,6 +318,33 @@ impl Db {
                 "SELECT id, account_id, profile_id, name, color, is_primary FROM calendars WHERE is_primary = ",
             );
             qb.push_bind(true).push(" AND account_id IN (");
+            let mut sep = qb.separated(", ");
+            for id in account_ids {
+                sep.push_bind(id);
+            }
+            qb.push(")");
+            qb.build_query_as().fetch_all(p).await?
+        }))
+    }
+
+    /// The primary calendar of each account, each with whether its account
+    /// has a connected calendar profile (a booking asks those first), in one
+    /// query.
+    #[tracing::instrument(skip_all, fields(n = account_ids.len()))]
+    pub async fn primary_calendars_and_connections(
+        &self,
+        account_ids: &[String],
+    ) -> Result<Vec<PrimaryCalendar>> {
+        if account_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(dispatch!(self, |p| {
+            let mut qb = sqlx::QueryBuilder::new(
+                "SELECT c.id, c.account_id, c.profile_id, c.name, c.color, c.is_primary, \
+                 EXISTS (SELECT 1 FROM profile_connections pc WHERE pc.account_id = c.account_id) AS connected \
+                 FROM calendars c WHERE c.is_primary = ",
+            );
+            qb.push_bind(true).push(" AND c.account_id IN (");
             let mut sep = qb.separated(", ");
             for id in account_ids {
                 sep.push_bind(id);

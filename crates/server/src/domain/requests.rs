@@ -954,24 +954,39 @@ pub async fn book(
 ) -> Result<Request, BookError> {
     let spec = spec_of(r)?;
     let members = spec.members();
-    // The slot with its buffers, asked of the members' CalDAV servers; the
-    // check below decides with what they answered.
-    super::connected::check_slot(
-        state,
-        &members,
-        start
-            .checked_sub(SignedDuration::from_mins(spec.before_min))
-            .unwrap_or(start),
-        start
-            .checked_add(spec.duration() + SignedDuration::from_mins(spec.after_min))
-            .unwrap_or(start),
-    )
-    .await;
-    let calendars = state
+    let primaries = state
         .db
-        .primary_calendars(&members)
+        .primary_calendars_and_connections(&members)
         .await
         .map_err(ApiError::from)?;
+    // The slot with its buffers, asked of the CalDAV servers of the members
+    // with connected calendars (and of any member without a primary
+    // calendar, to be safe); the check below decides with what they answered.
+    let ask: Vec<String> = members
+        .iter()
+        .filter(|m| {
+            primaries
+                .iter()
+                .find(|p| &p.calendar.account_id == *m)
+                .is_none_or(|p| p.connected)
+        })
+        .cloned()
+        .collect();
+    if !ask.is_empty() {
+        super::connected::check_slot(
+            state,
+            &ask,
+            start
+                .checked_sub(SignedDuration::from_mins(spec.before_min))
+                .unwrap_or(start),
+            start
+                .checked_add(spec.duration() + SignedDuration::from_mins(spec.after_min))
+                .unwrap_or(start),
+        )
+        .await;
+    }
+    let calendars: Vec<convene_store::Calendar> =
+        primaries.into_iter().map(|p| p.calendar).collect();
     let mut cur = r.clone();
     for _ in 0..BOOK_TRIES {
         match book_once(state, &spec, &cur, &calendars, start, picked_in).await {
