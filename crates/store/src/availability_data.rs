@@ -468,31 +468,29 @@ impl Tx {
         let ids_json = serde_json::to_string(&ids).expect("strings serialize");
         in_tx!(self, |c| {
             for ev in events {
-                sqlx::query(
-                    "INSERT INTO events (event_uid, calendar_id, account_id, event_id, summary, description, start_ms, end_ms, start_date, end_date, tzid, transparency, status, participation, body_json, deleted, created_ms, updated_ms) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
-                     ON CONFLICT (calendar_id, event_id) DO UPDATE SET summary = excluded.summary, description = excluded.description, start_ms = excluded.start_ms, end_ms = excluded.end_ms, start_date = excluded.start_date, end_date = excluded.end_date, tzid = excluded.tzid, transparency = excluded.transparency, status = excluded.status, body_json = excluded.body_json, deleted = excluded.deleted, updated_ms = excluded.updated_ms",
-                )
-                .bind(&ev.event_uid)
-                .bind(calendar_id)
-                .bind(account_id)
-                .bind(&ev.event_id)
-                .bind(&ev.summary)
-                .bind(&ev.description)
-                .bind(ev.start_ms)
-                .bind(ev.end_ms)
-                .bind(&ev.start_date)
-                .bind(&ev.end_date)
-                .bind(&ev.tzid)
-                .bind(&ev.transparency)
-                .bind(&ev.status)
-                .bind(&ev.participation)
-                .bind(&ev.body_json)
-                .bind(false)
-                .bind(now_ms)
-                .bind(now_ms)
-                .execute(&mut *c)
-                .await?;
+                // The columns in `bind_event!`'s order; the row it answers
+                // is not needed.
+                sqlx::query(UPSERT_EVENT_SQL)
+                    .bind(&ev.event_uid)
+                    .bind(calendar_id)
+                    .bind(account_id)
+                    .bind(&ev.event_id)
+                    .bind(&ev.summary)
+                    .bind(&ev.description)
+                    .bind(ev.start_ms)
+                    .bind(ev.end_ms)
+                    .bind(&ev.start_date)
+                    .bind(&ev.end_date)
+                    .bind(&ev.tzid)
+                    .bind(&ev.transparency)
+                    .bind(&ev.status)
+                    .bind(&ev.participation)
+                    .bind(&ev.body_json)
+                    .bind(false)
+                    .bind(now_ms)
+                    .bind(now_ms)
+                    .execute(&mut *c)
+                    .await?;
             }
             sqlx::query(
                 "INSERT INTO remote_resources (calendar_id, href, etag, prefix, event_ids_json) VALUES ($1, $2, $3, $4, $5) \

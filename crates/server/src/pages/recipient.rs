@@ -113,27 +113,33 @@ async fn page(
     if mode == "pick" {
         let found = evaluate(&state.availability, &spec.slot_query(state.now_ms(), &r.id)).await?;
         let today = state.now().to_zoned(zone.clone()).date();
+        // Hundreds of slots: each is turned into local time once, and the
+        // day's heading is written once per day.
+        let mut current: Option<jiff::civil::Date> = None;
         for a in found {
-            let date = a.start.to_zoned(zone.clone()).date();
-            let relative = if date == today {
-                "Today"
-            } else if today.tomorrow().is_ok_and(|t| t == date) {
-                "Tomorrow"
-            } else {
-                ""
-            };
-            let day = local_label(a.start, &zone, "%A %-d %B %Y");
+            let local = a.start.to_zoned(zone.clone());
+            let date = local.date();
             let slot = SlotView {
                 value: fmt_time(a.start),
-                label: local_label(a.start, &zone, "%H:%M"),
+                label: format!("{:02}:{:02}", local.hour(), local.minute()),
             };
             match days.last_mut() {
-                Some(d) if d.label == day => d.slots.push(slot),
-                _ => days.push(DayView {
-                    label: day,
-                    relative: relative.to_string(),
-                    slots: vec![slot],
-                }),
+                Some(d) if current == Some(date) => d.slots.push(slot),
+                _ => {
+                    let relative = if date == today {
+                        "Today"
+                    } else if today.tomorrow().is_ok_and(|t| t == date) {
+                        "Tomorrow"
+                    } else {
+                        ""
+                    };
+                    current = Some(date);
+                    days.push(DayView {
+                        label: local.strftime("%A %-d %B %Y").to_string(),
+                        relative: relative.to_string(),
+                        slots: vec![slot],
+                    });
+                }
             }
         }
     }
