@@ -312,6 +312,7 @@ pub async fn serve(
     let stop = tokio_util::sync::CancellationToken::new();
     let worker = tokio::spawn(notifications::run(state.clone(), stop.clone()));
     let syncer = tokio::spawn(sync::run(state.clone(), stop.clone()));
+    let checkpoints = tokio::spawn(checkpoint_log(state.db.clone(), stop.clone()));
     let svc = app(state);
     // `tap_io` also makes the peer address the connect info (ratelimit.rs).
     let listener =
@@ -326,5 +327,21 @@ pub async fn serve(
     stop.cancel();
     let _ = worker.await;
     let _ = syncer.await;
+    let _ = checkpoints.await;
     served
+}
+
+/// Checkpoints SQLite's write-ahead log in the background (see
+/// `Db::checkpoint`) until `stop`, and once more then.
+async fn checkpoint_log(db: convene_store::Db, stop: tokio_util::sync::CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tokio::time::sleep(convene_store::CHECKPOINT_EVERY) => {}
+        }
+        if let Err(e) = db.checkpoint().await {
+            tracing::warn!(error = %e, "checkpointing the database log failed");
+        }
+    }
+    let _ = db.checkpoint().await;
 }
