@@ -58,6 +58,9 @@ both!(
 async fn a_notification_is_fanned_out_once_and_the_loser_is_told_so(app: TestApp) {
     let c = app.client("Outbox").await;
     let other = app.replica_with(quiet).await;
+    // Each worker makes one pass as it starts; on a loaded machine that pass
+    // can come late and take the notification before the race below.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let n = NewNotification {
         id: convene_server::ids::new_id("ntf"),
         application_id: c.client_id.clone(),
