@@ -658,9 +658,8 @@ async fn book_sequence(
 /// checked, at the version the check saw; for a target that is not a
 /// participant (nothing was checked), as any event.
 async fn write_event(tx: &mut Tx, checked: &mut Checked, ev: &Event) -> Result<(), BookError> {
-    if checked.versions.contains_key(&ev.account_id) {
-        tx.insert_booked_event(ev, checked.version(&ev.account_id)?)
-            .await?;
+    if let Some(version) = checked.versions.get_mut(&ev.account_id) {
+        tx.insert_booked_event(ev, version).await?;
     } else {
         tx.upsert_event(ev).await?;
         tx.set_last_booked(&ev.account_id, ev.updated_ms).await?;
