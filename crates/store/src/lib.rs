@@ -39,9 +39,17 @@ pub use model::*;
 pub use packed::{BusyRuns, ID_SEP};
 pub use tx::Tx;
 
-/// The schema, one folder for both backends: every statement in it is
-/// written in the SQL both accept.
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
+/// The schema: `migrations/` holds what both backends accept, written once;
+/// `migrations-sqlite/` and `migrations-postgres/` hold the few statements
+/// whose dialects differ (triggers), under the same version numbers.
+static SHARED: sqlx::migrate::Migrator = sqlx::migrate!();
+static SQLITE_ONLY: sqlx::migrate::Migrator = sqlx::migrate!("./migrations-sqlite");
+static POSTGRES_ONLY: sqlx::migrate::Migrator = sqlx::migrate!("./migrations-postgres");
+
+/// One backend's migrations: the shared ones and its own, in version order.
+fn migrator(own: &sqlx::migrate::Migrator) -> sqlx::migrate::Migrator {
+    sqlx::migrate::Migrator::with_migrations(SHARED.iter().chain(own.iter()).cloned().collect())
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -138,7 +146,7 @@ impl Db {
                 .await?;
             // sqlx holds an advisory lock while it migrates PostgreSQL, so
             // replicas started together take turns.
-            MIGRATOR.run(&pool).await?;
+            migrator(&POSTGRES_ONLY).run(&pool).await?;
             Pool::Postgres(pool)
         } else {
             return Err(StoreError::BadUrl(url.to_string()));
@@ -206,9 +214,10 @@ fn sqlite_connections() -> u32 {
 /// loser has written nothing; running again sees the winner's work and goes
 /// on from there.
 async fn migrate_sqlite(pool: &SqlitePool, path: &str) -> Result<()> {
+    let migrator = migrator(&SQLITE_ONLY);
     let mut attempt = 0u32;
     loop {
-        match MIGRATOR.run(pool).await {
+        match migrator.run(pool).await {
             Ok(()) => return Ok(()),
             Err(e) if attempt < 20 => {
                 attempt += 1;

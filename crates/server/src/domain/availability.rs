@@ -287,11 +287,13 @@ async fn member_data(
     }
     let fetch_to = to.max(from + FETCH_SPAN_MS);
     let miss_ids: Vec<String> = missing.iter().map(|(id, _)| id.clone()).collect();
-    let new_busy = db.busy_packed(&miss_ids, from, fetch_to).await?;
-    let new_rules = db.rules_for(&miss_ids).await?;
-    let new_periods = db
-        .periods_for(&miss_ids, Some(from), Some(fetch_to))
-        .await?;
+    // Three reads at once: on SQLite each runs on a connection's own
+    // thread, so their hand-offs overlap.
+    let (new_busy, new_rules, new_periods) = tokio::try_join!(
+        db.busy_packed(&miss_ids, from, fetch_to),
+        db.rules_for(&miss_ids),
+        db.periods_for(&miss_ids, Some(from), Some(fetch_to)),
+    )?;
     let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
     if cache.len() + missing.len() > CACHE_ACCOUNTS {
         cache.clear();

@@ -750,3 +750,142 @@ async fn a_period_delete_reports_a_bad_value_in_the_unused_source(app: TestApp) 
         .await;
     assert_eq!(s, StatusCode::ACCEPTED, "{b}");
 }
+
+/// Busy time as `(account, calendar, start, end, event id)`, sorted.
+fn flat(runs: Vec<convene_store::BusyRuns>) -> Vec<(String, String, i64, i64, String)> {
+    let mut out = Vec::new();
+    for r in runs {
+        let ids: Vec<&str> = r.event_ids.split(convene_store::ID_SEP).collect();
+        assert_eq!(ids.len(), r.intervals.len(), "one id per interval: {r:?}");
+        assert!(
+            r.intervals.is_sorted_by_key(|i| i.0),
+            "each calendar's intervals come in start order: {r:?}"
+        );
+        for (&(s, e), id) in r.intervals.iter().zip(ids) {
+            out.push((
+                r.account_id.clone(),
+                r.calendar_id.clone(),
+                s,
+                e,
+                id.to_string(),
+            ));
+        }
+    }
+    out.sort();
+    out
+}
+
+// The packed busy time the availability engine reads (kept by triggers,
+// one row per account, calendar and day) holds exactly the busy events,
+// whatever writes them: inserts, moves across days (around 1970, where the
+// day number's truncation turns), changes of transparency, status or
+// participation, soft and hard deletes, ids that contain the separators.
+both!(packed_busy_time_is_what_the_events_say);
+async fn packed_busy_time_is_what_the_events_say(app: TestApp) {
+    use convene_store::{Calendar, Event, Tx};
+    use rand::{RngExt as _, SeedableRng as _};
+    const DAY: i64 = 86_400_000;
+    let c = app.client("ou").await;
+    let a = app.account(&c, "packed-a").await;
+    let b = app.account(&c, "packed-b").await;
+    let second = Calendar {
+        id: convene_server::ids::new_id("cal"),
+        account_id: a.sub.clone(),
+        profile_id: app.db.calendars(&a.sub).await.unwrap()[0]
+            .profile_id
+            .clone(),
+        name: "Second".into(),
+        color: None,
+        is_primary: false,
+    };
+    app.db.create_calendar(&second, 0).await.unwrap();
+    let calendars = [
+        (a.sub.clone(), a.calendar_id.clone()),
+        (a.sub.clone(), second.id.clone()),
+        (b.sub.clone(), b.calendar_id.clone()),
+    ];
+    let accounts = vec![a.sub.clone(), b.sub.clone()];
+    let mut names: Vec<String> = (0..20).map(|i| format!("e{i}")).collect();
+    names.extend(["has,comma", "sep\u{1f}in", "rs\u{1e}in"].map(String::from));
+    let mut rng = rand::rngs::StdRng::seed_from_u64(15);
+    let mut uids: Vec<String> = Vec::new();
+    let mut most = 0;
+    for step in 0..300 {
+        let (account, calendar) = calendars[rng.random_range(0..calendars.len())].clone();
+        let op = rng.random_range(0..12);
+        if op < 8 {
+            // Upsert by (calendar, event id); no id inserts a new event.
+            let event_id = (rng.random_range(0..10) > 0)
+                .then(|| names[rng.random_range(0..names.len())].clone());
+            let start = rng.random_range(-6 * DAY..6 * DAY) / 60_000 * 60_000;
+            let end = start + rng.random_range(1..4 * 24 * 4) * 15 * 60_000;
+            let pick = |rng: &mut rand::rngs::StdRng, busy: &str, other: &str| {
+                if rng.random_range(0..6) > 0 {
+                    busy
+                } else {
+                    other
+                }
+                .to_string()
+            };
+            let ev = Event {
+                event_uid: convene_server::ids::new_id("evt"),
+                calendar_id: calendar,
+                account_id: account,
+                event_id,
+                summary: "s".into(),
+                description: String::new(),
+                start_ms: start,
+                end_ms: end,
+                start_date: None,
+                end_date: None,
+                tzid: "Etc/UTC".into(),
+                transparency: pick(&mut rng, "opaque", "transparent"),
+                status: pick(&mut rng, "confirmed", "cancelled"),
+                participation: pick(&mut rng, "accepted", "declined"),
+                body_json: "{}".into(),
+                deleted: false,
+                created_ms: step,
+                updated_ms: step,
+            };
+            let row = app
+                .db
+                .write(async |tx: &mut Tx| tx.upsert_event(&ev).await)
+                .await
+                .unwrap();
+            uids.push(row.event_uid);
+        } else if op < 10 {
+            let id = &names[rng.random_range(0..names.len())];
+            app.db
+                .delete_event(&account, &calendar, id, false, step)
+                .await
+                .unwrap();
+        } else if op < 11 && !uids.is_empty() {
+            let uid = uids.swap_remove(rng.random_range(0..uids.len()));
+            let q = "DELETE FROM events WHERE event_uid = $1";
+            match app.db.pool() {
+                convene_store::Pool::Sqlite(p) => {
+                    sqlx::query(q).bind(&uid).execute(p).await.unwrap();
+                }
+                convene_store::Pool::Postgres(p) => {
+                    sqlx::query(q).bind(&uid).execute(p).await.unwrap();
+                }
+            }
+        } else if rng.random_range(0..4) == 0 {
+            let cals = [calendar];
+            app.db
+                .write(async |tx: &mut Tx| tx.delete_events(&account, Some(&cals), step).await)
+                .await
+                .unwrap();
+        }
+        for (from, to) in [(-7 * DAY, 7 * DAY), (-DAY / 2, DAY / 2), (2 * DAY, 3 * DAY)] {
+            let packed = flat(app.db.busy_packed(&accounts, from, to).await.unwrap());
+            let truth = flat(app.db.busy_from_events(&accounts, from, to).await.unwrap());
+            assert_eq!(packed, truth, "step {step}, window [{from}, {to})");
+            most = most.max(truth.len());
+        }
+    }
+    assert!(
+        most > 15,
+        "the writes made busy time to compare: at most {most}"
+    );
+}
