@@ -10,7 +10,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::both;
-use crate::helpers::{Client, TestApp, test_python, unused_addr};
+use crate::helpers::{Client, TempDir, TestApp, test_python, unused_addr};
 
 const REDIRECT: &str = "https://app.example.com/oauth/callback";
 
@@ -18,7 +18,7 @@ const REDIRECT: &str = "https://app.example.com/oauth/callback";
 pub struct DavServer {
     child: Child,
     pub base: String,
-    _dir: PathBuf,
+    _dir: TempDir,
     cmd: Option<(PathBuf, String)>,
 }
 
@@ -42,15 +42,6 @@ impl Drop for DavServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn temp_dir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "convene-{tag}-{}",
-        convene_server::ids::new_id("d")
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 async fn wait_up(base: &str) {
@@ -87,7 +78,7 @@ fn radicale_process(dir: &std::path::Path, addr: &str) -> Child {
 
 /// Radicale with one user, `alice` / `secret`.
 pub async fn radicale() -> DavServer {
-    let dir = temp_dir("radicale");
+    let dir = TempDir::new("radicale");
     std::fs::write(dir.join("users"), "alice:secret\n").unwrap();
     let addr = unused_addr();
     let child = radicale_process(&dir, &addr);
@@ -96,14 +87,14 @@ pub async fn radicale() -> DavServer {
     DavServer {
         child,
         base,
-        cmd: Some((dir.clone(), addr)),
+        cmd: Some((dir.to_path_buf(), addr)),
         _dir: dir,
     }
 }
 
 /// Xandikos (no authentication; it serves one principal, `/user/`).
 pub async fn xandikos() -> DavServer {
-    let dir = temp_dir("xandikos");
+    let dir = TempDir::new("xandikos");
     let addr = unused_addr();
     let (host, port) = addr.rsplit_once(':').unwrap();
     let child = Command::new(test_python())

@@ -87,6 +87,9 @@ pub struct TestApp {
     /// The configuration the server runs with.
     pub cfg: std::sync::Arc<Config>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    /// The SQLite database's folder, shared with replicas: removed when the
+    /// last one holding it is dropped (hold a clone to restart on it).
+    pub dir: Option<std::sync::Arc<TempDir>>,
 }
 
 impl Drop for TestApp {
@@ -94,6 +97,43 @@ impl Drop for TestApp {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+    }
+}
+
+/// A folder under the system's temporary one, removed with what it holds
+/// when dropped: test runs leave nothing behind.
+pub struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let d = std::env::temp_dir().join(format!("convene-{tag}-{}", random_name()));
+        std::fs::create_dir_all(&d).unwrap();
+        TempDir(d)
+    }
+}
+
+impl std::ops::Deref for TempDir {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl AsRef<std::path::Path> for TempDir {
+    fn as_ref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for TempDir {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.0.as_os_str()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -129,22 +169,19 @@ impl TestApp {
 
     /// A second Convene on the same database with the same instance key.
     pub async fn replica(&self) -> TestApp {
-        Self::start(
-            Backend::Url(self.db_url.clone()),
-            Some(self.links.clone()),
-            |_| {},
-        )
-        .await
+        self.replica_with(|_| {}).await
     }
 
     /// A replica with a configuration tweak.
     pub async fn replica_with(&self, tweak: impl FnOnce(&mut Config)) -> TestApp {
-        Self::start(
+        let mut app = Self::start(
             Backend::Url(self.db_url.clone()),
             Some(self.links.clone()),
             tweak,
         )
-        .await
+        .await;
+        app.dir = self.dir.clone();
+        app
     }
 
     pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
@@ -159,11 +196,14 @@ impl TestApp {
         tweak: impl FnOnce(&mut Config),
     ) -> TestApp {
         convene_server::notifications::install_tls();
+        let mut dir = None;
         let url = match backend {
             Backend::Url(u) => u,
             Backend::Sqlite => {
-                let path = std::env::temp_dir().join(format!("convene-{}.db", random_name()));
-                format!("sqlite://{}", path.display())
+                let d = TempDir::new("t");
+                let url = format!("sqlite://{}", d.join("convene.db").display());
+                dir = Some(std::sync::Arc::new(d));
+                url
             }
             Backend::Postgres(admin) => {
                 use sqlx::Connection as _;
@@ -219,6 +259,7 @@ impl TestApp {
             http: reqwest::Client::new(),
             cfg,
             shutdown: Some(tx),
+            dir,
         }
     }
 

@@ -40,16 +40,7 @@ struct Sink {
     _proc: Proc,
     // Held open: the server must never write into a closed pipe.
     _stdout: std::process::ChildStdout,
-    dir: PathBuf,
-}
-
-fn temp_dir(what: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "convene-{what}-{}",
-        convene_server::ids::new_id("t").to_lowercase()
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    dir: TempDir,
 }
 
 impl Sink {
@@ -57,7 +48,7 @@ impl Sink {
     fn start(app: &TestApp) -> Sink {
         let url = app.cfg.smtp_url.clone().expect("the app sends mail");
         let port = url.rsplit(':').next().unwrap().to_string();
-        let dir = temp_dir("mail");
+        let dir = TempDir::new("mail");
         let mut child = Command::new(test_python())
             .arg(mail_dir().join("smtp_sink.py"))
             .arg(&port)
@@ -469,7 +460,7 @@ async fn a_booking_mails_invitations_a_move_updates_them_a_cancel_withdraws_them
 /// for the test (`radicale` or `xandikos`) and reads it back: the server
 /// accepts it as it is.
 async fn import_into(server: &str, ics: &str, uid: &str) {
-    let dir = temp_dir(server);
+    let dir = TempDir::new(server);
     let addr = unused_addr();
     let (host, port) = addr.split_once(':').unwrap();
     let mut cmd = Command::new(test_python());

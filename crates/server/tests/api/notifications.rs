@@ -297,7 +297,7 @@ async fn a_restart_loses_nothing(app: TestApp) {
     }
     assert!(tried, "the first process attempted and failed");
     // Convene stops; the receiver comes up; a new Convene process starts.
-    let db_url = app.db_url.clone();
+    let (db_url, _keep) = (app.db_url.clone(), app.dir.clone());
     drop(app);
     tokio::time::sleep(Duration::from_millis(100)).await;
     let rx = Receiver::start_at(&addr, 0).await;
