@@ -368,6 +368,28 @@ impl Tx {
         expect_one(n)
     }
 
+    /// [`Tx::update_request`] that also answers whether the request's
+    /// application has a webhook, read in the same statement: a booking
+    /// skips the notification row that no one would be sent.
+    pub async fn update_request_watched(&mut self, next: &Request, read: &Request) -> Result<bool> {
+        let watched: Option<bool> = in_tx!(self, |c| {
+            sqlx::query_scalar(
+            "UPDATE scheduling_requests SET state = $1, booking_json = $2, history_json = $3, updated_ms = $4 WHERE id = $5 AND state = $6 AND updated_ms = $7 \
+             RETURNING coalesce((SELECT a.webhook_url IS NOT NULL FROM applications a WHERE a.id = scheduling_requests.application_id), FALSE)",
+        )
+        .bind(next.state.as_str())
+        .bind(&next.booking_json)
+        .bind(&next.history_json)
+        .bind(next.updated_ms)
+        .bind(&next.id)
+        .bind(read.state.as_str())
+        .bind(read.updated_ms)
+        .fetch_optional(&mut *c)
+        .await?
+        });
+        watched.ok_or(StoreError::Conflict("state changed concurrently"))
+    }
+
     /// Remembers when an account was last booked (round-robin picks the
     /// least recently booked member).
     pub async fn set_last_booked(&mut self, account_id: &str, now_ms: i64) -> Result<()> {

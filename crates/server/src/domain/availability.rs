@@ -99,6 +99,10 @@ pub struct QuerySpec {
 
 /// What availability is computed from, for one account, as of a version.
 struct Cached {
+    /// The account's row at `version` (a booking picks by `last_booked_ms`).
+    account: Account,
+    /// When this process last read the row and found it at `version`.
+    read_at: std::time::Instant,
     version: i64,
     from_ms: i64,
     to_ms: i64,
@@ -138,6 +142,10 @@ impl std::fmt::Debug for Cached {
     }
 }
 
+/// How recently a member's row must have been read for a booking to decide
+/// on the cached copy ([`Availability::recent_accounts`]).
+const RECENT: std::time::Duration = std::time::Duration::from_secs(2);
+
 impl Availability {
     pub fn new(db: Db, metrics: crate::metrics::Metrics) -> Self {
         Availability {
@@ -149,6 +157,23 @@ impl Availability {
 }
 
 impl Availability {
+    /// The members' accounts as this process read them within the last
+    /// [`RECENT`] (the recipient's page, just before a pick, reads them), or
+    /// `None` if any was not. A booking may decide on these without reading
+    /// them again: its compare-and-set on each chosen member's version
+    /// fails if the member changed since, and the booking then reads and
+    /// decides again. A stale copy costs a retry, never a double booking.
+    pub fn recent_accounts(&self, ids: &[String]) -> Option<Vec<Account>> {
+        let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        ids.iter()
+            .map(|id| {
+                let c = cache.get(id)?;
+                (c.read_at.elapsed() < RECENT && c.account.availability_version == c.version)
+                    .then(|| c.account.clone())
+            })
+            .collect()
+    }
+
     /// Tells the cache about a booking this process has just committed:
     /// `account`'s version moved from exactly `from_version` to the next by
     /// adding one busy event (`event_id`, `interval`) to `calendar_id` and
@@ -163,6 +188,7 @@ impl Availability {
         calendar_id: &str,
         interval: Interval,
         event_id: &str,
+        booked_ms: i64,
     ) {
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         let Some(c) = cache.get_mut(account) else {
@@ -203,6 +229,8 @@ impl Availability {
             c.busy = Arc::new(busy);
         }
         c.version = from_version + 1;
+        c.account.availability_version = c.version;
+        c.account.last_booked_ms = Some(booked_ms);
     }
 }
 
@@ -260,25 +288,31 @@ async fn member_data(
     to: i64,
 ) -> Result<HashMap<String, MemberData>, ApiError> {
     let read;
-    let accounts = if !known.is_empty() && ids.iter().all(|id| known.iter().any(|a| &a.id == id)) {
-        known
-    } else {
+    let read_now = known.is_empty() || !ids.iter().all(|id| known.iter().any(|a| &a.id == id));
+    let accounts = if read_now {
         read = db.accounts(ids).await?;
         &read
+    } else {
+        known
     };
+    let now = std::time::Instant::now();
     let mut out: HashMap<String, MemberData> = HashMap::new();
-    let mut missing: Vec<(String, i64)> = Vec::new();
+    let mut missing: Vec<&Account> = Vec::new();
     {
-        let cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
         for a in accounts {
-            match cache.get(&a.id) {
+            match cache.get_mut(&a.id) {
                 Some(c) if fresh(c, a.availability_version, from, to) => {
+                    if read_now {
+                        c.account = a.clone();
+                        c.read_at = now;
+                    }
                     out.insert(
                         a.id.clone(),
                         (c.busy.clone(), c.rules.clone(), c.periods.clone()),
                     );
                 }
-                _ => missing.push((a.id.clone(), a.availability_version)),
+                _ => missing.push(a),
             }
         }
     }
@@ -286,7 +320,7 @@ async fn member_data(
         return Ok(out);
     }
     let fetch_to = to.max(from + FETCH_SPAN_MS);
-    let miss_ids: Vec<String> = missing.iter().map(|(id, _)| id.clone()).collect();
+    let miss_ids: Vec<String> = missing.iter().map(|a| a.id.clone()).collect();
     // Three reads at once: on SQLite each runs on a connection's own
     // thread, so their hand-offs overlap.
     let (new_busy, new_rules, new_periods) = tokio::try_join!(
@@ -312,9 +346,17 @@ async fn member_data(
             .or_default()
             .push((b.calendar_id, runs, b.event_ids));
     }
-    for (id, version) in missing {
+    for a in missing {
+        let id = a.id.clone();
         let entry = Cached {
-            version,
+            account: a.clone(),
+            // A row the caller passed in was read by the caller, not now.
+            read_at: if read_now {
+                now
+            } else {
+                now.checked_sub(RECENT).unwrap_or(now)
+            },
+            version: a.availability_version,
             from_ms: from,
             to_ms: fetch_to,
             busy: Arc::new(Busy {

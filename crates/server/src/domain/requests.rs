@@ -678,11 +678,14 @@ async fn transition(
             for m in remove_events_of {
                 tx.delete_booking_events(m, &r.id, now).await?;
             }
-            tx.update_request(&next, r).await?;
+            let watched = tx.update_request_watched(&next, r).await?;
             for d in &mails {
                 tx.insert_delivery(d).await?;
             }
-            tx.insert_notification(&note).await
+            if watched {
+                tx.insert_notification(&note).await?;
+            }
+            Ok(())
         })
         .await;
     written.map_err(|e| match e {
@@ -988,8 +991,18 @@ pub async fn book(
     let calendars: Vec<convene_store::Calendar> =
         primaries.into_iter().map(|p| p.calendar).collect();
     let mut cur = r.clone();
-    for _ in 0..BOOK_TRIES {
-        match book_once(state, &spec, &cur, &calendars, start, picked_in).await {
+    for attempt in 0..BOOK_TRIES {
+        match book_once(
+            state,
+            &spec,
+            &cur,
+            &calendars,
+            start,
+            picked_in,
+            attempt == 0,
+        )
+        .await
+        {
             Ok(done) => return Ok(done),
             Err(Attempt::Failed(e)) => return Err(e),
             Err(Attempt::Stale) => {
@@ -1013,13 +1026,22 @@ async fn book_once(
     calendars: &[convene_store::Calendar],
     start: Timestamp,
     picked_in: Option<&str>,
+    first: bool,
 ) -> Result<Request, Attempt> {
     if !matches!(cur.state.as_str(), "pending" | "pending_rescheduling") {
         return Err(BookError::NotOpen(cur.state.to_string()).into());
     }
     let id = &cur.id;
     let members = spec.members();
-    let accounts = state.db.accounts(&members).await?;
+    // A first try decides on the members as the recipient's page just read
+    // them, if it did; a retry (something changed) reads them.
+    let recent = first
+        .then(|| state.availability.recent_accounts(&members))
+        .flatten();
+    let accounts = match recent {
+        Some(a) => a,
+        None => state.db.accounts(&members).await?,
+    };
     let now = state.now_ms();
     let groups: Vec<GroupDef> = std::iter::once(&spec.host)
         .chain(&spec.collaborator_groups)
@@ -1134,11 +1156,13 @@ async fn book_once(
                 tx.insert_booked_event(ev, checked.version(&ev.account_id)?)
                     .await?;
             }
-            tx.update_request(&next, cur).await?;
+            let watched = tx.update_request_watched(&next, cur).await?;
             for d in &mails {
                 tx.insert_delivery(d).await?;
             }
-            tx.insert_notification(&note).await?;
+            if watched {
+                tx.insert_notification(&note).await?;
+            }
             Ok(())
         })
         .await?;
@@ -1150,7 +1174,7 @@ async fn book_once(
             if let Some(v) = checked_at.get(&ev.account_id) {
                 state
                     .availability
-                    .booked(&ev.account_id, *v, &ev.calendar_id, interval, id);
+                    .booked(&ev.account_id, *v, &ev.calendar_id, interval, id, now);
             }
         }
     }

@@ -18,7 +18,15 @@ struct World {
     pool: Vec<Acct>,
 }
 
+/// A host and a pool of three, in an application with a webhook (to an
+/// address nobody answers), so that notifications are recorded.
 async fn world(app: &TestApp) -> World {
+    let w = world_without_webhook(app).await;
+    set_webhook(app, &w.c, &format!("http://{}/hook", unused_addr())).await;
+    w
+}
+
+async fn world_without_webhook(app: &TestApp) -> World {
     let c = app.client("Acme").await;
     let host = app.account(&c, "doc").await;
     workday(app, &host).await;
@@ -537,6 +545,48 @@ async fn recipient_picks_books_reschedules_and_cancels(app: TestApp) {
 fn close_window(app: &TestApp) {
     app.clock
         .advance(std::time::Duration::from_secs(8 * 24 * 3600));
+}
+
+// An application without a webhook would be sent nothing: its bookings
+// and cancellations write no notification; once it has one, they do.
+both!(a_request_no_webhook_hears_of_records_no_notification);
+async fn a_request_no_webhook_hears_of_records_no_notification(app: TestApp) {
+    let w = world_without_webhook(&app).await;
+    let sub = template(&app, &w, json!({})).await;
+    let cancel = async |id: &str| {
+        let (s, _) = app
+            .call(
+                Method::POST,
+                "/v1/scheduling_requests/cancel",
+                Some(&w.c.client_secret),
+                Some(json!({"scheduling_request_id": id})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED);
+    };
+    let mut ids = Vec::new();
+    for webhook in [false, true] {
+        if webhook {
+            set_webhook(&app, &w.c, &format!("http://{}/hook", unused_addr())).await;
+        }
+        let r = create_request(&app, &w, &sub).await;
+        let id = r["scheduling_request_id"].as_str().unwrap().to_string();
+        let url = r["primary_select_url"].as_str().unwrap().to_string();
+        let (_, html) = get_page(&app, &url).await;
+        let slot = slots_in(&html)[0].clone();
+        let (s, _) = post_form(&app, &url, &format!("slot={slot}")).await;
+        assert_eq!(s, StatusCode::OK);
+        cancel(&id).await;
+        ids.push(id);
+    }
+    assert_eq!(recorded(&app, &ids[0]).await, Vec::<String>::new());
+    assert_eq!(
+        recorded(&app, &ids[1]).await,
+        vec![
+            "scheduling_request_time_chosen",
+            "scheduling_request_cancelled"
+        ]
+    );
 }
 
 async fn recorded(app: &TestApp, id: &str) -> Vec<String> {
