@@ -25,7 +25,7 @@ CREATE TABLE busy_days (
 CREATE INDEX busy_days_read ON busy_days (account_id, day, max_end_ms);
 
 CREATE FUNCTION convene_busy_entry(e events) RETURNS text LANGUAGE sql IMMUTABLE AS $$
-    SELECT chr(30) || e.start_ms || ',' || e.end_ms || ',' || e.event_uid || ',' ||
+    SELECT chr(30) || e.start_ms || ',' || e.end_ms || ',' ||
         CASE WHEN e.event_id IS NULL OR strpos(e.event_id, chr(30)) > 0 OR strpos(e.event_id, chr(31)) > 0 THEN '' ELSE e.event_id END || chr(31)
 $$;
 
@@ -34,6 +34,8 @@ CREATE FUNCTION convene_busy_event(e events) RETURNS boolean LANGUAGE sql IMMUTA
 $$;
 
 CREATE FUNCTION convene_busy_days() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    old_entry text;
 BEGIN
     IF TG_OP = 'DELETE' THEN
         PERFORM 1 FROM accounts WHERE id = OLD.account_id FOR NO KEY UPDATE;
@@ -41,8 +43,11 @@ BEGIN
         PERFORM 1 FROM accounts WHERE id = NEW.account_id FOR NO KEY UPDATE;
     END IF;
     IF TG_OP <> 'INSERT' AND convene_busy_event(OLD) THEN
-        UPDATE busy_days SET spans = replace(spans, convene_busy_entry(OLD), '')
-        WHERE account_id = OLD.account_id AND calendar_id = OLD.calendar_id AND day = OLD.start_ms / 86400000;
+        old_entry := convene_busy_entry(OLD);
+        UPDATE busy_days
+        SET spans = substr(spans, 1, strpos(spans, old_entry) - 1) || substr(spans, strpos(spans, old_entry) + length(old_entry))
+        WHERE account_id = OLD.account_id AND calendar_id = OLD.calendar_id AND day = OLD.start_ms / 86400000
+          AND strpos(spans, old_entry) > 0;
     END IF;
     IF TG_OP <> 'DELETE' AND convene_busy_event(NEW) THEN
         INSERT INTO busy_days AS b (account_id, calendar_id, day, max_end_ms, spans)
@@ -59,9 +64,9 @@ CREATE TRIGGER events_busy_days_insert AFTER INSERT ON events
 -- Only a change of what the entry holds, or of whether the event is busy,
 -- touches busy_days: the events upsert sets every column.
 CREATE TRIGGER events_busy_days_update AFTER UPDATE ON events FOR EACH ROW
-    WHEN ((OLD.account_id, OLD.calendar_id, OLD.event_id, OLD.event_uid, OLD.start_ms, OLD.end_ms,
+    WHEN ((OLD.account_id, OLD.calendar_id, OLD.event_id, OLD.start_ms, OLD.end_ms,
            OLD.deleted, OLD.transparency, OLD.status, OLD.participation)
-       IS DISTINCT FROM (NEW.account_id, NEW.calendar_id, NEW.event_id, NEW.event_uid, NEW.start_ms, NEW.end_ms,
+       IS DISTINCT FROM (NEW.account_id, NEW.calendar_id, NEW.event_id, NEW.start_ms, NEW.end_ms,
            NEW.deleted, NEW.transparency, NEW.status, NEW.participation))
     EXECUTE FUNCTION convene_busy_days();
 CREATE TRIGGER events_busy_days_delete AFTER DELETE ON events

@@ -10,13 +10,14 @@
 -- statements: the two dialects write triggers differently.
 --
 -- `spans` is the concatenation of one entry per event, in no particular
--- order: char(30) start_ms ',' end_ms ',' event_uid ',' event_id char(31).
--- An event_id containing either control character is written empty, so it
--- cannot be matched by a query that leaves an event out: it stays busy.
--- The uid (ours, `evt_` + hex) makes each entry unique, so an update or
--- delete removes exactly its own entry with replace(). `max_end_ms` is at
--- least the largest end among the entries (it never shrinks), so the read
--- finds an event that starts on an earlier day and ends in the window.
+-- order: char(30) start_ms ',' end_ms ',' event_id char(31). An event_id
+-- containing either control character is written empty, so it cannot be
+-- matched by a query that leaves an event out: it stays busy. An update or
+-- delete removes the first entry equal to the old one: the delimiters make
+-- it match whole entries only, and equal entries (events without an id at
+-- the same times) are interchangeable. `max_end_ms` is at least the largest
+-- end among the entries (it never shrinks), so the read finds an event that
+-- starts on an earlier day and ends in the window.
 CREATE TABLE busy_days (
     account_id  TEXT NOT NULL,
     calendar_id TEXT NOT NULL,
@@ -32,7 +33,7 @@ WHEN NEW.deleted = FALSE AND NEW.transparency = 'opaque' AND NEW.status <> 'canc
 BEGIN
     INSERT INTO busy_days (account_id, calendar_id, day, max_end_ms, spans)
     VALUES (NEW.account_id, NEW.calendar_id, NEW.start_ms / 86400000, NEW.end_ms,
-        char(30) || NEW.start_ms || ',' || NEW.end_ms || ',' || NEW.event_uid || ',' ||
+        char(30) || NEW.start_ms || ',' || NEW.end_ms || ',' ||
         CASE WHEN NEW.event_id IS NULL OR instr(NEW.event_id, char(30)) > 0 OR instr(NEW.event_id, char(31)) > 0 THEN '' ELSE NEW.event_id END || char(31))
     ON CONFLICT (account_id, calendar_id, day) DO UPDATE
         SET spans = spans || excluded.spans, max_end_ms = max(max_end_ms, excluded.max_end_ms);
@@ -42,19 +43,20 @@ END;
 -- touches busy_days: the events upsert sets every column.
 CREATE TRIGGER events_busy_days_update AFTER UPDATE ON events
 WHEN OLD.account_id IS NOT NEW.account_id OR OLD.calendar_id IS NOT NEW.calendar_id
-  OR OLD.event_id IS NOT NEW.event_id OR OLD.event_uid IS NOT NEW.event_uid
+  OR OLD.event_id IS NOT NEW.event_id
   OR OLD.start_ms IS NOT NEW.start_ms OR OLD.end_ms IS NOT NEW.end_ms
   OR OLD.deleted IS NOT NEW.deleted OR OLD.transparency IS NOT NEW.transparency
   OR OLD.status IS NOT NEW.status OR OLD.participation IS NOT NEW.participation
 BEGIN
-    UPDATE busy_days SET spans = replace(spans,
-        char(30) || OLD.start_ms || ',' || OLD.end_ms || ',' || OLD.event_uid || ',' ||
-        CASE WHEN OLD.event_id IS NULL OR instr(OLD.event_id, char(30)) > 0 OR instr(OLD.event_id, char(31)) > 0 THEN '' ELSE OLD.event_id END || char(31), '')
+    UPDATE busy_days SET spans = substr(spans, 1, instr(spans, old.entry) - 1) || substr(spans, instr(spans, old.entry) + length(old.entry))
+    FROM (SELECT char(30) || OLD.start_ms || ',' || OLD.end_ms || ',' ||
+        CASE WHEN OLD.event_id IS NULL OR instr(OLD.event_id, char(30)) > 0 OR instr(OLD.event_id, char(31)) > 0 THEN '' ELSE OLD.event_id END || char(31) AS entry) AS old
     WHERE account_id = OLD.account_id AND calendar_id = OLD.calendar_id AND day = OLD.start_ms / 86400000
+      AND instr(spans, old.entry) > 0
       AND OLD.deleted = FALSE AND OLD.transparency = 'opaque' AND OLD.status <> 'cancelled' AND OLD.participation <> 'declined';
     INSERT INTO busy_days (account_id, calendar_id, day, max_end_ms, spans)
     SELECT NEW.account_id, NEW.calendar_id, NEW.start_ms / 86400000, NEW.end_ms,
-        char(30) || NEW.start_ms || ',' || NEW.end_ms || ',' || NEW.event_uid || ',' ||
+        char(30) || NEW.start_ms || ',' || NEW.end_ms || ',' ||
         CASE WHEN NEW.event_id IS NULL OR instr(NEW.event_id, char(30)) > 0 OR instr(NEW.event_id, char(31)) > 0 THEN '' ELSE NEW.event_id END || char(31)
     WHERE NEW.deleted = FALSE AND NEW.transparency = 'opaque' AND NEW.status <> 'cancelled' AND NEW.participation <> 'declined'
     ON CONFLICT (account_id, calendar_id, day) DO UPDATE
@@ -64,16 +66,17 @@ END;
 CREATE TRIGGER events_busy_days_delete AFTER DELETE ON events
 WHEN OLD.deleted = FALSE AND OLD.transparency = 'opaque' AND OLD.status <> 'cancelled' AND OLD.participation <> 'declined'
 BEGIN
-    UPDATE busy_days SET spans = replace(spans,
-        char(30) || OLD.start_ms || ',' || OLD.end_ms || ',' || OLD.event_uid || ',' ||
-        CASE WHEN OLD.event_id IS NULL OR instr(OLD.event_id, char(30)) > 0 OR instr(OLD.event_id, char(31)) > 0 THEN '' ELSE OLD.event_id END || char(31), '')
-    WHERE account_id = OLD.account_id AND calendar_id = OLD.calendar_id AND day = OLD.start_ms / 86400000;
+    UPDATE busy_days SET spans = substr(spans, 1, instr(spans, old.entry) - 1) || substr(spans, instr(spans, old.entry) + length(old.entry))
+    FROM (SELECT char(30) || OLD.start_ms || ',' || OLD.end_ms || ',' ||
+        CASE WHEN OLD.event_id IS NULL OR instr(OLD.event_id, char(30)) > 0 OR instr(OLD.event_id, char(31)) > 0 THEN '' ELSE OLD.event_id END || char(31) AS entry) AS old
+    WHERE account_id = OLD.account_id AND calendar_id = OLD.calendar_id AND day = OLD.start_ms / 86400000
+      AND instr(spans, old.entry) > 0;
 END;
 
 -- The events already stored.
 INSERT INTO busy_days (account_id, calendar_id, day, max_end_ms, spans)
 SELECT account_id, calendar_id, start_ms / 86400000, max(end_ms), group_concat(
-        char(30) || start_ms || ',' || end_ms || ',' || event_uid || ',' ||
+        char(30) || start_ms || ',' || end_ms || ',' ||
         CASE WHEN event_id IS NULL OR instr(event_id, char(30)) > 0 OR instr(event_id, char(31)) > 0 THEN '' ELSE event_id END || char(31), '')
 FROM events
 WHERE deleted = FALSE AND transparency = 'opaque' AND status <> 'cancelled' AND participation <> 'declined'

@@ -861,15 +861,7 @@ async fn packed_busy_time_is_what_the_events_say(app: TestApp) {
                 .unwrap();
         } else if op < 11 && !uids.is_empty() {
             let uid = uids.swap_remove(rng.random_range(0..uids.len()));
-            let q = "DELETE FROM events WHERE event_uid = $1";
-            match app.db.pool() {
-                convene_store::Pool::Sqlite(p) => {
-                    sqlx::query(q).bind(&uid).execute(p).await.unwrap();
-                }
-                convene_store::Pool::Postgres(p) => {
-                    sqlx::query(q).bind(&uid).execute(p).await.unwrap();
-                }
-            }
+            hard_delete(&app, &uid).await;
         } else if rng.random_range(0..4) == 0 {
             let cals = [calendar];
             app.db
@@ -888,4 +880,62 @@ async fn packed_busy_time_is_what_the_events_say(app: TestApp) {
         most > 15,
         "the writes made busy time to compare: at most {most}"
     );
+    // Equal entries (no id, same times): removing one leaves the other.
+    let twin = |uid: &str| Event {
+        event_uid: uid.to_string(),
+        calendar_id: b.calendar_id.clone(),
+        account_id: b.sub.clone(),
+        event_id: None,
+        summary: "twin".into(),
+        description: String::new(),
+        start_ms: DAY,
+        end_ms: DAY + 3_600_000,
+        start_date: None,
+        end_date: None,
+        tzid: "Etc/UTC".into(),
+        transparency: "opaque".into(),
+        status: "confirmed".into(),
+        participation: "accepted".into(),
+        body_json: "{}".into(),
+        deleted: false,
+        created_ms: 0,
+        updated_ms: 0,
+    };
+    for uid in ["evt_twin1", "evt_twin2"] {
+        let t = twin(uid);
+        app.db
+            .write(async |tx: &mut Tx| tx.upsert_event(&t).await)
+            .await
+            .unwrap();
+    }
+    let only_b = vec![b.sub.clone()];
+    let twins = async || {
+        let packed = flat(app.db.busy_packed(&only_b, DAY, 2 * DAY).await.unwrap());
+        let truth = flat(
+            app.db
+                .busy_from_events(&only_b, DAY, 2 * DAY)
+                .await
+                .unwrap(),
+        );
+        assert_eq!(packed, truth);
+        packed
+            .iter()
+            .filter(|e| (e.2, e.3) == (DAY, DAY + 3_600_000))
+            .count()
+    };
+    assert_eq!(twins().await, 2);
+    hard_delete(&app, "evt_twin2").await;
+    assert_eq!(twins().await, 1, "one twin gone, the other still busy");
+}
+
+async fn hard_delete(app: &TestApp, uid: &str) {
+    let q = "DELETE FROM events WHERE event_uid = $1";
+    match app.db.pool() {
+        convene_store::Pool::Sqlite(p) => {
+            sqlx::query(q).bind(uid).execute(p).await.unwrap();
+        }
+        convene_store::Pool::Postgres(p) => {
+            sqlx::query(q).bind(uid).execute(p).await.unwrap();
+        }
+    }
 }
