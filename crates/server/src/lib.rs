@@ -109,6 +109,9 @@ pub struct AppState {
     pub availability: domain::availability::Availability,
     /// Client secrets recognised lately (see `auth::SECRET_CACHE_TTL`).
     pub secrets: auth::SecretCache,
+    /// Requests this replica just showed their recipients (see
+    /// `pages::recipient::ShownLately`).
+    pub shown: pages::recipient::ShownLately,
     /// What time it is for this replica's rules (tests move it).
     pub clock: Clock,
     /// What `GET /metrics` reports.
@@ -163,6 +166,7 @@ impl AppState {
             links,
             rate: Default::default(),
             secrets: Default::default(),
+            shown: Default::default(),
             clock: Clock::default(),
         }
     }

@@ -83,12 +83,11 @@ async fn link_page(
     token: axum::extract::Path<String>,
     q: crate::http::QueryInput,
 ) -> Response {
-    match recipient::load(&state, &token).await {
-        Ok(Some(r)) => recipient::show(&state, r, &q.0).await,
-        Ok(None) => rts::show(&state, &token, &q.0)
+    match recipient::load_and_show(&state, &token, &q.0).await {
+        Some(page) => page,
+        None => rts::show(&state, &token, &q.0)
             .await
             .unwrap_or_else(recipient::missing),
-        Err(e) => recipient::error_page(e),
     }
 }
 
@@ -98,12 +97,11 @@ async fn link_submit(
     token: axum::extract::Path<String>,
     form: crate::http::Body,
 ) -> Response {
-    match recipient::load(&state, &token).await {
-        Ok(Some(r)) => recipient::submit(&state, r, &form.0).await,
-        Ok(None) => rts::submit(&state, &token, &form.0)
+    match recipient::load_and_submit(&state, &token, &form.0).await {
+        Some(page) => page,
+        None => rts::submit(&state, &token, &form.0)
             .await
             .unwrap_or_else(recipient::missing),
-        Err(e) => recipient::error_page(e),
     }
 }
 

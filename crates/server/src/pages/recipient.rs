@@ -3,6 +3,10 @@
 //! confirm / reschedule / decline flows. A plain HTML form: the chosen
 //! slot is posted back as `slot=YYYY-MM-DDTHH:MM:SSZ`.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
 use askama::Template;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -227,6 +231,76 @@ pub(super) async fn load(state: &AppState, token: &str) -> Result<Option<Request
         Some(r) => Ok(Some(refresh(state, r).await?)),
         None => Ok(None),
     }
+}
+
+/// How long a request shown on its page stands in for reading it again.
+const SHOWN_FOR: std::time::Duration = std::time::Duration::from_secs(2);
+/// Shown requests kept at most; past it, older ones are dropped.
+const SHOWN_MAX: usize = 4096;
+
+/// Requests this replica has just shown on their recipient's page, by the
+/// digest of their link token. The pick that usually follows within
+/// [`SHOWN_FOR`] decides on that copy instead of reading the request again:
+/// the booking's compare-and-set on the request's state and `updated_ms`
+/// fails if it changed meanwhile, and the booking then reads it and decides
+/// again. A stale copy costs a retry, never a wrong booking.
+#[derive(Clone, Debug, Default)]
+pub struct ShownLately(Arc<Mutex<HashMap<String, (Request, Instant)>>>);
+
+impl ShownLately {
+    fn remember(&self, token: &str, r: &Request) {
+        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if m.len() >= SHOWN_MAX {
+            m.retain(|_, (_, at)| at.elapsed() < SHOWN_FOR);
+            if m.len() >= SHOWN_MAX {
+                m.clear();
+            }
+        }
+        m.insert(digest(token), (r.clone(), Instant::now()));
+    }
+
+    /// The copy shown lately, taken: one pick per page shown.
+    fn take(&self, token: &str) -> Option<Request> {
+        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let (r, at) = m.remove(&digest(token))?;
+        (at.elapsed() < SHOWN_FOR).then_some(r)
+    }
+}
+
+/// `GET /rts/{token}`: loads and shows the request's page; `None` if the
+/// token is no request's.
+pub(super) async fn load_and_show(state: &AppState, token: &str, q: &Value) -> Option<Response> {
+    match load(state, token).await {
+        Ok(Some(r)) => {
+            if matches!(r.state.as_str(), "pending" | "pending_rescheduling") {
+                state.shown.remember(token, &r);
+            }
+            Some(show(state, r, q).await)
+        }
+        Ok(None) => None,
+        Err(e) => Some(error_page(e)),
+    }
+}
+
+/// `POST /rts/{token}`: a pick decides on the copy its page just showed
+/// (see [`ShownLately`]); anything else loads the request. `None` if the token
+/// is no request's.
+pub(super) async fn load_and_submit(
+    state: &AppState,
+    token: &str,
+    form: &Value,
+) -> Option<Response> {
+    let picking = qstr(form, "action").is_none_or(|a| a == "choose");
+    let shown = picking.then(|| state.shown.take(token)).flatten();
+    let r = match shown {
+        Some(r) => r,
+        None => match load(state, token).await {
+            Ok(Some(r)) => r,
+            Ok(None) => return None,
+            Err(e) => return Some(error_page(e)),
+        },
+    };
+    Some(submit(state, r, form).await)
 }
 
 pub(super) fn error_page(e: ApiError) -> Response {

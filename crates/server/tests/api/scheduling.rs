@@ -589,6 +589,62 @@ async fn a_request_no_webhook_hears_of_records_no_notification(app: TestApp) {
     );
 }
 
+// A pick decides on the request as its page showed it moments ago (no
+// second read); a request that changed in between is read again, so a
+// cancelled one books nothing and one booked elsewhere is not booked twice.
+both!(a_pick_on_a_page_that_changed_meanwhile_books_nothing);
+async fn a_pick_on_a_page_that_changed_meanwhile_books_nothing(app: TestApp) {
+    let w = world(&app).await;
+    let sub = template(&app, &w, json!({})).await;
+    let other = app.replica().await;
+    // Cancelled through the API after the page was shown.
+    let r = create_request(&app, &w, &sub).await;
+    let id = r["scheduling_request_id"].as_str().unwrap().to_string();
+    let url = r["primary_select_url"].as_str().unwrap().to_string();
+    let (_, html) = get_page(&app, &url).await;
+    let slot = slots_in(&html)[0].clone();
+    let (s, _) = app
+        .call(
+            Method::POST,
+            "/v1/scheduling_requests/cancel",
+            Some(&w.c.client_secret),
+            Some(json!({"scheduling_request_id": id})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let (s, html) = post_form(&app, &url, &format!("slot={slot}")).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{html}");
+    assert!(html.contains("id=\"cancelled\""));
+    assert_eq!(
+        state_of(&app, &w, &id).await["slot_selection"],
+        json!("cancelled")
+    );
+    assert!(
+        events_of(&app, &w.host)
+            .await
+            .iter()
+            .all(|e| e["event_id"] != json!(id))
+    );
+    // Booked through another replica's page after this one was shown.
+    let r = create_request(&app, &w, &sub).await;
+    let id = r["scheduling_request_id"].as_str().unwrap().to_string();
+    let url = r["primary_select_url"].as_str().unwrap().to_string();
+    let (_, html) = get_page(&app, &url).await;
+    let offered = slots_in(&html);
+    let there = url.replace(&app.url(""), &other.url(""));
+    let (s, _) = post_form(&other, &there, &format!("slot={}", offered[1])).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = post_form(&app, &url, &format!("slot={}", offered[0])).await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let host_events: Vec<Value> = events_of(&app, &w.host)
+        .await
+        .into_iter()
+        .filter(|e| e["event_id"] == json!(id))
+        .collect();
+    assert_eq!(host_events.len(), 1, "booked once");
+    assert_eq!(host_events[0]["start"], json!(offered[1]));
+}
+
 async fn recorded(app: &TestApp, id: &str) -> Vec<String> {
     convene_store::dispatch!(&app.db, |p| sqlx::query_scalar::<_, String>(
         "SELECT kind FROM notifications WHERE subject_id = $1 ORDER BY created_ms, id"
