@@ -174,6 +174,17 @@ impl Availability {
             .collect()
     }
 
+    /// The members' accounts as this process last read them, however long
+    /// ago, or `None` if any was never read: enough to tell which accounts
+    /// exist and their Organizational Unit, which never change (accounts
+    /// are neither deleted nor moved).
+    pub fn cached_accounts(&self, ids: &[String]) -> Option<Vec<Account>> {
+        let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        ids.iter()
+            .map(|id| cache.get(id).map(|c| c.account.clone()))
+            .collect()
+    }
+
     /// Tells the cache about a booking this process has just committed:
     /// `account`'s version moved from exactly `from_version` to the next by
     /// adding one busy event (`event_id`, `interval`) to `calendar_id` and

@@ -1337,7 +1337,12 @@ async fn check_participants(
     }
     let mut all: Vec<String> = host.members.clone();
     all.extend(groups.iter().flat_map(|g| g.members.clone()));
-    let known = state.db.accounts(&all).await?;
+    // Only existence and the unit are checked: a copy this process already
+    // holds answers as well as the database.
+    let known = match state.availability.cached_accounts(&all) {
+        Some(known) => known,
+        None => state.db.accounts(&all).await?,
+    };
     let ok = |s: &String| {
         known
             .iter()
