@@ -1,6 +1,6 @@
 //! Templates and scheduling requests.
 
-use crate::tx::{expect_one, in_tx};
+use crate::tx::in_tx;
 use crate::{Db, Result, StoreError, Tx, dispatch};
 
 /// Where a scheduling request stands. The allowed moves between these are
@@ -350,22 +350,7 @@ impl Tx {
     /// `Conflict` and its transaction rolls back.
     #[tracing::instrument(skip_all, fields(request = %next.id))]
     pub async fn update_request(&mut self, next: &Request, read: &Request) -> Result<()> {
-        let n = in_tx!(self, |c| {
-            sqlx::query(
-            "UPDATE scheduling_requests SET state = $1, booking_json = $2, history_json = $3, updated_ms = $4 WHERE id = $5 AND state = $6 AND updated_ms = $7",
-        )
-        .bind(next.state.as_str())
-        .bind(&next.booking_json)
-        .bind(&next.history_json)
-        .bind(next.updated_ms)
-        .bind(&next.id)
-        .bind(read.state.as_str())
-        .bind(read.updated_ms)
-        .execute(&mut *c)
-        .await?
-        .rows_affected()
-        });
-        expect_one(n)
+        self.update_request_watched(next, read).await.map(|_| ())
     }
 
     /// [`Tx::update_request`] that also answers whether the request's

@@ -506,15 +506,7 @@ async fn recipient_picks_books_reschedules_and_cancels(app: TestApp) {
     assert_eq!(host_ev.len(), 1, "moved, not duplicated");
     assert_eq!(host_ev[0]["start"], json!(new_time));
     // Cancel through the API: 202, events gone, state cancelled, page says so.
-    let (s, _) = app
-        .call(
-            Method::POST,
-            "/v1/scheduling_requests/cancel",
-            Some(&w.c.client_secret),
-            Some(json!({"scheduling_request_id": id})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::ACCEPTED);
+    cancel_via_api(&app, &w, &id).await;
     assert_eq!(
         state_of(&app, &w, &id).await["slot_selection"],
         json!("cancelled")
@@ -553,17 +545,6 @@ both!(a_request_no_webhook_hears_of_records_no_notification);
 async fn a_request_no_webhook_hears_of_records_no_notification(app: TestApp) {
     let w = world_without_webhook(&app).await;
     let sub = template(&app, &w, json!({})).await;
-    let cancel = async |id: &str| {
-        let (s, _) = app
-            .call(
-                Method::POST,
-                "/v1/scheduling_requests/cancel",
-                Some(&w.c.client_secret),
-                Some(json!({"scheduling_request_id": id})),
-            )
-            .await;
-        assert_eq!(s, StatusCode::ACCEPTED);
-    };
     let mut ids = Vec::new();
     for webhook in [false, true] {
         if webhook {
@@ -576,7 +557,7 @@ async fn a_request_no_webhook_hears_of_records_no_notification(app: TestApp) {
         let slot = slots_in(&html)[0].clone();
         let (s, _) = post_form(&app, &url, &format!("slot={slot}")).await;
         assert_eq!(s, StatusCode::OK);
-        cancel(&id).await;
+        cancel_via_api(&app, &w, &id).await;
         ids.push(id);
     }
     assert_eq!(recorded(&app, &ids[0]).await, Vec::<String>::new());
@@ -603,15 +584,7 @@ async fn a_pick_on_a_page_that_changed_meanwhile_books_nothing(app: TestApp) {
     let url = r["primary_select_url"].as_str().unwrap().to_string();
     let (_, html) = get_page(&app, &url).await;
     let slot = slots_in(&html)[0].clone();
-    let (s, _) = app
-        .call(
-            Method::POST,
-            "/v1/scheduling_requests/cancel",
-            Some(&w.c.client_secret),
-            Some(json!({"scheduling_request_id": id})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::ACCEPTED);
+    cancel_via_api(&app, &w, &id).await;
     let (s, html) = post_form(&app, &url, &format!("slot={slot}")).await;
     assert_eq!(s, StatusCode::CONFLICT, "{html}");
     assert!(html.contains("id=\"cancelled\""));
@@ -643,6 +616,19 @@ async fn a_pick_on_a_page_that_changed_meanwhile_books_nothing(app: TestApp) {
         .collect();
     assert_eq!(host_events.len(), 1, "booked once");
     assert_eq!(host_events[0]["start"], json!(offered[1]));
+}
+
+/// `POST /v1/scheduling_requests/cancel`, accepted.
+async fn cancel_via_api(app: &TestApp, w: &World, id: &str) {
+    let (s, b) = app
+        .call(
+            Method::POST,
+            "/v1/scheduling_requests/cancel",
+            Some(&w.c.client_secret),
+            Some(json!({"scheduling_request_id": id})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
 }
 
 async fn recorded(app: &TestApp, id: &str) -> Vec<String> {
