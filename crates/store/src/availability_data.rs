@@ -468,27 +468,17 @@ impl Tx {
         let ids_json = serde_json::to_string(&ids).expect("strings serialize");
         in_tx!(self, |c| {
             for ev in events {
-                // The columns in `bind_event!`'s order; the row it answers
-                // is not needed.
-                sqlx::query(UPSERT_EVENT_SQL)
-                    .bind(&ev.event_uid)
-                    .bind(calendar_id)
-                    .bind(account_id)
-                    .bind(&ev.event_id)
-                    .bind(&ev.summary)
-                    .bind(&ev.description)
-                    .bind(ev.start_ms)
-                    .bind(ev.end_ms)
-                    .bind(&ev.start_date)
-                    .bind(&ev.end_date)
-                    .bind(&ev.tzid)
-                    .bind(&ev.transparency)
-                    .bind(&ev.status)
-                    .bind(&ev.participation)
-                    .bind(&ev.body_json)
-                    .bind(false)
-                    .bind(now_ms)
-                    .bind(now_ms)
+                // Stored in this calendar, live, written now; the row the
+                // upsert answers is not needed.
+                let ev = Event {
+                    calendar_id: calendar_id.to_string(),
+                    account_id: account_id.to_string(),
+                    deleted: false,
+                    created_ms: now_ms,
+                    updated_ms: now_ms,
+                    ..ev.clone()
+                };
+                bind_event!(sqlx::query(UPSERT_EVENT_SQL), &ev)
                     .execute(&mut *c)
                     .await?;
             }

@@ -350,24 +350,10 @@ pub(crate) fn event_writes(
         let sub = p.sub.as_ref()?;
         let calendar_id = ctx.calendars.get(sub)?;
         Some(Write::Event(Event {
-            event_uid: new_id("evt"),
-            calendar_id: calendar_id.clone(),
-            account_id: sub.clone(),
-            event_id: Some(c.id.clone()),
             summary: summary.clone(),
-            description: String::new(),
-            start_ms,
-            end_ms,
-            start_date: None,
-            end_date: None,
             tzid: c.tzid.clone(),
-            transparency: "opaque".into(),
-            status: "confirmed".into(),
-            participation: "accepted".into(),
             body_json: body.to_string(),
-            deleted: false,
-            created_ms: now,
-            updated_ms: now,
+            ..super::booked_event(calendar_id, sub, &c.id, (start_ms, end_ms), now)
         }))
     });
     writes.extend(events);

@@ -1092,24 +1092,17 @@ async fn book_once(
         .iter()
         .filter(|c| chosen.contains(&c.account_id))
         .map(|cal| Event {
-            event_uid: new_id("evt"),
-            calendar_id: cal.id.clone(),
-            account_id: cal.account_id.clone(),
-            event_id: Some(id.clone()),
             summary: spec.summary.clone(),
             description: spec.description.clone(),
-            start_ms: booking.start_ms,
-            end_ms: booking.end_ms,
-            start_date: None,
-            end_date: None,
             tzid: spec.tzid.clone(),
-            transparency: "opaque".into(),
-            status: "confirmed".into(),
-            participation: "accepted".into(),
             body_json: body.to_string(),
-            deleted: false,
-            created_ms: now,
-            updated_ms: now,
+            ..super::booked_event(
+                &cal.id,
+                &cal.account_id,
+                id,
+                (booking.start_ms, booking.end_ms),
+                now,
+            )
         })
         .collect();
     let mut next = cur.clone();

@@ -355,25 +355,19 @@ fn event_for(spec: &LinkSpec, link_id: &str, t: &Target, b: &Booking, now: i64) 
         }
         body["attendees"] = json!([x]);
     }
+    let event_id = spec.event_id().unwrap_or_else(|| link_id.to_string());
     Event {
-        event_uid: new_id("evt"),
-        calendar_id: t.calendar_id.clone(),
-        account_id: t.sub.clone(),
-        event_id: Some(spec.event_id().unwrap_or_else(|| link_id.to_string())),
         summary: spec.summary(),
         description: spec.description(),
-        start_ms: b.start_ms,
-        end_ms: b.end_ms,
-        start_date: None,
-        end_date: None,
         tzid: spec.tzid.clone(),
-        transparency: "opaque".into(),
-        status: "confirmed".into(),
-        participation: "accepted".into(),
         body_json: body.to_string(),
-        deleted: false,
-        created_ms: now,
-        updated_ms: now,
+        ..super::booked_event(
+            &t.calendar_id,
+            &t.sub,
+            &event_id,
+            (b.start_ms, b.end_ms),
+            now,
+        )
     }
 }
 
