@@ -13,7 +13,7 @@ use convene_engine::{
     Available, Format, Group, Interval, Managed, Member, Query, Required, SignedDuration,
     Timestamp, WeeklyRule,
 };
-use convene_store::{Account, Db, Period, Rule};
+use convene_store::{Account, Db, Period, PrimaryCalendar, Rule};
 use serde_json::Value;
 
 use crate::error::ApiError;
@@ -134,6 +134,8 @@ pub struct Availability {
     db: Db,
     metrics: crate::metrics::Metrics,
     cache: Arc<Mutex<HashMap<String, Cached>>>,
+    /// Members' primary calendars as a booking last read them, and when.
+    primaries: Arc<Mutex<HashMap<String, (PrimaryCalendar, std::time::Instant)>>>,
 }
 
 impl std::fmt::Debug for Cached {
@@ -152,6 +154,7 @@ impl Availability {
             db,
             metrics,
             cache: Arc::new(Mutex::new(HashMap::new())),
+            primaries: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 }
@@ -183,6 +186,34 @@ impl Availability {
         ids.iter()
             .map(|id| cache.get(id).map(|c| c.account.clone()))
             .collect()
+    }
+
+    /// The members' primary calendars (and whether each is connected), as
+    /// a booking of this process read them within [`RECENT`]; `None` if any
+    /// was not. A primary calendar is fixed once an account has one; a
+    /// profile connected in the last moments only means the booking skips
+    /// asking its server first (the remote write still follows the stored
+    /// state, see `Tx::insert_booked_event`).
+    pub fn recent_primaries(&self, ids: &[String]) -> Option<Vec<PrimaryCalendar>> {
+        let m = self.primaries.lock().unwrap_or_else(|e| e.into_inner());
+        ids.iter()
+            .map(|id| {
+                let (p, at) = m.get(id)?;
+                (at.elapsed() < RECENT).then(|| p.clone())
+            })
+            .collect()
+    }
+
+    /// Remembers primary calendars a booking has just read.
+    pub fn note_primaries(&self, read: &[PrimaryCalendar]) {
+        let mut m = self.primaries.lock().unwrap_or_else(|e| e.into_inner());
+        if m.len() + read.len() > CACHE_ACCOUNTS {
+            m.clear();
+        }
+        let now = std::time::Instant::now();
+        for p in read {
+            m.insert(p.calendar.account_id.clone(), (p.clone(), now));
+        }
     }
 
     /// Tells the cache about a booking this process has just committed:

@@ -957,11 +957,18 @@ pub async fn book(
 ) -> Result<Request, BookError> {
     let spec = spec_of(r)?;
     let members = spec.members();
-    let primaries = state
-        .db
-        .primary_calendars_and_connections(&members)
-        .await
-        .map_err(ApiError::from)?;
+    let primaries = match state.availability.recent_primaries(&members) {
+        Some(p) => p,
+        None => {
+            let read = state
+                .db
+                .primary_calendars_and_connections(&members)
+                .await
+                .map_err(ApiError::from)?;
+            state.availability.note_primaries(&read);
+            read
+        }
+    };
     // The slot with its buffers, asked of the CalDAV servers of the members
     // with connected calendars (and of any member without a primary
     // calendar, to be safe); the check below decides with what they answered.
