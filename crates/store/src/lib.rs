@@ -61,6 +61,8 @@ pub enum StoreError {
     BadUrl(String),
     #[error("conflict: {0}")]
     Conflict(&'static str),
+    #[error("the database is closed")]
+    Closed,
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -107,7 +109,7 @@ impl Db {
     /// Connects and runs the embedded migrations of the matching backend.
     #[tracing::instrument(skip_all)]
     pub async fn connect(url: &str) -> Result<Self> {
-        let pool = if let Some(rest) = url
+        let (pool, turns) = if let Some(rest) = url
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
         {
@@ -128,15 +130,22 @@ impl Db {
             // when nothing checkpoints (a CLI call, a test).
             .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES.to_string());
             let pool = SqlitePoolOptions::new()
+                // A ping before handing out a connection is a round trip to
+                // its worker thread that an embedded database gains nothing
+                // from: there is no server to have gone away.
+                .test_before_acquire(false)
                 .max_connections(if rest == ":memory:" {
                     1
                 } else {
                     sqlite_connections()
                 })
-                .connect_with(opts)
+                .connect_with(opts.clone())
                 .await?;
             migrate_sqlite(&pool, rest).await?;
-            Pool::Sqlite(pool)
+            (
+                Pool::Sqlite(pool),
+                tx::Turns::sqlite(tx::Writer::connect(opts).await?),
+            )
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let opts = PgConnectOptions::from_str(url)?;
             let pool = PgPoolOptions::new()
@@ -147,14 +156,11 @@ impl Db {
             // sqlx holds an advisory lock while it migrates PostgreSQL, so
             // replicas started together take turns.
             migrator(&POSTGRES_ONLY).run(&pool).await?;
-            Pool::Postgres(pool)
+            (Pool::Postgres(pool), tx::Turns::postgres())
         } else {
             return Err(StoreError::BadUrl(url.to_string()));
         };
-        Ok(Db {
-            pool,
-            turns: tx::Turns::default(),
-        })
+        Ok(Db { pool, turns })
     }
 
     /// Copies what the write-ahead log holds into the database file, as far
@@ -188,6 +194,7 @@ impl Db {
     }
 
     pub async fn close(&self) {
+        self.close_writer().await;
         dispatch!(self, |p| p.close().await)
     }
 }

@@ -1,6 +1,6 @@
 //! Templates and scheduling requests.
 
-use crate::tx::in_tx;
+use crate::tx::{Turn, in_tx};
 use crate::{Db, Result, StoreError, Tx, dispatch};
 
 /// Where a scheduling request stands. The allowed moves between these are
@@ -184,11 +184,15 @@ impl Db {
     /// transaction needed, see `one_statement_turn`).
     #[tracing::instrument(skip(self, r), fields(request = %r.id))]
     pub async fn insert_request(&self, r: &Request) -> Result<()> {
-        let _turn = self.one_statement_turn().await?;
-        dispatch!(self, |p| bind_request!(sqlx::query(INSERT_REQUEST_SQL), r)
-            .execute(p)
-            .await?
-            .rows_affected());
+        let q = INSERT_REQUEST_SQL;
+        match self.one_statement_turn().await? {
+            Turn::Sqlite(mut w) => {
+                bind_request!(sqlx::query(q), r).execute(w.conn()?).await?;
+            }
+            Turn::Postgres(p, _turn) => {
+                bind_request!(sqlx::query(q), r).execute(&p).await?;
+            }
+        }
         Ok(())
     }
 

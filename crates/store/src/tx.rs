@@ -15,11 +15,15 @@
 //! for half the pool (PostgreSQL) *before* taking a connection, rather than
 //! holding a connection while they wait for the database's lock: a
 //! transaction that holds the lock must still find connections for its
-//! reads. The turns belong to the `Db` value, so two `Db`s on one database
-//! (two replicas in one test) contend only through the database itself.
+//! reads. SQLite's turn is its writer, a connection kept apart from the
+//! pool for writing ([`Writer`]). The turns belong to the `Db` value, so
+//! two `Db`s on one database (two replicas in one test) contend only
+//! through the database itself.
 
 use std::sync::Arc;
 
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{Connection as _, SqliteConnection};
 use tokio::sync::{Mutex, OwnedMutexGuard, OwnedSemaphorePermit, Semaphore};
 
 use crate::{Db, Pool, Result, StoreError};
@@ -28,37 +32,129 @@ use crate::{Db, Pool, Result, StoreError};
 const PG_WRITERS: usize = 8;
 
 #[derive(Clone, Debug)]
-pub(crate) struct Turns {
-    sqlite: Arc<Mutex<()>>,
-    postgres: Arc<Semaphore>,
+pub(crate) enum Turns {
+    /// The one connection this process writes SQLite through; its lock is
+    /// the write turn.
+    Sqlite(Arc<Mutex<Writer>>),
+    Postgres(Arc<Semaphore>),
 }
 
-impl Default for Turns {
-    fn default() -> Self {
-        Turns {
-            sqlite: Arc::new(Mutex::new(())),
-            postgres: Arc::new(Semaphore::new(PG_WRITERS)),
+impl Turns {
+    pub(crate) fn sqlite(writer: Writer) -> Self {
+        Turns::Sqlite(Arc::new(Mutex::new(writer)))
+    }
+
+    pub(crate) fn postgres() -> Self {
+        Turns::Postgres(Arc::new(Semaphore::new(PG_WRITERS)))
+    }
+}
+
+/// SQLite's writer: a connection of its own rather than one borrowed from
+/// the pool for each transaction. A pool hands a connection over with a
+/// ping and takes it back with another, and each is a round trip to the
+/// connection's worker thread: two thread hand-offs per transaction that
+/// check nothing an embedded database can lose (BENCHMARKS.md, session 6).
+/// Writes are serialized by the write turn anyway, so one connection is all
+/// they can use.
+#[derive(Debug)]
+pub(crate) struct Writer {
+    /// `None` once closed ([`Db::close`]) or found broken; the next turn
+    /// opens it again.
+    conn: Option<SqliteConnection>,
+    opts: SqliteConnectOptions,
+    /// A transaction was begun and neither committed nor rolled back (its
+    /// `Tx` was dropped where no runtime could roll it back).
+    open: bool,
+}
+
+impl Writer {
+    pub(crate) async fn connect(opts: SqliteConnectOptions) -> Result<Self> {
+        Ok(Writer {
+            conn: Some(SqliteConnection::connect_with(&opts).await?),
+            opts,
+            open: false,
+        })
+    }
+
+    /// The connection, outside any transaction: rolls back what a dropped
+    /// `Tx` left open, and reopens a connection that was closed or failed.
+    async fn ready(&mut self) -> Result<&mut SqliteConnection> {
+        if self.open {
+            let rolled_back = match self.conn.as_mut() {
+                Some(c) => sqlx::query("ROLLBACK").execute(&mut *c).await.is_ok(),
+                None => true,
+            };
+            if !rolled_back {
+                // Closing a connection rolls its transaction back.
+                self.conn = None;
+            }
+            self.open = false;
+        }
+        if self.conn.is_none() {
+            self.conn = Some(SqliteConnection::connect_with(&self.opts).await?);
+        }
+        self.conn.as_mut().ok_or(StoreError::Closed)
+    }
+
+    pub(crate) async fn close(&mut self) {
+        if let Some(c) = self.conn.take() {
+            let _ = c.close().await;
+        }
+        self.open = false;
+    }
+}
+
+/// The write turn held by a SQLite transaction (or a single statement):
+/// while it is held, nobody else in this process uses the writer.
+pub(crate) struct SqliteTurn(Option<OwnedMutexGuard<Writer>>);
+
+impl SqliteTurn {
+    pub(crate) fn conn(&mut self) -> Result<&mut SqliteConnection> {
+        self.0
+            .as_mut()
+            .and_then(|w| w.conn.as_mut())
+            .ok_or(StoreError::Closed)
+    }
+}
+
+impl Drop for SqliteTurn {
+    /// A transaction dropped without commit is rolled back now, still
+    /// holding the turn, so that SQLite's write lock — which other
+    /// processes wait on — is given up at once rather than at this
+    /// process's next write.
+    fn drop(&mut self) {
+        let Some(mut w) = self.0.take() else { return };
+        if !w.open {
+            return;
+        }
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                if let Err(e) = w.ready().await {
+                    tracing::warn!(error = %e, "rolling back a dropped transaction");
+                }
+            });
         }
     }
 }
 
 pub(crate) enum Conn {
-    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
-    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+    Sqlite(SqliteTurn),
+    Postgres(
+        sqlx::Transaction<'static, sqlx::Postgres>,
+        OwnedSemaphorePermit,
+    ),
 }
 
-#[allow(dead_code)] // held for their drop
 #[must_use = "the turn ends when it is dropped"]
 pub(crate) enum Turn {
-    Sqlite(OwnedMutexGuard<()>),
-    Postgres(OwnedSemaphorePermit),
+    Sqlite(SqliteTurn),
+    Postgres(sqlx::PgPool, #[allow(dead_code)] OwnedSemaphorePermit),
 }
 
 /// One open write transaction. Dropping it without [`Tx::commit`] rolls
 /// it back.
 pub struct Tx {
     pub(crate) conn: Conn,
-    _turn: Turn,
 }
 
 impl std::fmt::Debug for Tx {
@@ -80,10 +176,10 @@ macro_rules! in_tx {
             $crate::tx::Conn::Sqlite(t) => {
                 #[allow(unused)]
                 const IS_PG: bool = false;
-                let $c: &mut sqlx::SqliteConnection = &mut *t;
+                let $c: &mut sqlx::SqliteConnection = t.conn()?;
                 $body
             }
-            $crate::tx::Conn::Postgres(t) => {
+            $crate::tx::Conn::Postgres(t, _) => {
                 #[allow(unused)]
                 const IS_PG: bool = true;
                 let $c: &mut sqlx::PgConnection = &mut *t;
@@ -98,50 +194,66 @@ impl Db {
     /// Opens a write transaction (see the module docs).
     #[tracing::instrument(skip_all)]
     pub async fn begin(&self) -> Result<Tx> {
-        match &self.pool {
-            Pool::Sqlite(p) => {
-                let turn = self.turns.sqlite.clone().lock_owned().await;
-                let t = p.begin_with("BEGIN IMMEDIATE").await?;
+        match &self.turns {
+            Turns::Sqlite(writer) => {
+                let mut w = writer.clone().lock_owned().await;
+                sqlx::query("BEGIN IMMEDIATE")
+                    .execute(w.ready().await?)
+                    .await?;
+                w.open = true;
                 Ok(Tx {
-                    conn: Conn::Sqlite(t),
-                    _turn: Turn::Sqlite(turn),
+                    conn: Conn::Sqlite(SqliteTurn(Some(w))),
                 })
             }
-            Pool::Postgres(p) => {
-                let turn = self
-                    .turns
-                    .postgres
+            Turns::Postgres(writers) => {
+                let Pool::Postgres(p) = &self.pool else {
+                    return Err(StoreError::Closed);
+                };
+                let turn = writers
                     .clone()
                     .acquire_owned()
                     .await
                     .map_err(|_| StoreError::Conflict("shutting down"))?;
                 let t = p.begin().await?;
                 Ok(Tx {
-                    conn: Conn::Postgres(t),
-                    _turn: Turn::Postgres(turn),
+                    conn: Conn::Postgres(t, turn),
                 })
             }
         }
     }
 
     /// This process's write turn without a transaction, for a write that is
-    /// one statement: a statement is atomic by itself, so it can run on the
-    /// pool without `BEGIN`/`COMMIT` — two fewer round trips while SQLite's
-    /// write lock is held — and still queues behind this process's other
-    /// writers instead of spinning on the lock. Hold the guard across the
-    /// statement.
+    /// one statement: a statement is atomic by itself, so it needs no
+    /// `BEGIN`/`COMMIT` — two fewer round trips while SQLite's write lock is
+    /// held — and still queues behind this process's other writers instead
+    /// of spinning on the lock. SQLite runs it on the writer; PostgreSQL on
+    /// the pool. Hold the turn across the statement.
     pub(crate) async fn one_statement_turn(&self) -> Result<Turn> {
-        Ok(match &self.pool {
-            Pool::Sqlite(_) => Turn::Sqlite(self.turns.sqlite.clone().lock_owned().await),
-            Pool::Postgres(_) => Turn::Postgres(
-                self.turns
-                    .postgres
+        Ok(match &self.turns {
+            Turns::Sqlite(writer) => {
+                let mut w = writer.clone().lock_owned().await;
+                w.ready().await?;
+                Turn::Sqlite(SqliteTurn(Some(w)))
+            }
+            Turns::Postgres(writers) => {
+                let Pool::Postgres(p) = &self.pool else {
+                    return Err(StoreError::Closed);
+                };
+                let permit = writers
                     .clone()
                     .acquire_owned()
                     .await
-                    .map_err(|_| StoreError::Conflict("shutting down"))?,
-            ),
+                    .map_err(|_| StoreError::Conflict("shutting down"))?;
+                Turn::Postgres(p.clone(), permit)
+            }
         })
+    }
+
+    /// Closes SQLite's writer (the pool is closed by [`Db::close`]).
+    pub(crate) async fn close_writer(&self) {
+        if let Turns::Sqlite(writer) = &self.turns {
+            writer.lock().await.close().await;
+        }
     }
 
     /// Runs `body` in one write transaction: commits when it answers `Ok`,
@@ -159,13 +271,20 @@ impl Db {
 
 impl Tx {
     pub fn is_pg(&self) -> bool {
-        matches!(self.conn, Conn::Postgres(_))
+        matches!(self.conn, Conn::Postgres(..))
     }
 
     pub async fn commit(self) -> Result<()> {
         match self.conn {
-            Conn::Sqlite(t) => t.commit().await?,
-            Conn::Postgres(t) => t.commit().await?,
+            Conn::Sqlite(mut t) => {
+                sqlx::query("COMMIT").execute(t.conn()?).await?;
+                // Only now: a failed COMMIT leaves the transaction to be
+                // rolled back when `t` drops.
+                if let Some(w) = t.0.as_mut() {
+                    w.open = false;
+                }
+            }
+            Conn::Postgres(t, _turn) => t.commit().await?,
         }
         Ok(())
     }
@@ -175,7 +294,7 @@ impl Tx {
     /// sorted scan returns them — so concurrent bookings cannot deadlock.
     #[tracing::instrument(skip_all, fields(n = ids.len()))]
     pub async fn lock_accounts(&mut self, ids: &[String]) -> Result<()> {
-        if let (Conn::Postgres(t), false) = (&mut self.conn, ids.is_empty()) {
+        if let (Conn::Postgres(t, _), false) = (&mut self.conn, ids.is_empty()) {
             let mut qb = sqlx::QueryBuilder::new("SELECT id FROM accounts WHERE id IN (");
             let mut sep = qb.separated(", ");
             for id in ids {
@@ -189,7 +308,7 @@ impl Tx {
 
     /// Locks a scheduling request's row until commit (PostgreSQL).
     pub async fn lock_request(&mut self, id: &str) -> Result<()> {
-        if let Conn::Postgres(t) = &mut self.conn {
+        if let Conn::Postgres(t, _) = &mut self.conn {
             sqlx::query("SELECT id FROM scheduling_requests WHERE id = $1 FOR UPDATE")
                 .bind(id)
                 .fetch_optional(&mut **t)
@@ -200,7 +319,7 @@ impl Tx {
 
     /// Locks a conversation's row until commit (PostgreSQL).
     pub async fn lock_conversation(&mut self, id: &str) -> Result<()> {
-        if let Conn::Postgres(t) = &mut self.conn {
+        if let Conn::Postgres(t, _) = &mut self.conn {
             sqlx::query("SELECT id FROM scheduling_conversations WHERE id = $1 FOR UPDATE")
                 .bind(id)
                 .fetch_optional(&mut **t)

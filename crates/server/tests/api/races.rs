@@ -244,3 +244,73 @@ fn quiet(cfg: &mut convene_server::Config) {
     cfg.notify_poll_ms = 3_600_000;
     cfg.expiry_sweep_ms = 3_600_000;
 }
+
+both!(a_transaction_left_unfinished_writes_nothing_and_holds_no_lock);
+/// A transaction dropped without commit (an error's `?`) or cancelled in
+/// the middle (a request whose client went away) is rolled back at once:
+/// another process gets the write lock without waiting out its busy
+/// timeout, this process writes again, and nothing of it stays.
+async fn a_transaction_left_unfinished_writes_nothing_and_holds_no_lock(app: TestApp) {
+    use std::time::Duration;
+    let c = app.client("Unfinished").await;
+    let a = app.account(&c, "host").await;
+    let other = app.replica().await;
+    // A `Db` with no server on it: nothing else of this process writes
+    // (and so tidies up) between the steps.
+    let this = convene_server::Db::connect(&app.db_url).await.unwrap();
+    let rule = |id: &str| convene_store::Rule {
+        account_id: a.sub.clone(),
+        rule_id: id.into(),
+        tzid: "Etc/UTC".into(),
+        calendar_ids_json: None,
+        weekly_periods_json: "[]".into(),
+    };
+    let write_soon = async |db: &convene_server::Db, id: &str| {
+        let r = rule(id);
+        tokio::time::timeout(
+            Duration::from_secs(5),
+            db.write(async |tx: &mut Tx| tx.upsert_rule(&r, 1).await),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("writing {id} waited on a lock nobody released"))
+        .unwrap();
+    };
+
+    let mut tx = this.begin().await.unwrap();
+    tx.upsert_rule(&rule("dropped"), 1).await.unwrap();
+    drop(tx);
+    write_soon(&other.db, "by-the-other-process").await;
+    write_soon(&this, "by-this-process").await;
+
+    let cancelled = async {
+        let mut tx = this.begin().await.unwrap();
+        tx.upsert_rule(&rule("cancelled"), 1).await.unwrap();
+        std::future::pending::<()>().await;
+    };
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), cancelled)
+            .await
+            .is_err()
+    );
+    write_soon(&other.db, "after-the-cancel").await;
+    write_soon(&this, "after-the-cancel-here").await;
+
+    let mut ids: Vec<String> = app
+        .db
+        .rules(&a.sub)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.rule_id)
+        .collect();
+    ids.sort();
+    assert_eq!(
+        ids,
+        [
+            "after-the-cancel",
+            "after-the-cancel-here",
+            "by-the-other-process",
+            "by-this-process"
+        ]
+    );
+}
