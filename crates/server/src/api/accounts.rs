@@ -11,6 +11,7 @@ use super::openapi::Problems;
 
 use crate::AppState;
 use crate::auth::AccountAuth;
+use crate::domain::connected;
 use crate::error::ApiResult;
 
 pub fn calendar_json(c: &convene_store::Calendar, profile_name: &str) -> Value {
@@ -41,19 +42,21 @@ pub async fn userinfo(State(state): State<AppState>, auth: AccountAuth) -> ApiRe
     let acc = &auth.account;
     let profiles = state.db.profiles(&acc.id).await?;
     let calendars = state.db.calendars(&acc.id).await?;
+    let connections = state.db.connections(&acc.id).await?;
     let profiles: Vec<Value> = profiles
         .iter()
         .map(|p| {
+            let c = connections.iter().find(|c| c.profile_id == p.id);
             let cals: Vec<Value> = calendars
                 .iter()
                 .filter(|c| c.profile_id == p.id)
                 .map(|c| calendar_json(c, &p.name))
                 .collect();
             json!({
-                "provider_name": "cronofy",
+                "provider_name": super::connected::provider(c),
                 "profile_id": p.id,
                 "profile_name": p.name,
-                "profile_connected": true,
+                "profile_connected": c.is_none_or(|c| c.connected),
                 "profile_calendars": cals,
             })
         })
@@ -114,6 +117,10 @@ pub struct ProfileInfo {
     pub profile_connected: bool,
     /// True until a connected calendar's first sync completed.
     pub profile_initial_sync_required: bool,
+    /// Only while `profile_connected` is false: the page where the person
+    /// authorizes the profile again (its server and username filled in).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile_relink_url: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -131,6 +138,12 @@ pub async fn profiles(
     auth: AccountAuth,
 ) -> ApiResult<Json<ProfilesBody>> {
     let connections = state.db.connections(&auth.account.id).await?;
+    let app_id = &auth.account.application_id;
+    let redirect_uris = if connections.iter().any(|c| !c.connected) {
+        state.db.redirect_uris(app_id).await?
+    } else {
+        Vec::new()
+    };
     let profiles = state
         .db
         .profiles(&auth.account.id)
@@ -146,6 +159,8 @@ pub async fn profiles(
                 profile_name: p.name,
                 profile_connected: c.is_none_or(|c| c.connected),
                 profile_initial_sync_required: c.is_some_and(|c| c.initial_sync_required),
+                profile_relink_url: c
+                    .and_then(|c| connected::relink_url(&state.cfg, app_id, c, &redirect_uris)),
             }
         })
         .collect();

@@ -96,6 +96,35 @@ pub async fn check_client(
     Ok(app)
 }
 
+/// Where to send the person whose CalDAV profile was disconnected (its
+/// server refused the stored password): the authorize page of the
+/// profile's application, filled in with the profile's server and
+/// username, so that the new password is all they type. Authorizing the
+/// same server and username again gives the existing profile the new
+/// password (see `connect`). `None` for a connected profile, an ICS feed
+/// (nothing to re-enter), or an application with no redirect URI.
+pub fn relink_url(
+    cfg: &crate::Config,
+    client_id: &str,
+    c: &Connection,
+    redirect_uris: &[String],
+) -> Option<String> {
+    if c.connected || c.provider_name != "caldav" {
+        return None;
+    }
+    let redirect = redirect_uris.first()?;
+    let query = serde_urlencoded::to_string([
+        ("response_type", "code"),
+        ("client_id", client_id),
+        ("redirect_uri", redirect.as_str()),
+        ("scope", "read_write"),
+        ("server_url", c.source_url.as_str()),
+        ("username", c.username.as_str()),
+    ])
+    .ok()?;
+    Some(cfg.url(&format!("/oauth/authorize?{query}")))
+}
+
 /// Connects a calendar: discovers it, and stores the account (when new),
 /// profile, calendars and a fresh authorization code in one transaction.
 /// Answers the code, or a message for the person (nothing stored).

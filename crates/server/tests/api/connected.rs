@@ -807,6 +807,35 @@ async fn refused_credentials_disconnect_the_profile_until_authorized_again(app: 
     }
     assert_eq!(profile["profile_connected"], json!(false), "{profile}");
     assert_eq!(profile["profile_id"], json!(profile_id));
+    let (_, info) = app
+        .call(Method::GET, "/v1/userinfo", Some(&token), None)
+        .await;
+    let p = &info["cronofy.data"]["profiles"][0];
+    assert_eq!(p["profile_connected"], json!(false), "{info}");
+    assert_eq!(p["provider_name"], json!("caldav"), "{info}");
+    // Where to send the person: the authorize page, their server and
+    // username already filled in.
+    let relink = profile["profile_relink_url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a relink URL while disconnected: {profile}"))
+        .to_string();
+    assert!(
+        relink.starts_with(&app.url("/oauth/authorize?")),
+        "{relink}"
+    );
+    let page = browser().get(&relink).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page
+        .text()
+        .await
+        .unwrap()
+        .replace("&#x2f;", "/")
+        .replace("&#47;", "/");
+    assert!(html.contains(&format!(r#"value="{cal_url}""#)), "{html}");
+    assert!(
+        html.contains(r#"name="username" required value="alice""#),
+        "{html}"
+    );
     let mut types = Vec::new();
     for _ in 0..100 {
         types = rx
@@ -840,6 +869,7 @@ async fn refused_credentials_disconnect_the_profile_until_authorized_again(app: 
     let ps = b["profiles"].as_array().unwrap();
     assert_eq!(ps.len(), 1, "{b}");
     assert_eq!(ps[0]["profile_connected"], json!(true), "{b}");
+    assert!(ps[0].get("profile_relink_url").is_none(), "{b}");
     // And it syncs again: a remote event arrives.
     let m = monday();
     Seeder::new(Some(("alice", "changed")))
