@@ -130,10 +130,6 @@ impl Db {
             // when nothing checkpoints (a CLI call, a test).
             .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES.to_string());
             let pool = SqlitePoolOptions::new()
-                // A ping before handing out a connection is a round trip to
-                // its worker thread that an embedded database gains nothing
-                // from: there is no server to have gone away.
-                .test_before_acquire(false)
                 .max_connections(if rest == ":memory:" {
                     1
                 } else {
