@@ -225,3 +225,36 @@ async fn the_dashboard_delivery_log_pages_and_filters(app: TestApp) {
         failed.html
     );
 }
+
+/// A serving Convene copies SQLite's write-ahead log into the database
+/// file by itself (every 250 ms), not only when the log reaches SQLite's
+/// threshold: a write shows in the file as read without the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_checkpoints_the_write_ahead_log_in_the_background() {
+    use sqlx::Connection as _;
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let c = app.client("Checkpoints").await;
+    let a = app.account(&c, "host").await;
+    let path = app.db_url.trim_start_matches("sqlite://").to_string();
+    // `immutable` reads the database file alone, ignoring the log.
+    let opts = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&path)
+        .read_only(true)
+        .immutable(true);
+    let mut in_file = 0;
+    for _ in 0..50 {
+        let mut conn = sqlx::SqliteConnection::connect_with(&opts).await.unwrap();
+        // Until a checkpoint, even the tables may be in the log alone.
+        in_file = sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM accounts WHERE id = $1")
+            .bind(&a.sub)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap_or(0);
+        let _ = conn.close().await;
+        if in_file == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(in_file, 1, "the account reached the database file");
+}
