@@ -197,9 +197,17 @@ impl Db {
         match &self.turns {
             Turns::Sqlite(writer) => {
                 let mut w = writer.clone().lock_owned().await;
-                sqlx::query("BEGIN IMMEDIATE")
+                let begun = sqlx::query("BEGIN IMMEDIATE")
                     .execute(w.ready().await?)
-                    .await?;
+                    .await;
+                if let Err(e) = begun {
+                    // A connection whose worker thread is gone fails every
+                    // statement from now on: the next turn opens another.
+                    if matches!(e, sqlx::Error::WorkerCrashed | sqlx::Error::Io(_)) {
+                        w.conn = None;
+                    }
+                    return Err(e.into());
+                }
                 w.open = true;
                 Ok(Tx {
                     conn: Conn::Sqlite(SqliteTurn(Some(w))),
