@@ -7,8 +7,11 @@
 //! process's availability cache can never serve data older than a commit it
 //! could see. There is no other way to write these tables.
 
-use crate::tx::in_tx;
-use crate::{Db, Event, Period, Result, Rule, Tx};
+use sqlx::Row as _;
+
+use crate::scheduling::{MOVE_REQUEST_SQL, Request, bind_move_request};
+use crate::tx::{Batch, in_tx};
+use crate::{Db, Event, Period, Result, Rule, StoreError, Tx};
 
 /// SQL: the event is not one of a booking's (scheduling request or
 /// conversation), whose ids Convene reserves.
@@ -22,6 +25,26 @@ pub(crate) const CHANGE_NOTIFICATION_SQL: &str = "INSERT INTO notifications (id,
      SELECT $1, a.application_id, a.id, 'change', $3, $4, $5, FALSE FROM accounts a \
      WHERE a.id = $2 AND EXISTS (SELECT 1 FROM channels c WHERE c.account_id = a.id AND c.closed = FALSE) \
      ON CONFLICT (id) DO NOTHING";
+
+/// A booking's event is about to be written for an account checked at a
+/// version: moves the version on from exactly that one, and answers
+/// whether anyone watches the account and whether the calendar is a
+/// connected one (no row: the version moved since the check). Binds as
+/// `bind_booked_account!`.
+const BOOKED_ACCOUNT_SQL: &str = "UPDATE accounts SET availability_version = availability_version + 1, last_booked_ms = $1 WHERE id = $2 AND availability_version = $3 \
+     RETURNING EXISTS (SELECT 1 FROM channels c WHERE c.account_id = accounts.id AND c.closed = $4), \
+     EXISTS (SELECT 1 FROM provider_calendars pc WHERE pc.calendar_id = $5)";
+
+macro_rules! bind_booked_account {
+    ($q:expr, $ev:expr, $version:expr) => {{
+        let ev: &Event = $ev;
+        $q.bind(ev.updated_ms)
+            .bind(&ev.account_id)
+            .bind($version)
+            .bind(false)
+            .bind(&ev.calendar_id)
+    }};
+}
 
 /// An event by (calendar, event_id), inserted or updated; binds as
 /// `bind_event!`.
@@ -131,18 +154,9 @@ impl Tx {
         // whether the calendar is a connected one, so the usual case skips
         // the two writes that would find nothing to do.
         let moved: Option<(bool, bool)> = in_tx!(self, |c| {
-            sqlx::query_as(
-            "UPDATE accounts SET availability_version = availability_version + 1, last_booked_ms = $1 WHERE id = $2 AND availability_version = $3 \
-             RETURNING EXISTS (SELECT 1 FROM channels c WHERE c.account_id = accounts.id AND c.closed = $4), \
-             EXISTS (SELECT 1 FROM provider_calendars pc WHERE pc.calendar_id = $5)",
-        )
-        .bind(ev.updated_ms)
-        .bind(&ev.account_id)
-        .bind(*version)
-        .bind(false)
-        .bind(&ev.calendar_id)
-        .fetch_optional(&mut *c)
-        .await?
+            bind_booked_account!(sqlx::query_as(BOOKED_ACCOUNT_SQL), ev, *version)
+                .fetch_optional(&mut *c)
+                .await?
         });
         let Some((watched, connected)) = moved else {
             return Err(crate::StoreError::Conflict(
@@ -163,6 +177,69 @@ impl Tx {
                 .await?;
         }
         Ok(())
+    }
+
+    /// A booking's rows: each event written as
+    /// [`Tx::insert_booked_event`] writes it, at the version its account
+    /// must still be at (a member's second event: one more), then the
+    /// request moved from `read` to `next` as
+    /// [`Tx::update_request_watched`] moves it, whose answer this is.
+    ///
+    /// SQLite sends it all as one command, with the transaction's `BEGIN`
+    /// if it has not been sent ([`Db::write_checked`]): these statements
+    /// are where bookings queue for the write lock, and each command is a
+    /// hand-off to the writer's thread and back. A failed check shows in
+    /// the answers only once every statement has run; the transaction then
+    /// rolls back, as after any `Conflict`.
+    #[tracing::instrument(skip_all, fields(request = %next.id))]
+    pub async fn record_booking(
+        &mut self,
+        events: &[(&Event, i64)],
+        next: &Request,
+        read: &Request,
+    ) -> Result<bool> {
+        let crate::tx::Conn::Sqlite(t) = &mut self.conn else {
+            for (ev, version) in events {
+                self.insert_booked_event(ev, &mut version.clone()).await?;
+            }
+            return self.update_request_watched(next, read).await;
+        };
+        let mut batch = Batch::new(t.take_begin());
+        for (ev, version) in events {
+            batch = bind_booked_account!(batch.sql(BOOKED_ACCOUNT_SQL), ev, *version);
+            batch = bind_event!(batch.sql(UPSERT_EVENT_SQL), ev);
+        }
+        batch = bind_move_request!(batch.sql(MOVE_REQUEST_SQL), next, read);
+        let mut answers = batch.run(t.conn().await?).await?.into_iter();
+        let mut follow_ups = Vec::new();
+        for (ev, _) in events {
+            let moved = answers.next().unwrap_or_default();
+            let Some(row) = moved.first() else {
+                return Err(StoreError::Conflict("availability changed since the check"));
+            };
+            let (watched, connected): (bool, bool) = (row.try_get(0)?, row.try_get(1)?);
+            let written = answers.next().unwrap_or_default();
+            let uid: Option<String> = match written.first() {
+                Some(row) => Some(row.try_get("event_uid")?),
+                None => None,
+            };
+            follow_ups.push((*ev, watched, connected.then_some(uid).flatten()));
+        }
+        let watched: bool = match answers.next().unwrap_or_default().first() {
+            Some(row) => row.try_get(0)?,
+            None => return Err(StoreError::Conflict("state changed concurrently")),
+        };
+        for (ev, watched, remote_uid) in follow_ups {
+            if watched {
+                self.record_change_only(&ev.account_id, &ev.calendar_id, ev.updated_ms)
+                    .await?;
+            }
+            if let Some(uid) = remote_uid {
+                self.queue_remote_write(&ev.calendar_id, &uid, ev.updated_ms)
+                    .await?;
+            }
+        }
+        Ok(watched)
     }
 
     /// Soft-deletes one event so `include_deleted` and `last_modified`

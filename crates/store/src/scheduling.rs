@@ -110,6 +110,26 @@ const REQUEST_COLS: &str = "id, application_id, organizational_unit_id, template
 const INSERT_REQUEST_SQL: &str = "INSERT INTO scheduling_requests (id, application_id, organizational_unit_id, template_id, state, token_hash, spec_json, booking_json, history_json, window_end_ms, created_ms, updated_ms) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
 
+/// A request moved from the copy read to the next (`update_request_watched`),
+/// answering whether its application has a webhook; no row: the request
+/// changed since it was read. Binds as `bind_move_request!`.
+pub(crate) const MOVE_REQUEST_SQL: &str = "UPDATE scheduling_requests SET state = $1, booking_json = $2, history_json = $3, updated_ms = $4 WHERE id = $5 AND state = $6 AND updated_ms = $7 \
+     RETURNING coalesce((SELECT a.webhook_url IS NOT NULL FROM applications a WHERE a.id = scheduling_requests.application_id), FALSE)";
+
+macro_rules! bind_move_request {
+    ($q:expr, $next:expr, $read:expr) => {{
+        let (next, read): (&Request, &Request) = ($next, $read);
+        $q.bind(next.state.as_str())
+            .bind(&next.booking_json)
+            .bind(&next.history_json)
+            .bind(next.updated_ms)
+            .bind(&next.id)
+            .bind(read.state.as_str())
+            .bind(read.updated_ms)
+    }};
+}
+pub(crate) use bind_move_request;
+
 /// Binds a request's columns in [`INSERT_REQUEST_SQL`]'s order (a macro:
 /// the same chain serves a pool and a transaction of either backend).
 macro_rules! bind_request {
@@ -187,7 +207,7 @@ impl Db {
         let q = INSERT_REQUEST_SQL;
         match self.one_statement_turn().await? {
             Turn::Sqlite(mut w) => {
-                bind_request!(sqlx::query(q), r).execute(w.conn()?).await?;
+                bind_request!(sqlx::query(q), r).execute(w.conn().await?).await?;
             }
             Turn::Postgres(p, _turn) => {
                 bind_request!(sqlx::query(q), r).execute(&p).await?;
@@ -362,19 +382,9 @@ impl Tx {
     /// skips the notification row that no one would be sent.
     pub async fn update_request_watched(&mut self, next: &Request, read: &Request) -> Result<bool> {
         let watched: Option<bool> = in_tx!(self, |c| {
-            sqlx::query_scalar(
-            "UPDATE scheduling_requests SET state = $1, booking_json = $2, history_json = $3, updated_ms = $4 WHERE id = $5 AND state = $6 AND updated_ms = $7 \
-             RETURNING coalesce((SELECT a.webhook_url IS NOT NULL FROM applications a WHERE a.id = scheduling_requests.application_id), FALSE)",
-        )
-        .bind(next.state.as_str())
-        .bind(&next.booking_json)
-        .bind(&next.history_json)
-        .bind(next.updated_ms)
-        .bind(&next.id)
-        .bind(read.state.as_str())
-        .bind(read.updated_ms)
-        .fetch_optional(&mut *c)
-        .await?
+            bind_move_request!(sqlx::query_scalar(MOVE_REQUEST_SQL), next, read)
+                .fetch_optional(&mut *c)
+                .await?
         });
         watched.ok_or(StoreError::Conflict("state changed concurrently"))
     }

@@ -106,15 +106,57 @@ impl Writer {
 
 /// The write turn held by a SQLite transaction (or a single statement):
 /// while it is held, nobody else in this process uses the writer.
-pub(crate) struct SqliteTurn(Option<OwnedMutexGuard<Writer>>);
+pub(crate) struct SqliteTurn {
+    writer: Option<OwnedMutexGuard<Writer>>,
+    /// A transaction whose `BEGIN IMMEDIATE` has not been sent yet
+    /// ([`Db::write_checked`]): it travels with the first statement.
+    unbegun: bool,
+}
 
 impl SqliteTurn {
-    pub(crate) fn conn(&mut self) -> Result<&mut SqliteConnection> {
-        self.0
-            .as_mut()
-            .and_then(|w| w.conn.as_mut())
-            .ok_or(StoreError::Closed)
+    fn new(writer: OwnedMutexGuard<Writer>, unbegun: bool) -> Self {
+        SqliteTurn {
+            writer: Some(writer),
+            unbegun,
+        }
     }
+
+    /// The connection, inside the transaction if this turn is one.
+    pub(crate) async fn conn(&mut self) -> Result<&mut SqliteConnection> {
+        let w = self.writer.as_mut().ok_or(StoreError::Closed)?;
+        if std::mem::take(&mut self.unbegun) {
+            begin_immediate(w).await?;
+        }
+        w.conn.as_mut().ok_or(StoreError::Closed)
+    }
+
+    /// Whether `BEGIN IMMEDIATE` must lead the next command, which the
+    /// caller then sends: from here on the transaction counts as open, so
+    /// that a command that fails after its `BEGIN` is rolled back.
+    pub(crate) fn take_begin(&mut self) -> bool {
+        let lead = std::mem::take(&mut self.unbegun);
+        if lead && let Some(w) = self.writer.as_mut() {
+            w.open = true;
+        }
+        lead
+    }
+}
+
+/// Starts the writer's transaction: SQLite's write lock is taken here.
+async fn begin_immediate(w: &mut Writer) -> Result<()> {
+    let begun = sqlx::query("BEGIN IMMEDIATE")
+        .execute(w.ready().await?)
+        .await;
+    if let Err(e) = begun {
+        // A connection whose worker thread is gone fails every statement
+        // from now on: the next turn opens another.
+        if matches!(e, sqlx::Error::WorkerCrashed | sqlx::Error::Io(_)) {
+            w.conn = None;
+        }
+        return Err(e.into());
+    }
+    w.open = true;
+    Ok(())
 }
 
 impl Drop for SqliteTurn {
@@ -123,7 +165,9 @@ impl Drop for SqliteTurn {
     /// processes wait on — is given up at once rather than at this
     /// process's next write.
     fn drop(&mut self) {
-        let Some(mut w) = self.0.take() else { return };
+        let Some(mut w) = self.writer.take() else {
+            return;
+        };
         if !w.open {
             return;
         }
@@ -176,7 +220,7 @@ macro_rules! in_tx {
             $crate::tx::Conn::Sqlite(t) => {
                 #[allow(unused)]
                 const IS_PG: bool = false;
-                let $c: &mut sqlx::SqliteConnection = t.conn()?;
+                let $c: &mut sqlx::SqliteConnection = t.conn().await?;
                 $body
             }
             $crate::tx::Conn::Postgres(t, _) => {
@@ -194,23 +238,21 @@ impl Db {
     /// Opens a write transaction (see the module docs).
     #[tracing::instrument(skip_all)]
     pub async fn begin(&self) -> Result<Tx> {
+        self.begin_tx(false).await
+    }
+
+    /// `lazy`: SQLite's `BEGIN IMMEDIATE` waits for the first statement.
+    async fn begin_tx(&self, lazy: bool) -> Result<Tx> {
         match &self.turns {
             Turns::Sqlite(writer) => {
                 let mut w = writer.clone().lock_owned().await;
-                let begun = sqlx::query("BEGIN IMMEDIATE")
-                    .execute(w.ready().await?)
-                    .await;
-                if let Err(e) = begun {
-                    // A connection whose worker thread is gone fails every
-                    // statement from now on: the next turn opens another.
-                    if matches!(e, sqlx::Error::WorkerCrashed | sqlx::Error::Io(_)) {
-                        w.conn = None;
-                    }
-                    return Err(e.into());
+                if lazy {
+                    w.ready().await?;
+                } else {
+                    begin_immediate(&mut w).await?;
                 }
-                w.open = true;
                 Ok(Tx {
-                    conn: Conn::Sqlite(SqliteTurn(Some(w))),
+                    conn: Conn::Sqlite(SqliteTurn::new(w, lazy)),
                 })
             }
             Turns::Postgres(writers) => {
@@ -241,7 +283,7 @@ impl Db {
             Turns::Sqlite(writer) => {
                 let mut w = writer.clone().lock_owned().await;
                 w.ready().await?;
-                Turn::Sqlite(SqliteTurn(Some(w)))
+                Turn::Sqlite(SqliteTurn::new(w, false))
             }
             Turns::Postgres(writers) => {
                 let Pool::Postgres(p) = &self.pool else {
@@ -270,7 +312,33 @@ impl Db {
     where
         E: From<StoreError>,
     {
-        let mut tx = self.begin().await?;
+        self.write_in(self.begin().await?, body).await
+    }
+
+    /// [`Db::write`] for a body whose writes check for themselves what
+    /// they were decided on (compare-and-set: a version, a state), and
+    /// which reads nothing through the pool that the write lock must
+    /// protect. On SQLite, `BEGIN IMMEDIATE` then travels with the first
+    /// statement instead of alone: one hand-off to the writer's thread
+    /// fewer while the write lock is held, where every booking queues.
+    pub async fn write_checked<T, E>(
+        &self,
+        body: impl AsyncFnOnce(&mut Tx) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        self.write_in(self.begin_tx(true).await?, body).await
+    }
+
+    async fn write_in<T, E>(
+        &self,
+        mut tx: Tx,
+        body: impl AsyncFnOnce(&mut Tx) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<StoreError>,
+    {
         let out = body(&mut tx).await?;
         tx.commit().await?;
         Ok(out)
@@ -284,11 +352,13 @@ impl Tx {
 
     pub async fn commit(self) -> Result<()> {
         match self.conn {
+            // Nothing was written: there is nothing to commit.
+            Conn::Sqlite(t) if t.unbegun => {}
             Conn::Sqlite(mut t) => {
-                sqlx::query("COMMIT").execute(t.conn()?).await?;
+                sqlx::query("COMMIT").execute(t.conn().await?).await?;
                 // Only now: a failed COMMIT leaves the transaction to be
                 // rolled back when `t` drops.
-                if let Some(w) = t.0.as_mut() {
+                if let Some(w) = t.writer.as_mut() {
                     w.open = false;
                 }
             }
@@ -345,5 +415,101 @@ pub(crate) fn expect_one(rows: u64) -> Result<()> {
         Ok(())
     } else {
         Err(StoreError::Conflict("state changed concurrently"))
+    }
+}
+
+/// SQLite: several statements sent to the writer's thread as one command,
+/// so a transaction's steps cost one hand-off instead of one each. Each
+/// statement keeps its own `$n` numbering ([`Batch::sql`] shifts it) and
+/// its own bind chain (`Batch::bind`, the same calls as a query's).
+pub(crate) struct Batch {
+    sql: String,
+    args: sqlx::sqlite::SqliteArguments,
+    bound: usize,
+    failed: Option<sqlx::error::BoxDynError>,
+    lead: bool,
+}
+
+impl Batch {
+    /// `lead`: the batch opens the transaction (see [`SqliteTurn::take_begin`]).
+    pub(crate) fn new(lead: bool) -> Self {
+        Batch {
+            sql: if lead {
+                "BEGIN IMMEDIATE;\n".into()
+            } else {
+                String::new()
+            },
+            args: Default::default(),
+            bound: 0,
+            failed: None,
+            lead,
+        }
+    }
+
+    /// Appends a statement whose parameters are `$1`… as written; bind
+    /// them next, in order.
+    pub(crate) fn sql(mut self, statement: &str) -> Self {
+        use sqlx::Arguments as _;
+        self.bound = self.args.len();
+        let mut rest = statement;
+        while let Some(at) = rest.find('$') {
+            self.sql.push_str(&rest[..at + 1]);
+            rest = &rest[at + 1..];
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            match rest[..digits].parse::<usize>() {
+                Ok(n) => self.sql.push_str(&(n + self.bound).to_string()),
+                Err(_) => self.sql.push_str(&rest[..digits]),
+            }
+            rest = &rest[digits..];
+        }
+        self.sql.push_str(rest);
+        self.sql.push_str(";\n");
+        self
+    }
+
+    pub(crate) fn bind<'t, T>(mut self, value: T) -> Self
+    where
+        T: sqlx::Encode<'t, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+    {
+        use sqlx::Arguments as _;
+        if let Err(e) = self.args.add(value)
+            && self.failed.is_none()
+        {
+            self.failed = Some(e);
+        }
+        self
+    }
+
+    /// Runs the statements in order and answers each one's rows (the
+    /// leading `BEGIN`'s excluded). An error stops the batch where it
+    /// happened; the caller's transaction then rolls back.
+    pub(crate) async fn run(
+        self,
+        conn: &mut SqliteConnection,
+    ) -> Result<Vec<Vec<sqlx::sqlite::SqliteRow>>> {
+        use futures_util::TryStreamExt as _;
+        use sqlx::Executor as _;
+        if let Some(e) = self.failed {
+            return Err(sqlx::Error::Encode(e).into());
+        }
+        let query = sqlx::query_with(sqlx::AssertSqlSafe(self.sql), self.args);
+        let mut steps = conn.fetch_many(query);
+        // Each statement's rows come first, then its summary.
+        let mut out = vec![Vec::new()];
+        while let Some(step) = steps.try_next().await? {
+            match step {
+                sqlx::Either::Left(_) => out.push(Vec::new()),
+                sqlx::Either::Right(row) => {
+                    if let Some(rows) = out.last_mut() {
+                        rows.push(row);
+                    }
+                }
+            }
+        }
+        out.pop();
+        if self.lead && !out.is_empty() {
+            out.remove(0);
+        }
+        Ok(out)
     }
 }

@@ -1142,9 +1142,20 @@ async fn book_once(
     };
     let note = notification(state, &next, kind, request_json(state, &next)?);
     let checked_at = checked.versions.clone();
+    // Each event at the version its member was checked at (a member's
+    // second event: one more).
+    let mut writes = Vec::with_capacity(events.len());
+    for ev in &events {
+        let v = checked.version(&ev.account_id)?;
+        writes.push((ev, *v));
+        *v += 1;
+    }
+    // Every write below checks what it was decided on (versions, the
+    // request's state): the transaction needs SQLite's lock only from its
+    // first statement.
     state
         .db
-        .write(async |tx: &mut Tx| -> Result<(), Attempt> {
+        .write_checked(async |tx: &mut Tx| -> Result<(), Attempt> {
             // PostgreSQL: the request's row first, then the members' rows in
             // id order, as every booking locks them.
             tx.lock_request(id).await?;
@@ -1152,11 +1163,7 @@ async fn book_once(
             for m in &dropped {
                 tx.delete_booking_events(m, id, now).await?;
             }
-            for ev in &events {
-                tx.insert_booked_event(ev, checked.version(&ev.account_id)?)
-                    .await?;
-            }
-            let watched = tx.update_request_watched(&next, cur).await?;
+            let watched = tx.record_booking(&writes, &next, cur).await?;
             for d in &mails {
                 tx.insert_delivery(d).await?;
             }
