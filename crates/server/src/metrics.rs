@@ -61,6 +61,12 @@ struct Inner {
     pub deliveries: Family<StateLabels, Gauge>,
     pub pool_connections: Gauge,
     pub pool_idle: Gauge,
+    pub write_turns: Counter,
+    pub write_held: Counter<f64, AtomicU64>,
+    pub write_waited: Counter<f64, AtomicU64>,
+    /// The store's totals as last rendered: counters only move forward by
+    /// the difference.
+    write_seen: std::sync::Mutex<convene_store::WriteTurns>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -131,6 +137,24 @@ impl Default for Metrics {
             "Idle database connections of this process",
             pool_idle.clone(),
         );
+        let write_turns = Counter::default();
+        registry.register(
+            "db_write_turns",
+            "Write turns taken by this process (transactions and one-statement writes)",
+            write_turns.clone(),
+        );
+        let write_held = Counter::<f64, AtomicU64>::default();
+        registry.register(
+            "db_write_turn_held_seconds",
+            "Time write turns were held; on SQLite, the single writer's busy time",
+            write_held.clone(),
+        );
+        let write_waited = Counter::<f64, AtomicU64>::default();
+        registry.register(
+            "db_write_turn_waited_seconds",
+            "Time writers waited for a write turn",
+            write_waited.clone(),
+        );
         Metrics(Arc::new(Inner {
             registry,
             requests,
@@ -142,6 +166,10 @@ impl Default for Metrics {
             deliveries,
             pool_connections,
             pool_idle,
+            write_turns,
+            write_held,
+            write_waited,
+            write_seen: Default::default(),
         }))
     }
 }
@@ -201,6 +229,17 @@ impl Metrics {
         let (size, idle) = db.pool_stats();
         self.0.pool_connections.set(i64::from(size));
         self.0.pool_idle.set(idle as i64);
+        let now = db.write_turns();
+        if let Ok(mut seen) = self.0.write_seen.lock() {
+            self.0
+                .write_turns
+                .inc_by(now.turns.saturating_sub(seen.turns));
+            let held = now.held.saturating_sub(seen.held);
+            self.0.write_held.inc_by(held.as_secs_f64());
+            let waited = now.waited.saturating_sub(seen.waited);
+            self.0.write_waited.inc_by(waited.as_secs_f64());
+            *seen = now;
+        }
         let mut out = String::new();
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.0.registry);

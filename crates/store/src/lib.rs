@@ -37,7 +37,7 @@ pub mod queries_support {
 
 pub use model::*;
 pub use packed::{BusyRuns, ID_SEP};
-pub use tx::Tx;
+pub use tx::{Tx, WriteTurns};
 
 /// The schema: `migrations/` holds what both backends accept, written once;
 /// `migrations-sqlite/` and `migrations-postgres/` hold the few statements

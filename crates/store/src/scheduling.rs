@@ -207,7 +207,9 @@ impl Db {
         let q = INSERT_REQUEST_SQL;
         match self.one_statement_turn().await? {
             Turn::Sqlite(mut w) => {
-                bind_request!(sqlx::query(q), r).execute(w.conn().await?).await?;
+                bind_request!(sqlx::query(q), r)
+                    .execute(w.conn().await?)
+                    .await?;
             }
             Turn::Postgres(p, _turn) => {
                 bind_request!(sqlx::query(q), r).execute(&p).await?;

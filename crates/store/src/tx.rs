@@ -21,6 +21,9 @@
 //! through the database itself.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
 
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Connection as _, SqliteConnection};
@@ -32,7 +35,13 @@ use crate::{Db, Pool, Result, StoreError};
 const PG_WRITERS: usize = 8;
 
 #[derive(Clone, Debug)]
-pub(crate) enum Turns {
+pub(crate) struct Turns {
+    kind: TurnKind,
+    clock: Arc<TurnClock>,
+}
+
+#[derive(Clone, Debug)]
+enum TurnKind {
     /// The one connection this process writes SQLite through; its lock is
     /// the write turn.
     Sqlite(Arc<Mutex<Writer>>),
@@ -41,12 +50,75 @@ pub(crate) enum Turns {
 
 impl Turns {
     pub(crate) fn sqlite(writer: Writer) -> Self {
-        Turns::Sqlite(Arc::new(Mutex::new(writer)))
+        Turns {
+            kind: TurnKind::Sqlite(Arc::new(Mutex::new(writer))),
+            clock: Default::default(),
+        }
     }
 
     pub(crate) fn postgres() -> Self {
-        Turns::Postgres(Arc::new(Semaphore::new(PG_WRITERS)))
+        Turns {
+            kind: TurnKind::Postgres(Arc::new(Semaphore::new(PG_WRITERS))),
+            clock: Default::default(),
+        }
     }
+
+    /// Starts timing a turn that was waited for since `asked`.
+    fn held(&self, asked: Instant) -> Held {
+        let now = Instant::now();
+        self.clock.turns.fetch_add(1, Relaxed);
+        self.clock
+            .waited_ns
+            .fetch_add(nanos(now.duration_since(asked)), Relaxed);
+        Held {
+            clock: self.clock.clone(),
+            since: now,
+        }
+    }
+}
+
+/// How this process's writers used their turns, since it started: where
+/// bookings queue when SQLite's single writer is the bottleneck (see
+/// [`Db::write_turns`]).
+#[derive(Debug, Default)]
+struct TurnClock {
+    turns: AtomicU64,
+    held_ns: AtomicU64,
+    waited_ns: AtomicU64,
+}
+
+/// [`Db::write_turns`]: totals since the process started.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct WriteTurns {
+    pub turns: u64,
+    /// Time turns were held (SQLite: the writer was busy).
+    pub held: Duration,
+    /// Time writers waited for a turn.
+    pub waited: Duration,
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// A turn being held: its time is counted when it ends.
+struct Held {
+    clock: Arc<TurnClock>,
+    since: Instant,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.clock
+            .held_ns
+            .fetch_add(nanos(self.since.elapsed()), Relaxed);
+    }
+}
+
+/// PostgreSQL's turn: a share of the pool.
+pub(crate) struct PgTurn {
+    _permit: OwnedSemaphorePermit,
+    _held: Held,
 }
 
 /// SQLite's writer: a connection of its own rather than one borrowed from
@@ -108,15 +180,19 @@ impl Writer {
 /// while it is held, nobody else in this process uses the writer.
 pub(crate) struct SqliteTurn {
     writer: Option<OwnedMutexGuard<Writer>>,
+    /// Counted until the turn ends (a dropped transaction's rollback, run
+    /// after, is not: it is rare).
+    _held: Held,
     /// A transaction whose `BEGIN IMMEDIATE` has not been sent yet
     /// ([`Db::write_checked`]): it travels with the first statement.
     unbegun: bool,
 }
 
 impl SqliteTurn {
-    fn new(writer: OwnedMutexGuard<Writer>, unbegun: bool) -> Self {
+    fn new(writer: OwnedMutexGuard<Writer>, held: Held, unbegun: bool) -> Self {
         SqliteTurn {
             writer: Some(writer),
+            _held: held,
             unbegun,
         }
     }
@@ -183,16 +259,13 @@ impl Drop for SqliteTurn {
 
 pub(crate) enum Conn {
     Sqlite(SqliteTurn),
-    Postgres(
-        sqlx::Transaction<'static, sqlx::Postgres>,
-        OwnedSemaphorePermit,
-    ),
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>, PgTurn),
 }
 
 #[must_use = "the turn ends when it is dropped"]
 pub(crate) enum Turn {
     Sqlite(SqliteTurn),
-    Postgres(sqlx::PgPool, #[allow(dead_code)] OwnedSemaphorePermit),
+    Postgres(sqlx::PgPool, #[allow(dead_code)] PgTurn),
 }
 
 /// One open write transaction. Dropping it without [`Tx::commit`] rolls
@@ -243,33 +316,17 @@ impl Db {
 
     /// `lazy`: SQLite's `BEGIN IMMEDIATE` waits for the first statement.
     async fn begin_tx(&self, lazy: bool) -> Result<Tx> {
-        match &self.turns {
-            Turns::Sqlite(writer) => {
-                let mut w = writer.clone().lock_owned().await;
-                if lazy {
-                    w.ready().await?;
-                } else {
-                    begin_immediate(&mut w).await?;
+        let conn = match self.take_turn().await? {
+            Turn::Sqlite(mut t) => {
+                t.unbegun = true;
+                if !lazy {
+                    t.conn().await?;
                 }
-                Ok(Tx {
-                    conn: Conn::Sqlite(SqliteTurn::new(w, lazy)),
-                })
+                Conn::Sqlite(t)
             }
-            Turns::Postgres(writers) => {
-                let Pool::Postgres(p) = &self.pool else {
-                    return Err(StoreError::Closed);
-                };
-                let turn = writers
-                    .clone()
-                    .acquire_owned()
-                    .await
-                    .map_err(|_| StoreError::Conflict("shutting down"))?;
-                let t = p.begin().await?;
-                Ok(Tx {
-                    conn: Conn::Postgres(t, turn),
-                })
-            }
-        }
+            Turn::Postgres(p, turn) => Conn::Postgres(p.begin().await?, turn),
+        };
+        Ok(Tx { conn })
     }
 
     /// This process's write turn without a transaction, for a write that is
@@ -279,13 +336,20 @@ impl Db {
     /// of spinning on the lock. SQLite runs it on the writer; PostgreSQL on
     /// the pool. Hold the turn across the statement.
     pub(crate) async fn one_statement_turn(&self) -> Result<Turn> {
-        Ok(match &self.turns {
-            Turns::Sqlite(writer) => {
+        self.take_turn().await
+    }
+
+    /// Waits for this process's write turn, and times it.
+    async fn take_turn(&self) -> Result<Turn> {
+        let asked = Instant::now();
+        Ok(match &self.turns.kind {
+            TurnKind::Sqlite(writer) => {
                 let mut w = writer.clone().lock_owned().await;
+                let held = self.turns.held(asked);
                 w.ready().await?;
-                Turn::Sqlite(SqliteTurn::new(w, false))
+                Turn::Sqlite(SqliteTurn::new(w, held, false))
             }
-            Turns::Postgres(writers) => {
+            TurnKind::Postgres(writers) => {
                 let Pool::Postgres(p) = &self.pool else {
                     return Err(StoreError::Closed);
                 };
@@ -294,14 +358,30 @@ impl Db {
                     .acquire_owned()
                     .await
                     .map_err(|_| StoreError::Conflict("shutting down"))?;
-                Turn::Postgres(p.clone(), permit)
+                let turn = PgTurn {
+                    _permit: permit,
+                    _held: self.turns.held(asked),
+                };
+                Turn::Postgres(p.clone(), turn)
             }
         })
     }
 
+    /// How this process's writers used their turns since it started. On
+    /// SQLite, `held` growing by nearly the wall-clock time means writes
+    /// are queueing for the single writer.
+    pub fn write_turns(&self) -> WriteTurns {
+        let c = &self.turns.clock;
+        WriteTurns {
+            turns: c.turns.load(Relaxed),
+            held: Duration::from_nanos(c.held_ns.load(Relaxed)),
+            waited: Duration::from_nanos(c.waited_ns.load(Relaxed)),
+        }
+    }
+
     /// Closes SQLite's writer (the pool is closed by [`Db::close`]).
     pub(crate) async fn close_writer(&self) {
-        if let Turns::Sqlite(writer) = &self.turns {
+        if let TurnKind::Sqlite(writer) = &self.turns.kind {
             writer.lock().await.close().await;
         }
     }

@@ -55,6 +55,18 @@ async fn metrics_count_requests_by_route_and_show_the_outbox(app: TestApp) {
         "{text}"
     );
     assert!(text.contains("convene_db_pool_connections"), "{text}");
+    // The account and the channel were written: each took a write turn,
+    // and was counted while it held it.
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+    };
+    assert!(value("convene_db_write_turns_total") >= 2.0, "{text}");
+    assert!(
+        value("convene_db_write_turn_held_seconds_total") > 0.0,
+        "{text}"
+    );
     assert!(
         text.contains("convene_http_request_duration_seconds_bucket"),
         "{text}"

@@ -131,26 +131,7 @@ async fn a_booking_checked_before_a_change_writes_nothing(app: TestApp) {
     let a = app.account(&c, "host").await;
     let other = app.replica().await;
     let checked = app.db.account(&a.sub).await.unwrap().unwrap();
-    let event = |event_id: &str| Event {
-        event_uid: format!("evt_{event_id}"),
-        calendar_id: a.calendar_id.clone(),
-        account_id: a.sub.clone(),
-        event_id: Some(event_id.to_string()),
-        summary: "x".into(),
-        description: String::new(),
-        start_ms: 1_900_000_000_000,
-        end_ms: 1_900_000_000_000 + 1_800_000,
-        start_date: None,
-        end_date: None,
-        tzid: "Etc/UTC".into(),
-        transparency: "opaque".into(),
-        status: "confirmed".into(),
-        participation: "accepted".into(),
-        body_json: "{}".into(),
-        deleted: false,
-        created_ms: 1,
-        updated_ms: 1,
-    };
+    let event = |event_id: &str| booked_event(&a, event_id);
     // Another replica adds an event after the check.
     other.db.upsert_event(&event("meanwhile")).await.unwrap();
     let mut v = checked.availability_version;
@@ -209,6 +190,111 @@ async fn a_booking_checked_before_a_change_writes_nothing(app: TestApp) {
             || !fanned.is_empty(),
         "the watching channel is told: {pending:?}"
     );
+}
+
+/// A booking's event in `a`'s calendar, half an hour in 2030.
+fn booked_event(a: &Acct, event_id: &str) -> Event {
+    Event {
+        event_uid: format!("evt_{event_id}"),
+        calendar_id: a.calendar_id.clone(),
+        account_id: a.sub.clone(),
+        event_id: Some(event_id.to_string()),
+        summary: "x".into(),
+        description: String::new(),
+        start_ms: 1_900_000_000_000,
+        end_ms: 1_900_000_000_000 + 1_800_000,
+        start_date: None,
+        end_date: None,
+        tzid: "Etc/UTC".into(),
+        transparency: "opaque".into(),
+        status: "confirmed".into(),
+        participation: "accepted".into(),
+        body_json: "{}".into(),
+        deleted: false,
+        created_ms: 1,
+        updated_ms: 1,
+    }
+}
+
+// SQLite sends a booking's writes as one command and learns only then
+// whether their checks held: whatever ran after a failed check is rolled
+// back with it, and the write lock is given up.
+both!(
+    a_booking_recorded_in_one_go_keeps_nothing_of_a_failed_check,
+    super::quiet
+);
+async fn a_booking_recorded_in_one_go_keeps_nothing_of_a_failed_check(app: TestApp) {
+    let c = app.client("Batch").await;
+    let a = app.account(&c, "host").await;
+    let other = app.replica().await;
+    let checked = app.db.account(&a.sub).await.unwrap().unwrap();
+    other
+        .db
+        .upsert_event(&booked_event(&a, "meanwhile"))
+        .await
+        .unwrap();
+    // Never stored: moving it fails its check, after the event's statements.
+    let read = convene_store::scheduling::Request {
+        id: "srq_nowhere".into(),
+        application_id: c.client_id.clone(),
+        organizational_unit_id: String::new(),
+        template_id: None,
+        state: convene_store::scheduling::RequestState::Pending,
+        token_hash: String::new(),
+        spec_json: "{}".into(),
+        booking_json: None,
+        history_json: "[]".into(),
+        window_end_ms: 0,
+        created_ms: 1,
+        updated_ms: 1,
+    };
+    let mut next = read.clone();
+    next.state = convene_store::scheduling::RequestState::Complete;
+    next.updated_ms = 2;
+    let ev = booked_event(&a, "srq_batch");
+    for (stale, why) in [(true, "a stale version"), (false, "a request that moved")] {
+        let current = app.db.account(&a.sub).await.unwrap().unwrap();
+        let version = if stale {
+            checked.availability_version
+        } else {
+            current.availability_version
+        };
+        let refused = app
+            .db
+            .write_checked(async |tx: &mut Tx| {
+                tx.record_booking(&[(&ev, version)], &next, &read).await
+            })
+            .await;
+        assert!(
+            matches!(refused, Err(StoreError::Conflict(_))),
+            "{why} is refused: {refused:?}"
+        );
+        assert!(
+            app.db
+                .event_by_id(&a.calendar_id, "srq_batch")
+                .await
+                .unwrap()
+                .is_none(),
+            "nothing of the booking refused for {why} stays"
+        );
+        let after = app.db.account(&a.sub).await.unwrap().unwrap();
+        assert_eq!(
+            after.availability_version, current.availability_version,
+            "{why}: the version stays"
+        );
+        // Another process can write at once: the lock was given up.
+        let started = std::time::Instant::now();
+        other
+            .db
+            .upsert_event(&booked_event(&a, "after"))
+            .await
+            .unwrap();
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(1),
+            "{why}: the other process waited {:?}",
+            started.elapsed()
+        );
+    }
 }
 
 /// `join_all` without another dependency: spawn-free, polled together.
