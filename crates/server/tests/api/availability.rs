@@ -882,24 +882,10 @@ async fn packed_busy_time_is_what_the_events_say(app: TestApp) {
     );
     // Equal entries (no id, same times): removing one leaves the other.
     let twin = |uid: &str| Event {
-        event_uid: uid.to_string(),
-        calendar_id: b.calendar_id.clone(),
-        account_id: b.sub.clone(),
-        event_id: None,
         summary: "twin".into(),
-        description: String::new(),
-        start_ms: DAY,
-        end_ms: DAY + 3_600_000,
-        start_date: None,
-        end_date: None,
-        tzid: "Etc/UTC".into(),
-        transparency: "opaque".into(),
-        status: "confirmed".into(),
-        participation: "accepted".into(),
-        body_json: "{}".into(),
-        deleted: false,
         created_ms: 0,
         updated_ms: 0,
+        ..event_in(&b, uid, None, DAY, DAY + 3_600_000)
     };
     for uid in ["evt_twin1", "evt_twin2"] {
         let t = twin(uid);

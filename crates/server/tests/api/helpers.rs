@@ -337,6 +337,37 @@ impl TestApp {
 }
 
 /// The `key` of the first error on `field`.
+/// An opaque, confirmed event in `a`'s calendar over `[start_ms, end_ms)`,
+/// for writing through the store directly.
+pub fn event_in(
+    a: &Acct,
+    uid: &str,
+    event_id: Option<&str>,
+    start_ms: i64,
+    end_ms: i64,
+) -> convene_store::Event {
+    convene_store::Event {
+        event_uid: uid.to_string(),
+        calendar_id: a.calendar_id.clone(),
+        account_id: a.sub.clone(),
+        event_id: event_id.map(str::to_string),
+        summary: "x".into(),
+        description: String::new(),
+        start_ms,
+        end_ms,
+        start_date: None,
+        end_date: None,
+        tzid: "Etc/UTC".into(),
+        transparency: "opaque".into(),
+        status: "confirmed".into(),
+        participation: "accepted".into(),
+        body_json: "{}".into(),
+        deleted: false,
+        created_ms: 1,
+        updated_ms: 1,
+    }
+}
+
 pub fn err_key(body: &Value, field: &str) -> String {
     body["errors"][field][0]["key"]
         .as_str()

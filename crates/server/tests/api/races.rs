@@ -194,26 +194,14 @@ async fn a_booking_checked_before_a_change_writes_nothing(app: TestApp) {
 
 /// A booking's event in `a`'s calendar, half an hour in 2030.
 fn booked_event(a: &Acct, event_id: &str) -> Event {
-    Event {
-        event_uid: format!("evt_{event_id}"),
-        calendar_id: a.calendar_id.clone(),
-        account_id: a.sub.clone(),
-        event_id: Some(event_id.to_string()),
-        summary: "x".into(),
-        description: String::new(),
-        start_ms: 1_900_000_000_000,
-        end_ms: 1_900_000_000_000 + 1_800_000,
-        start_date: None,
-        end_date: None,
-        tzid: "Etc/UTC".into(),
-        transparency: "opaque".into(),
-        status: "confirmed".into(),
-        participation: "accepted".into(),
-        body_json: "{}".into(),
-        deleted: false,
-        created_ms: 1,
-        updated_ms: 1,
-    }
+    let start = 1_900_000_000_000;
+    event_in(
+        a,
+        &format!("evt_{event_id}"),
+        Some(event_id),
+        start,
+        start + 1_800_000,
+    )
 }
 
 // SQLite sends a booking's writes as one command and learns only then
