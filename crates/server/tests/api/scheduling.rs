@@ -570,6 +570,37 @@ async fn a_request_no_webhook_hears_of_records_no_notification(app: TestApp) {
     );
 }
 
+/// `change` notifications recorded for an account.
+async fn changes_for(app: &TestApp, a: &Acct) -> i64 {
+    convene_store::dispatch!(&app.db, |p| sqlx::query_scalar::<_, i64>(
+        "SELECT COUNT(*) FROM notifications WHERE kind = 'change' AND account_id = $1"
+    )
+    .bind(&a.sub)
+    .fetch_one(p)
+    .await
+    .unwrap())
+}
+
+// A booking is a change of its members' calendars: a channel watching one
+// of them hears of it, and members nobody watches cost nothing.
+both!(a_booking_tells_the_channels_watching_its_members);
+async fn a_booking_tells_the_channels_watching_its_members(app: TestApp) {
+    let w = world_without_webhook(&app).await;
+    open_channel(&app, &w.host, &format!("http://{}/cb", unused_addr())).await;
+    let before = changes_for(&app, &w.host).await;
+    let sub = template(&app, &w, json!({})).await;
+    let r = create_request(&app, &w, &sub).await;
+    let url = r["primary_select_url"].as_str().unwrap().to_string();
+    let (_, html) = get_page(&app, &url).await;
+    let slot = slots_in(&html)[0].clone();
+    let (s, _) = post_form(&app, &url, &format!("slot={slot}")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(changes_for(&app, &w.host).await, before + 1);
+    for a in &w.pool {
+        assert_eq!(changes_for(&app, a).await, 0, "nobody watches {}", a.sub);
+    }
+}
+
 // A pick decides on the request as its page showed it moments ago (no
 // second read); a request that changed in between is read again, so a
 // cancelled one books nothing and one booked elsewhere is not booked twice.
