@@ -218,12 +218,12 @@ impl Tx {
                 return Err(StoreError::Conflict("availability changed since the check"));
             };
             let (watched, connected): (bool, bool) = (row.try_get(0)?, row.try_get(1)?);
-            let written = answers.next().unwrap_or_default();
-            let uid: Option<String> = match written.first() {
-                Some(row) => Some(row.try_get("event_uid")?),
-                None => None,
+            // The stored uid: a move keeps the event's own.
+            let remote_uid: Option<String> = match answers.next().unwrap_or_default().first() {
+                Some(row) if connected => Some(row.try_get("event_uid")?),
+                _ => None,
             };
-            follow_ups.push((*ev, watched, connected.then_some(uid).flatten()));
+            follow_ups.push((*ev, watched, remote_uid));
         }
         let watched: bool = match answers.next().unwrap_or_default().first() {
             Some(row) => row.try_get(0)?,

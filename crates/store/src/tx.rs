@@ -316,7 +316,7 @@ impl Db {
 
     /// `lazy`: SQLite's `BEGIN IMMEDIATE` waits for the first statement.
     async fn begin_tx(&self, lazy: bool) -> Result<Tx> {
-        let conn = match self.take_turn().await? {
+        let conn = match self.one_statement_turn().await? {
             Turn::Sqlite(mut t) => {
                 t.unbegun = true;
                 if !lazy {
@@ -334,13 +334,9 @@ impl Db {
     /// `BEGIN`/`COMMIT` — two fewer round trips while SQLite's write lock is
     /// held — and still queues behind this process's other writers instead
     /// of spinning on the lock. SQLite runs it on the writer; PostgreSQL on
-    /// the pool. Hold the turn across the statement.
+    /// the pool. Hold the turn across the statement. Transactions take
+    /// their turn here too; every turn is timed ([`Db::write_turns`]).
     pub(crate) async fn one_statement_turn(&self) -> Result<Turn> {
-        self.take_turn().await
-    }
-
-    /// Waits for this process's write turn, and times it.
-    async fn take_turn(&self) -> Result<Turn> {
         let asked = Instant::now();
         Ok(match &self.turns.kind {
             TurnKind::Sqlite(writer) => {
@@ -505,7 +501,6 @@ pub(crate) fn expect_one(rows: u64) -> Result<()> {
 pub(crate) struct Batch {
     sql: String,
     args: sqlx::sqlite::SqliteArguments,
-    bound: usize,
     failed: Option<sqlx::error::BoxDynError>,
     lead: bool,
 }
@@ -520,7 +515,6 @@ impl Batch {
                 String::new()
             },
             args: Default::default(),
-            bound: 0,
             failed: None,
             lead,
         }
@@ -530,14 +524,14 @@ impl Batch {
     /// them next, in order.
     pub(crate) fn sql(mut self, statement: &str) -> Self {
         use sqlx::Arguments as _;
-        self.bound = self.args.len();
+        let bound = self.args.len();
         let mut rest = statement;
         while let Some(at) = rest.find('$') {
             self.sql.push_str(&rest[..at + 1]);
             rest = &rest[at + 1..];
             let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
             match rest[..digits].parse::<usize>() {
-                Ok(n) => self.sql.push_str(&(n + self.bound).to_string()),
+                Ok(n) => self.sql.push_str(&(n + bound).to_string()),
                 Err(_) => self.sql.push_str(&rest[..digits]),
             }
             rest = &rest[digits..];
